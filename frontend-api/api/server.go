@@ -1,0 +1,142 @@
+// Package api is Margin's HTTP edge: the JSON API under /api/v1 (and, later,
+// the web pages), built on Fiber. It authenticates every request, checks the
+// caller's role against what each route declares, decodes and validates
+// input, calls the services, and maps their errors to HTTP in one place
+// (errorHandler). It holds no business rules of its own.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+
+	"github.com/marginschool/margin/pkg/account"
+)
+
+// Config is the HTTP edge's part of the process configuration.
+type Config struct {
+	// SecureCookies marks the session cookie Secure (serve behind HTTPS).
+	SecureCookies bool
+	// LoginPerIP is how many login attempts one address may make per minute.
+	LoginPerIP int
+	// LoginFailuresPerAccount is how many failed logins one account may
+	// take per LoginWindow before further attempts are refused.
+	LoginFailuresPerAccount int
+	LoginWindow             time.Duration
+	// MaxJSONBody caps JSON request bodies, in bytes.
+	MaxJSONBody int64
+	// MaxUploadBody caps upload request bodies, in bytes.
+	MaxUploadBody int64
+}
+
+// withDefaults fills unset fields.
+func (c Config) withDefaults() Config {
+	if c.LoginPerIP == 0 {
+		c.LoginPerIP = 30
+	}
+	if c.LoginFailuresPerAccount == 0 {
+		c.LoginFailuresPerAccount = 5
+	}
+	if c.LoginWindow == 0 {
+		c.LoginWindow = 15 * time.Minute
+	}
+	if c.MaxJSONBody == 0 {
+		c.MaxJSONBody = 1 << 20
+	}
+	if c.MaxUploadBody == 0 {
+		c.MaxUploadBody = 512 << 20
+	}
+	return c
+}
+
+// Pinger is a dependency whose reachability /readyz reports.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are the services the API calls.
+type Deps struct {
+	Accounts *account.Service
+	// Ready lists the dependencies /readyz checks, by name.
+	Ready  map[string]Pinger
+	Logger *slog.Logger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	app  *fiber.App
+
+	roles map[string]Roles // declared per route by handle
+}
+
+// New builds the Fiber app with every route registered.
+func New(cfg Config, deps Deps) *Server {
+	cfg = cfg.withDefaults()
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, roles: map[string]Roles{}}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "margin",
+		ErrorHandler:          s.errorHandler,
+		DisableStartupMessage: true,
+		// Uploads stream; every route enforces its own body limit (readBody,
+		// and the upload handlers), since Fiber's BodyLimit is not enforced
+		// on streamed bodies.
+		StreamRequestBody: true,
+		BodyLimit:         int(cfg.MaxUploadBody),
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	})
+	s.app.Use(requestid.New(), s.recoverPanics, s.logRequests, s.authenticate)
+	s.routes()
+	return s
+}
+
+// App is the Fiber app, for Listen, Shutdown and app.Test.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Roles lists who may call a route. A nil Roles means anyone, signed in or
+// not.
+type Roles []account.Role
+
+var (
+	public    Roles
+	anyone    = Roles{account.Teacher, account.Grader, account.Student, account.Admin}
+	teachers  = Roles{account.Teacher, account.Admin}
+	graders   = Roles{account.Grader}
+	students  = Roles{account.Student}
+	adminOnly = Roles{account.Admin}
+)
+
+// handle registers a route and the roles that may call it. Every route goes
+// through here, so none can be registered without declaring who may call
+// it; routeRoles lets tests and the OpenAPI check read the declarations.
+func (s *Server) handle(method, path string, roles Roles, h ...fiber.Handler) {
+	if roles != nil {
+		h = append([]fiber.Handler{require(roles)}, h...)
+	}
+	s.app.Add(method, path, h...)
+	s.roles[method+" "+path] = roles
+}
+
+// RouteRoles reports each route's declared roles, keyed "GET /api/v1/me".
+func (s *Server) RouteRoles() map[string]Roles { return s.roles }
+
+func (s *Server) routes() {
+	s.handle(fiber.MethodGet, "/healthz", public, s.healthz)
+	s.handle(fiber.MethodGet, "/readyz", public, s.readyz)
+
+	s.handle(fiber.MethodPost, "/api/v1/signup", public, s.signup)
+	s.handle(fiber.MethodPost, "/api/v1/sessions", public, s.loginLimiters(s.login)...)
+	s.handle(fiber.MethodDelete, "/api/v1/sessions/current", anyone, s.logout)
+	s.handle(fiber.MethodGet, "/api/v1/me", anyone, s.me)
+	s.handle(fiber.MethodGet, "/api/v1/admin/schools", adminOnly, s.adminSchools)
+}

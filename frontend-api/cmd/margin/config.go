@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// awsS3 is the MARGIN_S3_ENDPOINT value that selects AWS S3 itself.
+const awsS3 = "aws"
+
+// Config is everything Margin reads from its environment, parsed once at
+// start-up. Unset means the embedded default.
+type Config struct {
+	DataDir  string `env:"MARGIN_DATA_DIR" envDefault:"./margin-data"`
+	Addr     string `env:"MARGIN_ADDR" envDefault:"127.0.0.1:8080"`
+	LogLevel string `env:"MARGIN_LOG_LEVEL" envDefault:"info"`
+
+	MongoURI      string `env:"MARGIN_MONGODB_URI"`
+	MongoDatabase string `env:"MARGIN_MONGODB_DATABASE" envDefault:"margin"`
+
+	// S3Endpoint is an S3-compatible endpoint URL, or "aws" for AWS S3
+	// itself; empty starts the embedded S3.
+	S3Endpoint  string `env:"MARGIN_S3_ENDPOINT"`
+	S3Bucket    string `env:"MARGIN_S3_BUCKET" envDefault:"margin"`
+	S3Region    string `env:"MARGIN_S3_REGION" envDefault:"us-east-1"`
+	S3PathStyle bool   `env:"MARGIN_S3_PATH_STYLE" envDefault:"true"`
+	// S3 credentials come from the usual AWS variables (AWS_ACCESS_KEY_ID,
+	// AWS_SECRET_ACCESS_KEY, AWS_PROFILE, …) through the SDK's chain.
+
+	StripeSecretKey     string `env:"MARGIN_STRIPE_SECRET_KEY"`
+	StripeAPIBase       string `env:"MARGIN_STRIPE_API_BASE"`
+	StripeWebhookSecret string `env:"MARGIN_STRIPE_WEBHOOK_SECRET"`
+
+	SecureCookies           bool          `env:"MARGIN_SECURE_COOKIES"`
+	LoginPerIP              int           `env:"MARGIN_LOGIN_PER_IP" envDefault:"30"`
+	LoginFailuresPerAccount int           `env:"MARGIN_LOGIN_FAILURES_PER_ACCOUNT" envDefault:"5"`
+	LoginWindow             time.Duration `env:"MARGIN_LOGIN_WINDOW" envDefault:"15m"`
+	ShutdownTimeout         time.Duration `env:"MARGIN_SHUTDOWN_TIMEOUT" envDefault:"30s"`
+}
+
+func loadConfig() (Config, error) {
+	cfg, err := env.ParseAs[Config]()
+	if err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return Config{}, fmt.Errorf("configuration: MARGIN_DATA_DIR: %w", err)
+	}
+	if _, err := cfg.level(); err != nil {
+		return Config{}, err
+	}
+	if cfg.LoginPerIP < 1 || cfg.LoginFailuresPerAccount < 1 || cfg.LoginWindow <= 0 {
+		return Config{}, fmt.Errorf("configuration: login limits must be positive")
+	}
+	return cfg, nil
+}
+
+func (c Config) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("configuration: MARGIN_LOG_LEVEL %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// LogValue prints the configuration with secrets masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("data_dir", c.DataDir),
+		slog.String("addr", c.Addr),
+		slog.String("mongodb", orEmbedded(mask(c.MongoURI))),
+		slog.String("s3", orEmbedded(c.S3Endpoint)),
+		slog.String("s3_bucket", c.S3Bucket),
+		slog.String("stripe_key", mask(c.StripeSecretKey)),
+		slog.String("stripe_api_base", c.StripeAPIBase),
+		slog.Bool("secure_cookies", c.SecureCookies),
+	)
+}
+
+func orEmbedded(s string) string {
+	if s == "" {
+		return "embedded"
+	}
+	return s
+}
+
+// mask hides secrets: a Stripe key keeps its prefix, a URI loses its
+// password.
+func mask(s string) string {
+	switch {
+	case s == "":
+		return ""
+	case strings.HasPrefix(s, "sk_") || strings.HasPrefix(s, "rk_"):
+		return s[:min(8, len(s))] + "…"
+	case strings.Contains(s, "@") && strings.Contains(s, "://"):
+		scheme, rest, _ := strings.Cut(s, "://")
+		_, host, _ := strings.Cut(rest, "@")
+		return scheme + "://…@" + host
+	}
+	return "…"
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/pkg/blob"
+	"github.com/marginschool/margin/pkg/mongostore"
+)
+
+// deps are the opened dependencies every command shares.
+type deps struct {
+	store    *mongostore.Store
+	blobs    *blob.Store
+	s3       *blob.Embedded // nil with a configured S3
+	accounts *account.Service
+	unlock   func()
+}
+
+// open connects to (or starts) the store and S3. With either embedded, the
+// data directory is locked so that a second process cannot corrupt it.
+func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
+	d := &deps{unlock: func() {}}
+	embedded := cfg.MongoURI == "" || cfg.S3Endpoint == ""
+	if embedded {
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		d.unlock = unlock
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			d.close(context.WithoutCancel(ctx))
+		}
+	}()
+
+	blobCfg := blob.Config{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.S3Region, PathStyle: cfg.S3PathStyle}
+	if cfg.S3Endpoint == awsS3 {
+		blobCfg.Endpoint, blobCfg.PathStyle = "", false
+	}
+	if cfg.S3Endpoint == "" {
+		e, err := blob.StartEmbedded(filepath.Join(cfg.DataDir, "blobs"))
+		if err != nil {
+			return nil, err
+		}
+		d.s3 = e
+		blobCfg = e.Config(cfg.S3Bucket)
+	}
+	var err error
+	d.store, err = mongostore.Open(ctx, mongostore.Config{URI: cfg.MongoURI, Database: cfg.MongoDatabase, DataDir: cfg.DataDir, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	if d.blobs, err = blob.New(ctx, blobCfg); err != nil {
+		return nil, err
+	}
+	if err := d.blobs.EnsureBucket(ctx); err != nil {
+		return nil, err
+	}
+	d.accounts = account.New(d.store.DB)
+	if err := d.accounts.EnsureIndexes(ctx); err != nil {
+		return nil, fmt.Errorf("account indexes: %w", err)
+	}
+	ok = true
+	return d, nil
+}
+
+// close releases everything open opened, the store last.
+func (d *deps) close(ctx context.Context) {
+	if d.s3 != nil {
+		_ = d.s3.Close(ctx)
+	}
+	if d.store != nil {
+		if err := d.store.Close(ctx); err != nil {
+			slog.Warn("closing the store", "err", err)
+		}
+	}
+	d.unlock()
+}
+
+// lockDataDir takes an exclusive lock on dir/LOCK, so that two processes
+// never run the embedded store on the same files.
+func lockDataDir(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another margin process is using %s; stop it first (the embedded store serves one process)", dir)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
