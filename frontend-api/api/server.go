@@ -14,6 +14,11 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/services/analytics"
+	"github.com/marginschool/margin/services/feedback"
+	"github.com/marginschool/margin/services/intake"
+	"github.com/marginschool/margin/services/matching"
+	"github.com/marginschool/margin/services/payouts"
 )
 
 // Config is the HTTP edge's part of the process configuration.
@@ -59,7 +64,12 @@ type Pinger interface {
 
 // Deps are the services the API calls.
 type Deps struct {
-	Accounts *account.Service
+	Accounts  *account.Service
+	Intake    *intake.Service
+	Matching  *matching.Service
+	Feedback  *feedback.Service
+	Analytics *analytics.Service
+	Payouts   *payouts.Service
 	// Ready lists the dependencies /readyz checks, by name.
 	Ready  map[string]Pinger
 	Logger *slog.Logger
@@ -139,4 +149,11 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodDelete, "/api/v1/sessions/current", anyone, s.logout)
 	s.handle(fiber.MethodGet, "/api/v1/me", anyone, s.me)
 	s.handle(fiber.MethodGet, "/api/v1/admin/schools", adminOnly, s.adminSchools)
+
+	// Each service's routes live in its own file.
+	s.intakeRoutes()
+	s.matchingRoutes()
+	s.feedbackRoutes()
+	s.analyticsRoutes()
+	s.payoutsRoutes()
 }

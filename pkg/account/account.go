@@ -50,11 +50,14 @@ func (r Role) Valid() bool {
 // User is a person with one role. Teachers and students belong to a school;
 // graders and admins to none.
 type User struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email,omitempty"`
-	Name      string    `json:"name"`
-	Role      Role      `json:"role"`
-	SchoolID  string    `json:"school_id,omitempty"`
+	ID       string `json:"id"`
+	Email    string `json:"email,omitempty"`
+	Name     string `json:"name"`
+	Role     Role   `json:"role"`
+	SchoolID string `json:"school_id,omitempty"`
+	// StudentID is a student's identifier in their school's roster; it is
+	// empty for other roles.
+	StudentID string    `json:"student_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -78,11 +81,12 @@ type userDoc struct {
 	Name         string    `bson:"name"`
 	Role         Role      `bson:"role"`
 	SchoolID     string    `bson:"school_id,omitempty"`
+	StudentID    string    `bson:"student_id,omitempty"`
 	CreatedAt    time.Time `bson:"created_at"`
 }
 
 func (d userDoc) user() User {
-	return User{ID: d.ID, Email: d.Email, Name: d.Name, Role: d.Role, SchoolID: d.SchoolID, CreatedAt: d.CreatedAt}
+	return User{ID: d.ID, Email: d.Email, Name: d.Name, Role: d.Role, SchoolID: d.SchoolID, StudentID: d.StudentID, CreatedAt: d.CreatedAt}
 }
 
 type schoolDoc struct {
@@ -221,6 +225,31 @@ func (s *Service) Create(ctx context.Context, email, password, name string, role
 		return User{}, errs.F(errs.Invalid, "role", "The role must be teacher, grader or admin.")
 	}
 	return s.insertUser(ctx, userDoc{Login: email, Email: email, PasswordHash: hashPassword(password), Name: name, Role: role, SchoolID: schoolID})
+}
+
+// StudentUserID is the user ID of a school's student: deterministic, so
+// that importing a roster twice finds the same account.
+func StudentUserID(schoolID, studentID string) string {
+	sum := sha256.Sum256([]byte(schoolID + "\x00" + studentID))
+	return "usr_stu_" + hex.EncodeToString(sum[:12])
+}
+
+// EnsureStudent returns the account of a school's student, creating it on
+// first use and updating the name otherwise. Students have no password;
+// they sign in through an access link (StartSession).
+func (s *Service) EnsureStudent(ctx context.Context, schoolID, studentID, name string) (User, error) {
+	id := StudentUserID(schoolID, studentID)
+	d := userDoc{ID: id, Login: "student:" + schoolID + ":" + studentID, Name: name, Role: Student, SchoolID: schoolID, StudentID: studentID, CreatedAt: s.now()}
+	if _, err := s.users.InsertOne(ctx, d); err != nil {
+		if !mongostore.IsDuplicateKey(err) {
+			return User{}, errs.Wrap(err, "insert student")
+		}
+		if _, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: name}}}}); err != nil {
+			return User{}, errs.Wrap(err, "update student")
+		}
+		return s.User(ctx, id)
+	}
+	return d.user(), nil
 }
 
 // CreateSchool founds a school and returns it with its invite code.

@@ -8,6 +8,12 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/marginschool/margin/services/analytics"
+	"github.com/marginschool/margin/services/feedback"
+	"github.com/marginschool/margin/services/intake"
+	"github.com/marginschool/margin/services/matching"
+	"github.com/marginschool/margin/services/payouts"
 )
 
 // awsS3 is the MARGIN_S3_ENDPOINT value that selects AWS S3 itself.
@@ -32,9 +38,12 @@ type Config struct {
 	// S3 credentials come from the usual AWS variables (AWS_ACCESS_KEY_ID,
 	// AWS_SECRET_ACCESS_KEY, AWS_PROFILE, …) through the SDK's chain.
 
-	StripeSecretKey     string `env:"MARGIN_STRIPE_SECRET_KEY"`
-	StripeAPIBase       string `env:"MARGIN_STRIPE_API_BASE"`
-	StripeWebhookSecret string `env:"MARGIN_STRIPE_WEBHOOK_SECRET"`
+	// Each service's own settings (env tags in its Config).
+	Intake    intake.Config
+	Matching  matching.Config
+	Feedback  feedback.Config
+	Analytics analytics.Config
+	Payouts   payouts.Config
 
 	SecureCookies           bool          `env:"MARGIN_SECURE_COOKIES"`
 	LoginPerIP              int           `env:"MARGIN_LOGIN_PER_IP" envDefault:"30"`
@@ -76,8 +85,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("mongodb", orEmbedded(mask(c.MongoURI))),
 		slog.String("s3", orEmbedded(c.S3Endpoint)),
 		slog.String("s3_bucket", c.S3Bucket),
-		slog.String("stripe_key", mask(c.StripeSecretKey)),
-		slog.String("stripe_api_base", c.StripeAPIBase),
+		slog.String("stripe_key", mask(c.Payouts.StripeSecretKey)),
+		slog.String("stripe_api_base", c.Payouts.StripeAPIBase),
 		slog.Bool("secure_cookies", c.SecureCookies),
 	)
 }

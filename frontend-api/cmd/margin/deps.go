@@ -12,6 +12,11 @@ import (
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/mongostore"
+	"github.com/marginschool/margin/services/analytics"
+	"github.com/marginschool/margin/services/feedback"
+	"github.com/marginschool/margin/services/intake"
+	"github.com/marginschool/margin/services/matching"
+	"github.com/marginschool/margin/services/payouts"
 )
 
 // deps are the opened dependencies every command shares.
@@ -21,6 +26,23 @@ type deps struct {
 	s3       *blob.Embedded // nil with a configured S3
 	accounts *account.Service
 	unlock   func()
+
+	intake    *intake.Service
+	matching  *matching.Service
+	feedback  *feedback.Service
+	analytics *analytics.Service
+	payouts   *payouts.Service
+}
+
+// workers are the background loops by service name, for serve --services.
+func (d *deps) workers() map[string]worker {
+	return map[string]worker{
+		"intake":    d.intake,
+		"matching":  d.matching,
+		"feedback":  d.feedback,
+		"analytics": d.analytics,
+		"payouts":   d.payouts,
+	}
 }
 
 // open connects to (or starts) the store and S3. With either embedded, the
@@ -68,6 +90,19 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 	d.accounts = account.New(d.store.DB)
 	if err := d.accounts.EnsureIndexes(ctx); err != nil {
 		return nil, fmt.Errorf("account indexes: %w", err)
+	}
+	db, blobs, accts := d.store.DB, d.blobs, d.accounts
+	d.intake = intake.New(db, blobs, accts, cfg.Intake, logger.With("service", "intake"))
+	d.matching = matching.New(db, blobs, accts, cfg.Matching, logger.With("service", "matching"))
+	d.feedback = feedback.New(db, blobs, accts, cfg.Feedback, logger.With("service", "feedback"))
+	d.analytics = analytics.New(db, blobs, accts, cfg.Analytics, logger.With("service", "analytics"))
+	d.payouts = payouts.New(db, blobs, accts, cfg.Payouts, logger.With("service", "payouts"))
+	for name, ix := range map[string]interface{ EnsureIndexes(context.Context) error }{
+		"intake": d.intake, "matching": d.matching, "feedback": d.feedback, "analytics": d.analytics, "payouts": d.payouts,
+	} {
+		if err := ix.EnsureIndexes(ctx); err != nil {
+			return nil, fmt.Errorf("%s indexes: %w", name, err)
+		}
 	}
 	ok = true
 	return d, nil

@@ -66,7 +66,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 	}
 	defer d.close(context.Background())
 
-	workers := map[string]worker{} // the services register their loops here as they gain them
+	workers := d.workers()
 	g, gctx := errgroup.WithContext(ctx)
 	for _, name := range services {
 		if w, ok := workers[name]; ok {
@@ -86,9 +86,14 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 			LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
 			LoginWindow:             cfg.LoginWindow,
 		}, api.Deps{
-			Accounts: d.accounts,
-			Ready:    map[string]api.Pinger{"mongodb": d.store, "s3": d.blobs},
-			Logger:   logger,
+			Accounts:  d.accounts,
+			Intake:    d.intake,
+			Matching:  d.matching,
+			Feedback:  d.feedback,
+			Analytics: d.analytics,
+			Payouts:   d.payouts,
+			Ready:     map[string]api.Pinger{"mongodb": d.store, "s3": d.blobs},
+			Logger:    logger,
 		})
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {

@@ -1,0 +1,4 @@
+package api
+
+// feedbackRoutes registers the feedback service's routes.
+func (s *Server) feedbackRoutes() {}

@@ -1,0 +1,4 @@
+package api
+
+// intakeRoutes registers the intake service's routes.
+func (s *Server) intakeRoutes() {}

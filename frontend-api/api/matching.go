@@ -1,0 +1,4 @@
+package api
+
+// matchingRoutes registers the matching service's routes.
+func (s *Server) matchingRoutes() {}

@@ -1,0 +1,4 @@
+package api
+
+// payoutsRoutes registers the payouts service's routes.
+func (s *Server) payoutsRoutes() {}

@@ -1,0 +1,151 @@
+package intake
+
+import (
+	"time"
+)
+
+// Class is a teacher's class: the unit that owns a roster and assignments.
+type Class struct {
+	ID         string    `json:"id" bson:"_id"`
+	SchoolID   string    `json:"school_id" bson:"school_id"`
+	TeacherID  string    `json:"teacher_id" bson:"teacher_id"`
+	Name       string    `json:"name" bson:"name"`
+	Subject    string    `json:"subject" bson:"subject"`
+	GradeLevel int       `json:"grade_level" bson:"grade_level"` // 0 is kindergarten, 1–12 the grades
+	CreatedAt  time.Time `json:"created_at" bson:"created_at"`
+}
+
+// Student is one rostered student of a class. StudentID is the school's own
+// identifier (the roster's student_id); UserID is the student's Margin
+// account, used for sessions opened through the access link.
+type Student struct {
+	ClassID    string    `json:"class_id" bson:"class_id"`
+	StudentID  string    `json:"student_id" bson:"student_id"`
+	GivenName  string    `json:"given_name" bson:"given_name"`
+	FamilyName string    `json:"family_name" bson:"family_name"`
+	Email      string    `json:"email,omitempty" bson:"email,omitempty"`
+	UserID     string    `json:"user_id" bson:"user_id"`
+	UpdatedAt  time.Time `json:"updated_at" bson:"updated_at"`
+}
+
+// Name is the student's full name as the teacher sees it.
+func (s Student) Name() string { return s.GivenName + " " + s.FamilyName }
+
+// State is where an assignment is in its life.
+type State string
+
+// The assignment states, in order. Only intake changes them, through
+// Service.Advance, which other services call.
+const (
+	Draft     State = "draft"      // the teacher is still setting it up
+	Published State = "published"  // submissions are in; matching may start
+	InGrading State = "in_grading" // at least one batch has been accepted; the rubric is frozen
+	Graded    State = "graded"     // every submission's feedback is approved
+	Released  State = "released"   // feedback is visible to students
+)
+
+var stateOrder = map[State]int{Draft: 0, Published: 1, InGrading: 2, Graded: 3, Released: 4}
+
+// Assignment is one piece of work set to a class, with its rubric.
+type Assignment struct {
+	ID         string `json:"id" bson:"_id"`
+	ClassID    string `json:"class_id" bson:"class_id"`
+	SchoolID   string `json:"school_id" bson:"school_id"`
+	TeacherID  string `json:"teacher_id" bson:"teacher_id"`
+	Title      string `json:"title" bson:"title"`
+	Prompt     string `json:"prompt" bson:"prompt"`
+	Subject    string `json:"subject" bson:"subject"`
+	GradeLevel int    `json:"grade_level" bson:"grade_level"`
+	Rubric     Rubric `json:"rubric" bson:"rubric"`
+	// FocusPoints are what the teacher wants graders to look at; they
+	// default to the rubric's.
+	FocusPoints []string  `json:"focus_points" bson:"focus_points"`
+	DueAt       time.Time `json:"due_at" bson:"due_at"` // feedback due
+	PriceCents  int64     `json:"price_cents" bson:"price_cents"`
+	Currency    string    `json:"currency" bson:"currency"`
+	// AllowResubmission lets students upload a revision for re-assessment.
+	AllowResubmission bool `json:"allow_resubmission" bson:"allow_resubmission"`
+	// SecondReadShare is the share of submissions graded blind a second
+	// time (0.1 by default; at least one per batch when above zero).
+	SecondReadShare float64    `json:"second_read_share" bson:"second_read_share"`
+	State           State      `json:"state" bson:"state"`
+	CreatedAt       time.Time  `json:"created_at" bson:"created_at"`
+	PublishedAt     *time.Time `json:"published_at,omitempty" bson:"published_at,omitempty"`
+	ReleasedAt      *time.Time `json:"released_at,omitempty" bson:"released_at,omitempty"`
+	Submissions     int        `json:"submissions" bson:"submissions"` // how many students have submitted
+}
+
+// RubricFrozen reports whether grading has started, after which the rubric
+// cannot change.
+func (a Assignment) RubricFrozen() bool { return stateOrder[a.State] >= stateOrder[InGrading] }
+
+// Version is one uploaded file of a submission. Versions are numbered from
+// 1; a different file from the same student is a new version, and old ones
+// are kept.
+type Version struct {
+	N          int       `json:"n" bson:"n"`
+	SHA256     string    `json:"sha256" bson:"sha256"`
+	BlobKey    string    `json:"-" bson:"blob_key"` // content-addressed: submissions/<sha256>
+	Filename   string    `json:"filename" bson:"filename"`
+	Format     string    `json:"format" bson:"format"`
+	Size       int64     `json:"size" bson:"size"`
+	Chars      int       `json:"chars" bson:"chars"` // runes of extracted text
+	Warnings   []string  `json:"warnings,omitempty" bson:"warnings,omitempty"`
+	UploadedBy string    `json:"uploaded_by" bson:"uploaded_by"` // user ID (teacher or the student)
+	UploadedAt time.Time `json:"uploaded_at" bson:"uploaded_at"`
+}
+
+// Submission is one student's work on one assignment, in all its versions.
+// Its ID is "<assignment id>:<student id>", so it is found by _id.
+type Submission struct {
+	ID           string    `json:"id" bson:"_id"`
+	AssignmentID string    `json:"assignment_id" bson:"assignment_id"`
+	ClassID      string    `json:"class_id" bson:"class_id"`
+	StudentID    string    `json:"student_id" bson:"student_id"`
+	Pseudonym    string    `json:"pseudonym" bson:"pseudonym"`
+	Versions     []Version `json:"versions" bson:"versions"`
+	CreatedAt    time.Time `json:"created_at" bson:"created_at"`
+}
+
+// Current is the latest version.
+func (s Submission) Current() Version { return s.Versions[len(s.Versions)-1] }
+
+// SubmissionID is the ID of a student's submission to an assignment.
+func SubmissionID(assignmentID, studentID string) string { return assignmentID + ":" + studentID }
+
+// VersionID names one version of a submission: "<submission id>:v<n>".
+// Feedback, grading tasks and earnings are keyed by it.
+func VersionID(submissionID string, n int) string {
+	return submissionID + ":v" + itoa(n)
+}
+
+// Text is the extracted text of one submission version. Text is what the
+// student wrote (for the teacher and the student); GraderText is the same
+// with the student's rostered names and email replaced by the pseudonym, and
+// is the only text a grader sees. Offsets into either count Unicode code
+// points. Quotes in feedback point into GraderText.
+type Text struct {
+	VersionID  string `json:"version_id" bson:"_id"`
+	Text       string `json:"text" bson:"text"`
+	GraderText string `json:"grader_text" bson:"grader_text"`
+}
+
+// Row is a submission's line in its assignment's list: the small summary
+// kept in the assignment's bucket document so a list is one read.
+type Row struct {
+	StudentID  string      `json:"student_id" bson:"student_id"`
+	Pseudonym  string      `json:"pseudonym" bson:"pseudonym"`
+	Version    int         `json:"version" bson:"version"`
+	Filename   string      `json:"filename" bson:"filename"`
+	Format     string      `json:"format" bson:"format"`
+	Chars      int         `json:"chars" bson:"chars"`
+	UploadedAt time.Time   `json:"uploaded_at" bson:"uploaded_at"`
+	Duplicates []Duplicate `json:"possible_duplicates,omitempty" bson:"duplicates,omitempty"`
+	Sketch     []uint32    `json:"-" bson:"sketch,omitempty"` // MinHash of the text's word shingles
+}
+
+// Duplicate flags another student whose text is the same or nearly so.
+type Duplicate struct {
+	StudentID  string  `json:"student_id" bson:"student_id"`
+	Similarity float64 `json:"similarity" bson:"similarity"` // estimated Jaccard similarity of 5-word shingles, 0–1
+}

@@ -1,0 +1,156 @@
+package intake
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/pkg/errs"
+)
+
+// The reads in this file have no access check: they are for other services,
+// which read intake's collections only through them and never write them.
+// The HTTP edge uses the checked methods (Authorize*, and those taking a
+// caller).
+
+// Assignment returns an assignment by ID.
+func (s *Service) Assignment(ctx context.Context, id string) (Assignment, error) {
+	var a Assignment
+	return a, s.findByID(ctx, colAssignments, id, "assignment", &a)
+}
+
+// Class returns a class by ID.
+func (s *Service) Class(ctx context.Context, id string) (Class, error) {
+	var c Class
+	return c, s.findByID(ctx, colClasses, id, "class", &c)
+}
+
+// Student returns a rostered student.
+func (s *Service) Student(ctx context.Context, classID, studentID string) (Student, error) {
+	var st Student
+	return st, s.findByID(ctx, colStudents, classID+":"+studentID, "student", &st)
+}
+
+// Submission returns a submission by ID ("<assignment id>:<student id>").
+func (s *Service) Submission(ctx context.Context, id string) (Submission, error) {
+	var sub Submission
+	return sub, s.findByID(ctx, colSubmissions, id, "submission", &sub)
+}
+
+// Text returns the extracted text of a submission version (see VersionID).
+func (s *Service) Text(ctx context.Context, versionID string) (Text, error) {
+	var t Text
+	return t, s.findByID(ctx, colTexts, versionID, "submission text", &t)
+}
+
+type bucketDoc struct {
+	ID   string         `bson:"_id"`
+	Rows map[string]Row `bson:"rows"`
+}
+
+// Rows returns the list rows of an assignment's submissions, ordered by
+// student ID. It is one read of the assignment's bucket document.
+func (s *Service) Rows(ctx context.Context, assignmentID string) ([]Row, error) {
+	var b bucketDoc
+	err := s.findByID(ctx, colBuckets, assignmentID, "assignment", &b)
+	if errs.Is(err, errs.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Row, 0, len(b.Rows))
+	for _, r := range b.Rows {
+		rows = append(rows, r)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].StudentID < rows[j].StudentID })
+	return rows, nil
+}
+
+// OpenAssignments returns the assignments that are published or in grading:
+// the ones matching works on.
+func (s *Service) OpenAssignments(ctx context.Context) ([]Assignment, error) {
+	cur, err := s.c(colAssignments).Find(ctx, bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{Published, InGrading}}}}})
+	if err != nil {
+		return nil, errs.Wrap(err, "find open assignments")
+	}
+	var out []Assignment
+	return out, cur.All(ctx, &out)
+}
+
+// Advance moves an assignment forward to state to (never backward; a move to
+// the state it is already in is a no-op). Matching calls it with InGrading,
+// feedback with Graded and Released.
+func (s *Service) Advance(ctx context.Context, assignmentID string, to State) error {
+	a, err := s.Assignment(ctx, assignmentID)
+	if err != nil {
+		return err
+	}
+	if stateOrder[a.State] >= stateOrder[to] {
+		return nil
+	}
+	set := bson.D{{Key: "state", Value: to}}
+	if to == Released {
+		set = append(set, bson.E{Key: "released_at", Value: s.now().UTC()})
+	}
+	_, err = s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}, {Key: "state", Value: a.State}}, bson.D{{Key: "$set", Value: set}})
+	return errs.Wrap(err, "advance assignment")
+}
+
+// StudentClasses returns the classes a student user is rostered in.
+func (s *Service) StudentClasses(ctx context.Context, u account.User) ([]Class, error) {
+	cur, err := s.c(colStudents).Find(ctx, bson.D{{Key: "user_id", Value: u.ID}})
+	if err != nil {
+		return nil, errs.Wrap(err, "find student")
+	}
+	var sts []Student
+	if err := cur.All(ctx, &sts); err != nil {
+		return nil, err
+	}
+	var out []Class
+	for _, st := range sts {
+		c, err := s.Class(ctx, st.ClassID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// AuthorizeClass returns the class if caller may manage it: its teacher, or
+// an admin. Anyone else gets not_found, so IDs reveal nothing.
+func (s *Service) AuthorizeClass(ctx context.Context, caller account.User, classID string) (Class, error) {
+	c, err := s.Class(ctx, classID)
+	if err != nil {
+		return Class{}, err
+	}
+	if caller.Role == account.Admin || caller.Role == account.Teacher && caller.ID == c.TeacherID {
+		return c, nil
+	}
+	return Class{}, errs.E(errs.NotFound, "No class with ID %q.", classID)
+}
+
+// AuthorizeAssignment returns the assignment if caller may manage it: the
+// class's teacher, or an admin.
+func (s *Service) AuthorizeAssignment(ctx context.Context, caller account.User, assignmentID string) (Assignment, error) {
+	a, err := s.Assignment(ctx, assignmentID)
+	if err != nil {
+		return Assignment{}, err
+	}
+	if caller.Role == account.Admin || caller.Role == account.Teacher && caller.ID == a.TeacherID {
+		return a, nil
+	}
+	return Assignment{}, errs.E(errs.NotFound, "No assignment with ID %q.", assignmentID)
+}
+
+// IsStudentOf reports whether caller is the student of the given roster
+// entry (same school, same student ID).
+func IsStudentOf(caller account.User, schoolID, studentID string) bool {
+	return caller.Role == account.Student && caller.SchoolID == schoolID && caller.StudentID == studentID
+}
+
+func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Millisecond) }

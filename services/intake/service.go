@@ -1,0 +1,100 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+
+	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/pkg/blob"
+	"github.com/marginschool/margin/pkg/errs"
+)
+
+// Config is the intake service's configuration, parsed once in main.
+type Config struct {
+	// MaxFileSize is the largest single submission file, in bytes.
+	MaxFileSize int64 `env:"MARGIN_MAX_FILE_SIZE" envDefault:"26214400"` // 25 MiB
+	// MaxZipSize caps what one ZIP may hold once uncompressed.
+	MaxZipSize int64 `env:"MARGIN_MAX_ZIP_UNCOMPRESSED" envDefault:"2147483648"` // 2 GiB
+	// MaxZipEntries caps the files in one ZIP.
+	MaxZipEntries int `env:"MARGIN_MAX_ZIP_ENTRIES" envDefault:"5000"`
+	// DuplicateThreshold is the estimated similarity at or above which two
+	// students' texts are flagged as possible duplicates.
+	DuplicateThreshold float64 `env:"MARGIN_DUPLICATE_THRESHOLD" envDefault:"0.8"`
+}
+
+// Collections owned by intake.
+const (
+	colClasses     = "classes"      // _id: class ID; roster in students
+	colStudents    = "students"     // _id: "<class id>:<student id>"
+	colLinks       = "access_links" // _id: SHA-256 of a student's access token
+	colAssignments = "assignments"  // _id: assignment ID
+	colRubrics     = "rubrics"      // a school's rubric library
+	colSubmissions = "submissions"  // _id: "<assignment id>:<student id>"
+	colTexts       = "submission_texts"
+	colBuckets     = "submission_lists" // _id: assignment ID; rows.<student id>
+	colPseudonyms  = "pseudonyms"       // _id: "<assignment id>:<pseudonym>"
+	colUploads     = "uploads"          // _id: upload batch ID
+)
+
+// Service is the intake service: a stateless handle on its collections and
+// S3 prefix. Any number of processes may run one against the same store.
+type Service struct {
+	db       *mongo.Database
+	blobs    *blob.Store
+	accounts *account.Service
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New returns the service. It does no I/O; call EnsureIndexes once at start.
+func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg Config, log *slog.Logger) *Service {
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = 25 << 20
+	}
+	if cfg.MaxZipSize <= 0 {
+		cfg.MaxZipSize = 2 << 30
+	}
+	if cfg.MaxZipEntries <= 0 {
+		cfg.MaxZipEntries = 5000
+	}
+	if cfg.DuplicateThreshold <= 0 {
+		cfg.DuplicateThreshold = 0.8
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{db: db, blobs: blobs, accounts: accounts, cfg: cfg, log: log, now: time.Now}
+}
+
+// EnsureIndexes creates the service's indexes. It is idempotent. Every hot
+// read is by _id, so there are none beyond _id today.
+func (s *Service) EnsureIndexes(ctx context.Context) error { return nil }
+
+// Run runs intake's background loop until ctx ends. Intake does its work in
+// the request (uploads are processed as they stream in), so there is
+// nothing to do in the background.
+func (s *Service) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (s *Service) c(name string) *mongo.Collection { return s.db.Collection(name) }
+
+// findByID decodes the document with the given _id into out, or returns a
+// not_found error naming what.
+func (s *Service) findByID(ctx context.Context, col, id, what string, out any) error {
+	err := s.c(col).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return errs.E(errs.NotFound, "No %s with ID %q.", what, id)
+	}
+	return err
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
