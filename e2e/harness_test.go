@@ -60,7 +60,13 @@ func start(t *testing.T, env ...string) *instance {
 	in := &instance{t: t, dataDir: t.TempDir(), env: env}
 	in.addr = freeAddr(t)
 	in.run()
-	t.Cleanup(func() { in.stop() })
+	t.Cleanup(func() {
+		if t.Failed() && in.stderr != nil {
+			logs := in.stderr.String()
+			t.Logf("margin's log (last 6 KB):\n%s", logs[max(0, len(logs)-6000):])
+		}
+		in.stop()
+	})
 	return in
 }
 

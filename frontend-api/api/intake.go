@@ -1,4 +1,383 @@
 package api
 
-// intakeRoutes registers the intake service's routes.
-func (s *Server) intakeRoutes() {}
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/services/intake"
+)
+
+// intakeRoutes registers classes, rosters, access links, assignments,
+// rubrics and submissions.
+func (s *Server) intakeRoutes() {
+	s.handle(fiber.MethodPost, "/api/v1/classes", teachers, s.createClass)
+	s.handle(fiber.MethodGet, "/api/v1/classes", teachers, s.listClasses)
+	s.handle(fiber.MethodGet, "/api/v1/classes/:id", teachers, s.getClass)
+	s.handle(fiber.MethodPost, "/api/v1/classes/:id/roster", teachers, s.importRoster)
+	s.handle(fiber.MethodGet, "/api/v1/classes/:id/students", teachers, s.listStudents)
+	s.handle(fiber.MethodPost, "/api/v1/classes/:id/students/:studentId/access-link", teachers, s.rotateAccessLink)
+	s.handle(fiber.MethodGet, "/api/v1/classes/:id/assignments", teachers, s.listAssignments)
+	s.handle(fiber.MethodPost, "/api/v1/student-sessions", public, s.redeemAccessLink)
+
+	s.handle(fiber.MethodPost, "/api/v1/assignments", teachers, s.createAssignment)
+	s.handle(fiber.MethodGet, "/api/v1/assignments/:id", teachers, s.getAssignment)
+	s.handle(fiber.MethodPut, "/api/v1/assignments/:id", teachers, s.updateAssignment)
+	s.handle(fiber.MethodPost, "/api/v1/assignments/:id/publish", teachers, s.publishAssignment)
+	s.handle(fiber.MethodPost, "/api/v1/assignments/:id/submissions", teachers, s.uploadSubmissions)
+	s.handle(fiber.MethodGet, "/api/v1/assignments/:id/submissions", teachers, s.listSubmissions)
+	s.handle(fiber.MethodGet, "/api/v1/uploads/:id", anyone, s.getUpload)
+
+	s.handle(fiber.MethodPost, "/api/v1/rubrics", teachers, s.saveRubric)
+	s.handle(fiber.MethodGet, "/api/v1/rubrics", teachers, s.listRubrics)
+
+	s.handle(fiber.MethodGet, "/api/v1/me/submissions", students, s.mySubmissions)
+	s.handle(fiber.MethodGet, "/api/v1/submissions/:id", Roles{account.Teacher, account.Admin, account.Student}, s.getSubmission)
+	s.handle(fiber.MethodGet, "/api/v1/submissions/:id/versions/:n/original", Roles{account.Teacher, account.Admin, account.Student}, s.downloadOriginal)
+	s.handle(fiber.MethodPost, "/api/v1/submissions/:id/versions", students, s.uploadRevision)
+}
+
+func (s *Server) createClass(c *fiber.Ctx) error {
+	var in intake.ClassInput
+	if err := s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	cl, err := s.deps.Intake.CreateClass(c.UserContext(), caller(c), in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(cl)
+}
+
+func (s *Server) listClasses(c *fiber.Ctx) error {
+	cls, err := s.deps.Intake.Classes(c.UserContext(), caller(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"classes": cls})
+}
+
+func (s *Server) getClass(c *fiber.Ctx) error {
+	cl, err := s.deps.Intake.AuthorizeClass(c.UserContext(), caller(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(cl)
+}
+
+// importRoster takes the CSV as the body (text/csv) or as the file field
+// "roster" of a multipart form.
+func (s *Server) importRoster(c *fiber.Ctx) error {
+	body, err := readBody(c, 5<<20)
+	if err != nil {
+		return err
+	}
+	var r io.Reader = bytes.NewReader(body)
+	if mt, params, _ := mime.ParseMediaType(c.Get(fiber.HeaderContentType)); mt == "multipart/form-data" {
+		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+		found := false
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return errs.E(errs.Invalid, "The form could not be read: %v.", err)
+			}
+			if p.FormName() == "roster" {
+				r, found = p, true
+				break
+			}
+		}
+		if !found {
+			return errs.F(errs.Invalid, "roster", "Attach the roster CSV as the form field \"roster\".")
+		}
+	}
+	res, err := s.deps.Intake.ImportRoster(c.UserContext(), caller(c), c.Params("id"), r)
+	if err != nil {
+		return err
+	}
+	return c.JSON(res)
+}
+
+func (s *Server) listStudents(c *fiber.Ctx) error {
+	sts, err := s.deps.Intake.Roster(c.UserContext(), caller(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"students": sts})
+}
+
+func (s *Server) rotateAccessLink(c *fiber.Ctx) error {
+	tok, err := s.deps.Intake.RotateAccessLink(c.UserContext(), caller(c), c.Params("id"), c.Params("studentId"))
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"token": tok, "path": "/s/" + tok})
+}
+
+func (s *Server) redeemAccessLink(c *fiber.Ctx) error {
+	var in struct {
+		Token string `json:"token"`
+	}
+	if err := s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.Token) == "" {
+		return errs.F(errs.Invalid, "token", "Give the access link's token.")
+	}
+	u, err := s.deps.Intake.RedeemAccessLink(c.UserContext(), in.Token)
+	if err != nil {
+		return err
+	}
+	tok, err := s.deps.Accounts.StartSession(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(c, tok, account.SessionTTL)
+	return c.Status(fiber.StatusCreated).JSON(loginResponse{Token: tok, User: u})
+}
+
+func (s *Server) listAssignments(c *fiber.Ctx) error {
+	as, err := s.deps.Intake.Assignments(c.UserContext(), caller(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"assignments": as})
+}
+
+func (s *Server) createAssignment(c *fiber.Ctx) error {
+	var in intake.AssignmentInput
+	if err := s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	a, err := s.deps.Intake.CreateAssignment(c.UserContext(), caller(c), in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(a)
+}
+
+func (s *Server) getAssignment(c *fiber.Ctx) error {
+	a, err := s.deps.Intake.AuthorizeAssignment(c.UserContext(), caller(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(a)
+}
+
+func (s *Server) updateAssignment(c *fiber.Ctx) error {
+	var in intake.AssignmentInput
+	if err := s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	a, err := s.deps.Intake.UpdateAssignment(c.UserContext(), caller(c), c.Params("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(a)
+}
+
+func (s *Server) publishAssignment(c *fiber.Ctx) error {
+	a, err := s.deps.Intake.Publish(c.UserContext(), caller(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(a)
+}
+
+// uploadSubmissions streams a multipart upload: each file part (any field
+// name) is spooled to a temporary file and ingested as it arrives, so memory
+// stays flat whatever the upload's size. A "student_id" field applies to the
+// files after it; "batch_id" (query or field) continues an earlier batch.
+func (s *Server) uploadSubmissions(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	b, err := s.deps.Intake.StartUpload(ctx, caller(c), c.Params("id"), c.Query("batch_id"))
+	if err != nil {
+		return err
+	}
+	if err := s.streamFiles(c, b); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(b.Upload())
+}
+
+func (s *Server) uploadRevision(c *fiber.Ctx) error {
+	b, err := s.deps.Intake.StartRevision(c.UserContext(), caller(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.streamFiles(c, b); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(b.Upload())
+}
+
+// maxPartsPerRequest bounds the parts of one multipart request; a larger
+// batch continues in another request with batch_id.
+const maxPartsPerRequest = 2000
+
+func (s *Server) streamFiles(c *fiber.Ctx, b *intake.Batch) error {
+	ctx := c.UserContext()
+	if cl := c.Request().Header.ContentLength(); cl > 0 && int64(cl) > s.cfg.MaxUploadBody {
+		return errs.E(errs.TooLarge, "The upload is over the %d MB limit per request; send it in several requests with batch_id.", s.cfg.MaxUploadBody>>20)
+	}
+	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return errs.E(errs.UnsupportedType, "Upload files as multipart/form-data (one or more file fields, or one ZIP).")
+	}
+	var body io.Reader
+	if stream := c.Context().RequestBodyStream(); stream != nil {
+		body = stream
+	} else {
+		body = bytes.NewReader(c.Body())
+	}
+	body = io.LimitReader(body, s.cfg.MaxUploadBody+1)
+	mr := multipart.NewReader(body, params["boundary"])
+	studentID, files := "", 0
+	for parts := 0; ; parts++ {
+		if parts >= maxPartsPerRequest {
+			return errs.E(errs.TooLarge, "One request holds at most %d parts; continue in another request with batch_id=%s.", maxPartsPerRequest, b.Upload().ID)
+		}
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if files > 0 {
+				// Keep what arrived; tell the client where to continue.
+				return errs.E(errs.Invalid, "The upload was cut off after %d files; they are saved in batch %s. Send the rest with batch_id=%s.", files, b.Upload().ID, b.Upload().ID)
+			}
+			return errs.E(errs.Invalid, "The multipart body could not be read: %v.", err)
+		}
+		if p.FileName() == "" {
+			v, _ := io.ReadAll(io.LimitReader(p, 200))
+			if p.FormName() == "student_id" {
+				studentID = strings.TrimSpace(string(v))
+			}
+			continue
+		}
+		files++
+		if err := s.ingestPart(ctx, b, p, studentID); err != nil {
+			return err
+		}
+	}
+	if files == 0 {
+		return errs.E(errs.Invalid, "The upload has no files. Attach one or more files, or one ZIP.")
+	}
+	return nil
+}
+
+func (s *Server) ingestPart(ctx context.Context, b *intake.Batch, p *multipart.Part, studentID string) error {
+	name := p.FileName()
+	limit := s.deps.Intake.MaxFileSize()
+	if strings.HasSuffix(strings.ToLower(name), ".zip") {
+		limit = s.cfg.MaxUploadBody
+	}
+	f, n, err := intake.Spool(p, name, limit)
+	if err != nil {
+		var e *errs.Error
+		if errors.As(err, &e) && e.Code == errs.TooLarge {
+			_, _ = io.Copy(io.Discard, p) // skip the rest of this part; the batch goes on
+			return b.Reject(ctx, name, err)
+		}
+		return err
+	}
+	defer func() { f.Close(); os.Remove(f.Name()) }()
+	return b.Add(ctx, name, studentID, f, n)
+}
+
+func (s *Server) listSubmissions(c *fiber.Ctx) error {
+	limit := 0
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return errs.F(errs.Invalid, "limit", "limit must be a whole number from 1 to 500.")
+		}
+		limit = n
+	}
+	p, err := s.deps.Intake.ListSubmissions(c.UserContext(), caller(c), c.Params("id"), c.Query("after"), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(p)
+}
+
+func (s *Server) getUpload(c *fiber.Ctx) error {
+	up, err := s.deps.Intake.UploadBatch(c.UserContext(), caller(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(up)
+}
+
+func (s *Server) saveRubric(c *fiber.Ctx) error {
+	var in struct {
+		Name   string        `json:"name"`
+		Rubric intake.Rubric `json:"rubric"`
+	}
+	if err := s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	r, err := s.deps.Intake.SaveRubric(c.UserContext(), caller(c), in.Name, in.Rubric)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(r)
+}
+
+func (s *Server) listRubrics(c *fiber.Ctx) error {
+	rs, err := s.deps.Intake.Library(c.UserContext(), caller(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"rubrics": rs})
+}
+
+func (s *Server) mySubmissions(c *fiber.Ctx) error {
+	subs, err := s.deps.Intake.MySubmissions(c.UserContext(), caller(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"submissions": subs})
+}
+
+// getSubmission returns the submission with the text of its latest version
+// (or of ?version=n): the original text, for its teacher or its student.
+func (s *Server) getSubmission(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	sub, a, err := s.deps.Intake.SubmissionFor(ctx, caller(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	n := c.QueryInt("version", sub.N)
+	text, err := s.deps.Intake.TextFor(ctx, caller(c), sub.ID, n)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"submission": sub, "assignment_title": a.Title, "version": n, "text": text})
+}
+
+func (s *Server) downloadOriginal(c *fiber.Ctx) error {
+	n, err := strconv.Atoi(c.Params("n"))
+	if err != nil {
+		return errs.E(errs.NotFound, "No such version.")
+	}
+	rc, v, err := s.deps.Intake.Original(c.UserContext(), caller(c), c.Params("id"), n)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": v.Filename}))
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	return c.SendStream(rc, int(v.Size))
+}

@@ -15,6 +15,9 @@ import (
 
 const bodyKey = "margin.body"
 
+// drainLimit is how much of an oversized body readBody reads and drops.
+const drainLimit = 8 << 20
+
 // readBody returns the request body, refusing one over limit bytes with
 // TooLarge. It works whether or not Fiber streamed the body, and may be
 // called more than once per request (a streamed body is kept after the
@@ -25,6 +28,11 @@ func readBody(c *fiber.Ctx, limit int64) ([]byte, error) {
 	}
 	tooLarge := errs.E(errs.TooLarge, "The request body is over the limit of %d bytes.", limit)
 	if cl := c.Request().Header.ContentLength(); cl > 0 && int64(cl) > limit {
+		// Read and drop a modestly oversized body, so the client sees the
+		// 413 rather than a connection reset in the middle of its write.
+		if stream := c.Context().RequestBodyStream(); stream != nil && int64(cl) <= limit+drainLimit {
+			_, _ = io.Copy(io.Discard, io.LimitReader(stream, int64(cl)))
+		}
 		return nil, tooLarge
 	}
 	if stream := c.Context().RequestBodyStream(); stream != nil {

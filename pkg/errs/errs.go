@@ -65,10 +65,10 @@ func Status(c Code) int {
 
 // Error is an error a user can act on.
 type Error struct {
-	Code    Code   // machine-readable
-	Message string // one human sentence, safe to show
-	Field   string // JSON path of the offending field, e.g. "criteria[2].weight"; may be empty
-	Err     error  // the underlying cause, never shown to users
+	Code    Code   `json:"code" bson:"code"`                       // machine-readable
+	Message string `json:"message" bson:"message"`                 // one human sentence, safe to show
+	Field   string `json:"field,omitempty" bson:"field,omitempty"` // JSON path of the offending field, e.g. "criteria[2].weight"; may be empty
+	Err     error  `json:"-" bson:"-"`                             // the underlying cause, never shown to users
 }
 
 func (e *Error) Error() string {
@@ -96,8 +96,12 @@ func F(code Code, field, format string, args ...any) *Error {
 }
 
 // Wrap builds an internal Error around a cause; its message is generic so
-// that internals never leak to users.
-func Wrap(err error, format string, args ...any) *Error {
+// that internals never leak to users. Wrap(nil, …) is nil, so
+// `return errs.Wrap(err, "op")` is safe after any call.
+func Wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
 	return &Error{Code: Internal, Message: "Something went wrong on our side.", Err: fmt.Errorf(format+": %w", append(args, err)...)}
 }
 

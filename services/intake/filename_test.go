@@ -86,7 +86,7 @@ func TestParseSubmissionName(t *testing.T) {
 func TestParseSubmissionNameFixtures(t *testing.T) {
 	dir := os.Getenv("MARGIN_FIXTURES")
 	if dir == "" {
-		dir = "/work/shared/fixtures"
+		dir = "../../testdata" // a copy of ../shared/fixtures
 	}
 	names, err := filepath.Glob(filepath.Join(dir, "class-a", "submissions", "*"))
 	if err != nil || len(names) != 5 {

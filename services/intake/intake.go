@@ -72,7 +72,6 @@ type Assignment struct {
 	CreatedAt       time.Time  `json:"created_at" bson:"created_at"`
 	PublishedAt     *time.Time `json:"published_at,omitempty" bson:"published_at,omitempty"`
 	ReleasedAt      *time.Time `json:"released_at,omitempty" bson:"released_at,omitempty"`
-	Submissions     int        `json:"submissions" bson:"submissions"` // how many students have submitted
 }
 
 // RubricFrozen reports whether grading has started, after which the rubric
@@ -105,6 +104,9 @@ type Submission struct {
 	Pseudonym    string    `json:"pseudonym" bson:"pseudonym"`
 	Versions     []Version `json:"versions" bson:"versions"`
 	CreatedAt    time.Time `json:"created_at" bson:"created_at"`
+	// N is len(Versions), kept as a field so that adding a version is a
+	// conditional update on it (two uploads never both become version 2).
+	N int `json:"-" bson:"n"`
 }
 
 // Current is the latest version.

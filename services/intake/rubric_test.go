@@ -23,7 +23,7 @@ func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	dir := os.Getenv("MARGIN_FIXTURES")
 	if dir == "" {
-		dir = "/work/shared/fixtures"
+		dir = "../../testdata" // a copy of ../shared/fixtures
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "class-a", name))
 	if err != nil {

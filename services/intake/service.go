@@ -9,6 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
@@ -98,3 +99,10 @@ func (s *Service) findByID(ctx context.Context, col, id, what string, out any) e
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func upsert() *options.ReplaceOptions { return options.Replace().SetUpsert(true) }
+
+func updateUpsert() *options.UpdateOptions { return options.Update().SetUpsert(true) }
+
+// MaxFileSize is the largest single submission file accepted, in bytes.
+func (s *Service) MaxFileSize() int64 { return s.cfg.MaxFileSize }

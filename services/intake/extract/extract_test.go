@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-const fixtures = "../../../../shared/fixtures/class-a/submissions"
+const fixtures = "../../../testdata/class-a/submissions"
 
 func TestExtractFixtures(t *testing.T) {
 	tests := []struct {

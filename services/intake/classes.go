@@ -1,0 +1,225 @@
+package intake
+
+import (
+	"context"
+	"io"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/pkg/errs"
+)
+
+// ClassInput is what a teacher gives to create a class.
+type ClassInput struct {
+	Name       string `json:"name"`
+	Subject    string `json:"subject"`
+	GradeLevel *int   `json:"grade_level"`
+}
+
+func (in ClassInput) validate() error {
+	var l errs.List
+	requireText(&l, "name", "A class", in.Name, 200)
+	requireText(&l, "subject", "A class", in.Subject, 100)
+	checkGrade(&l, "grade_level", in.GradeLevel)
+	return l.Err()
+}
+
+// requireText adds an error to l unless s has 1 to max characters.
+func requireText(l *errs.List, field, what, s string, max int) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		*l = append(*l, errs.F(errs.Invalid, field, "%s needs a %s.", what, strings.ReplaceAll(field, "_", " ")))
+	} else if utf8.RuneCountInString(s) > max {
+		*l = append(*l, errs.F(errs.Invalid, field, "The %s is longer than %d characters.", strings.ReplaceAll(field, "_", " "), max))
+	}
+}
+
+func checkGrade(l *errs.List, field string, g *int) {
+	if g == nil {
+		*l = append(*l, errs.F(errs.Invalid, field, "Give the grade level: 0 for kindergarten, or 1 to 12."))
+	} else if *g < 0 || *g > 12 {
+		*l = append(*l, errs.F(errs.Invalid, field, "The grade level must be 0 (kindergarten) to 12; got %d.", *g))
+	}
+}
+
+// CreateClass creates a class owned by the calling teacher.
+func (s *Service) CreateClass(ctx context.Context, caller account.User, in ClassInput) (Class, error) {
+	if caller.Role != account.Teacher {
+		return Class{}, errs.E(errs.Forbidden, "Only teachers create classes.")
+	}
+	if err := in.validate(); err != nil {
+		return Class{}, err
+	}
+	c := Class{
+		ID: account.NewID("cls"), SchoolID: caller.SchoolID, TeacherID: caller.ID,
+		Name: strings.TrimSpace(in.Name), Subject: strings.TrimSpace(in.Subject), GradeLevel: *in.GradeLevel,
+		CreatedAt: s.stamp(),
+	}
+	if _, err := s.c(colClasses).InsertOne(ctx, c); err != nil {
+		return Class{}, errs.Wrap(err, "insert class")
+	}
+	return c, nil
+}
+
+// Classes lists the caller's classes (every class, for an admin), newest
+// first.
+func (s *Service) Classes(ctx context.Context, caller account.User) ([]Class, error) {
+	filter := bson.D{{Key: "teacher_id", Value: caller.ID}}
+	if caller.Role == account.Admin {
+		filter = bson.D{}
+	}
+	cur, err := s.c(colClasses).Find(ctx, filter)
+	if err != nil {
+		return nil, errs.Wrap(err, "find classes")
+	}
+	out := []Class{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, errs.Wrap(err, "read classes")
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
+	return out, nil
+}
+
+// RosterResult reports a roster import: how many students were added,
+// updated or already up to date, and each bad row's error. Good rows go in
+// even when others are bad.
+type RosterResult struct {
+	Created   int       `json:"created"`
+	Updated   int       `json:"updated"`
+	Unchanged int       `json:"unchanged"`
+	Errors    errs.List `json:"errors"`
+	Students  []Student `json:"students"`
+}
+
+// ImportRoster reads a roster CSV (see ParseRoster) into the class. It is
+// idempotent by student_id: importing again updates names and emails and
+// never duplicates a student. Students missing from the file stay.
+func (s *Service) ImportRoster(ctx context.Context, caller account.User, classID string, r io.Reader) (RosterResult, error) {
+	c, err := s.AuthorizeClass(ctx, caller, classID)
+	if err != nil {
+		return RosterResult{}, err
+	}
+	rows, rowErrs, err := ParseRoster(r)
+	if err != nil {
+		return RosterResult{}, err
+	}
+	res := RosterResult{Errors: rowErrs}
+	if res.Errors == nil {
+		res.Errors = errs.List{}
+	}
+	for _, row := range rows {
+		st := Student{ClassID: c.ID, StudentID: row.StudentID, GivenName: row.GivenName, FamilyName: row.FamilyName, Email: row.Email}
+		old, err := s.Student(ctx, c.ID, row.StudentID)
+		switch {
+		case err == nil && old.GivenName == st.GivenName && old.FamilyName == st.FamilyName && old.Email == st.Email:
+			res.Unchanged++
+			continue
+		case err == nil:
+			res.Updated++
+		case errs.Is(err, errs.NotFound):
+			res.Created++
+		default:
+			return RosterResult{}, err
+		}
+		u, err := s.accounts.EnsureStudent(ctx, c.SchoolID, row.StudentID, st.Name())
+		if err != nil {
+			return RosterResult{}, err
+		}
+		st.UserID = u.ID
+		st.UpdatedAt = s.stamp()
+		if _, err := s.c(colStudents).ReplaceOne(ctx, bson.D{{Key: "_id", Value: c.ID + ":" + st.StudentID}}, studentDoc{ID: c.ID + ":" + st.StudentID, Student: st}, upsert()); err != nil {
+			return RosterResult{}, errs.Wrap(err, "save student")
+		}
+	}
+	res.Students, err = s.Roster(ctx, caller, classID)
+	return res, err
+}
+
+type studentDoc struct {
+	ID      string `bson:"_id"`
+	Student `bson:",inline"`
+}
+
+// Roster lists a class's students, ordered by family then given name.
+func (s *Service) Roster(ctx context.Context, caller account.User, classID string) ([]Student, error) {
+	if _, err := s.AuthorizeClass(ctx, caller, classID); err != nil {
+		return nil, err
+	}
+	return s.roster(ctx, classID)
+}
+
+func (s *Service) roster(ctx context.Context, classID string) ([]Student, error) {
+	cur, err := s.c(colStudents).Find(ctx, bson.D{{Key: "class_id", Value: classID}})
+	if err != nil {
+		return nil, errs.Wrap(err, "find students")
+	}
+	out := []Student{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, errs.Wrap(err, "read students")
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.FamilyName != b.FamilyName {
+			return a.FamilyName < b.FamilyName
+		}
+		return a.GivenName < b.GivenName
+	})
+	return out, nil
+}
+
+type linkDoc struct {
+	ID        string `bson:"_id"` // SHA-256 of the token
+	ClassID   string `bson:"class_id"`
+	StudentID string `bson:"student_id"`
+	UserID    string `bson:"user_id"`
+}
+
+// RotateAccessLink issues a new personal access token for a student and
+// revokes the previous one. The token is returned once; only its hash is
+// stored. The link is /s/<token>.
+func (s *Service) RotateAccessLink(ctx context.Context, caller account.User, classID, studentID string) (string, error) {
+	if _, err := s.AuthorizeClass(ctx, caller, classID); err != nil {
+		return "", err
+	}
+	st, err := s.Student(ctx, classID, studentID)
+	if err != nil {
+		return "", err
+	}
+	tok := account.NewToken()
+	hash := account.HashToken(tok)
+	if _, err := s.c(colLinks).InsertOne(ctx, linkDoc{ID: hash, ClassID: classID, StudentID: studentID, UserID: st.UserID}); err != nil {
+		return "", errs.Wrap(err, "insert access link")
+	}
+	// Revoke the old link only after the new one is stored.
+	id := classID + ":" + studentID
+	var old struct {
+		Hash string `bson:"link_hash"`
+	}
+	_ = s.c(colStudents).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&old)
+	if _, err := s.c(colStudents).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "link_hash", Value: hash}}}}); err != nil {
+		return "", errs.Wrap(err, "save access link")
+	}
+	if old.Hash != "" {
+		if _, err := s.c(colLinks).DeleteOne(ctx, bson.D{{Key: "_id", Value: old.Hash}}); err != nil {
+			return "", errs.Wrap(err, "revoke access link")
+		}
+	}
+	return tok, nil
+}
+
+// RedeemAccessLink returns the student account a link token belongs to.
+// An unknown or revoked token is unauthenticated.
+func (s *Service) RedeemAccessLink(ctx context.Context, token string) (account.User, error) {
+	var l linkDoc
+	if err := s.findByID(ctx, colLinks, account.HashToken(token), "link", &l); err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return account.User{}, errs.E(errs.Unauthenticated, "This access link is not valid any more. Ask your teacher for a new one.")
+		}
+		return account.User{}, err
+	}
+	return s.accounts.User(ctx, l.UserID)
+}
