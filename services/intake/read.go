@@ -70,15 +70,25 @@ func (s *Service) Rows(ctx context.Context, assignmentID string) ([]Row, error) 
 	return rows, nil
 }
 
-// OpenAssignments returns the assignments that are published or in grading:
-// the ones matching works on.
+// OpenAssignments returns the assignments matching works on: those
+// published or in grading, and graded or released ones that take revisions
+// (a student's revised version needs grading after release).
 func (s *Service) OpenAssignments(ctx context.Context) ([]Assignment, error) {
-	cur, err := s.c(colAssignments).Find(ctx, bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{Published, InGrading}}}}})
+	cur, err := s.c(colAssignments).Find(ctx, bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{Published, InGrading, Graded, Released}}}}})
 	if err != nil {
 		return nil, errs.Wrap(err, "find open assignments")
 	}
-	var out []Assignment
-	return out, cur.All(ctx, &out)
+	var all []Assignment
+	if err := cur.All(ctx, &all); err != nil {
+		return nil, errs.Wrap(err, "read open assignments")
+	}
+	out := all[:0]
+	for _, a := range all {
+		if a.State == Published || a.State == InGrading || a.AllowResubmission {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // Advance moves an assignment forward to state to (never backward; a move to
