@@ -156,4 +156,5 @@ func (s *Server) routes() {
 	s.feedbackRoutes()
 	s.analyticsRoutes()
 	s.payoutsRoutes()
+	s.pageRoutes()
 }

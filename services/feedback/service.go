@@ -2,17 +2,56 @@ package feedback
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
+	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/services/intake"
+	"github.com/marginschool/margin/services/matching"
 )
 
 // Config is the feedback service's configuration, parsed once in main from
-// MARGIN_* environment variables (see the env tags).
-type Config struct{}
+// MARGIN_* environment variables (see the env tags). Zero values take the
+// defaults.
+type Config struct {
+	// MinQuotes is how many quoted comments a submitted feedback needs by
+	// default (an assignment's settings may change it).
+	MinQuotes int `env:"MARGIN_FEEDBACK_MIN_QUOTES" envDefault:"2"`
+	// MinCommentChars is the shortest comment accepted on submit, in
+	// characters.
+	MinCommentChars int `env:"MARGIN_FEEDBACK_MIN_COMMENT_CHARS" envDefault:"20"`
+	// DisagreementSteps is how many rubric levels apart a second read must be
+	// on a criterion to be flagged for the teacher.
+	DisagreementSteps int `env:"MARGIN_FEEDBACK_DISAGREEMENT_STEPS" envDefault:"2"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.MinQuotes <= 0 {
+		c.MinQuotes = 2
+	}
+	if c.MinCommentChars <= 0 {
+		c.MinCommentChars = 20
+	}
+	if c.DisagreementSteps <= 0 {
+		c.DisagreementSteps = 2
+	}
+	return c
+}
+
+// Collections owned by feedback.
+const (
+	colFeedback = "feedback"       // _id: task ID "<version id>:<reader>"
+	colLists    = "feedback_lists" // _id: assignment ID or "student:<school>:<student>"; rows.<task id>
+	colBank     = "comment_bank"   // _id: grader user ID; entries
+	colPayable  = "payable_events" // _id: "<version id>:<grader id>"
+	colLocks    = "feedback_locks" // _id: task ID; a short lease held while a change is written
+)
 
 // Service is the feedback service: a stateless handle on its collections. Any
 // number of processes may run one against the same store.
@@ -20,20 +59,52 @@ type Service struct {
 	db       *mongo.Database
 	blobs    *blob.Store
 	accounts *account.Service
+	intake   *intake.Service
+	matching *matching.Service
 	cfg      Config
 	log      *slog.Logger
+	now      func() time.Time
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.
+// It reads intake and matching through their own (stateless) services on the
+// same database.
 func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg Config, log *slog.Logger) *Service {
-	return &Service{db: db, blobs: blobs, accounts: accounts, cfg: cfg, log: log}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{
+		db: db, blobs: blobs, accounts: accounts,
+		intake:   intake.New(db, blobs, accounts, intake.Config{}, log),
+		matching: matching.New(db, blobs, accounts, matching.Config{}, log),
+		cfg:      cfg.withDefaults(), log: log, now: time.Now,
+	}
 }
 
-// EnsureIndexes creates the service's indexes. It is idempotent.
+// EnsureIndexes creates the service's indexes. It is idempotent. Every hot
+// read is by _id, so there are none beyond _id.
 func (s *Service) EnsureIndexes(ctx context.Context) error { return nil }
 
-// Run runs the service's background loop until ctx ends.
+// Run runs the service's background loop until ctx ends. Feedback does its
+// work in the request, so there is nothing to do in the background.
 func (s *Service) Run(ctx context.Context) error {
 	<-ctx.Done()
+	return nil
+}
+
+func (s *Service) c(name string) *mongo.Collection { return s.db.Collection(name) }
+
+func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// findByID decodes the document with the given _id into out, or returns a
+// not_found error naming what.
+func (s *Service) findByID(ctx context.Context, col, id, what string, out any) error {
+	err := s.c(col).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return errs.E(errs.NotFound, "No %s with ID %q.", what, id)
+	}
+	if err != nil {
+		return errs.Wrap(err, "find %s", what)
+	}
 	return nil
 }

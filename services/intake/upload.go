@@ -284,6 +284,11 @@ func (b *Batch) ingest(ctx context.Context, name, studentID string, r io.ReaderA
 		return fail(err)
 	}
 	if exists && sub.Current().SHA256 == sum {
+		// A retry of an upload that stopped after recording the version:
+		// make sure its list row is there too (updateRow is idempotent).
+		if err := s.updateRow(ctx, b.a.ID, st.StudentID, sub.Pseudonym, sub.Current(), sketch(res.Text)); err != nil {
+			return fail(err)
+		}
 		o.Status, o.SubmissionID, o.Version, o.Pseudonym = StatusUnchanged, subID, sub.Current().N, sub.Pseudonym
 		o.Format, o.Chars = sub.Current().Format, sub.Current().Chars
 		return o

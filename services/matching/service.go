@@ -2,17 +2,75 @@ package matching
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"strconv"
+	"strings"
+	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
+	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/services/intake"
 )
 
 // Config is the matching service's configuration, parsed once in main from
-// MARGIN_* environment variables (see the env tags).
-type Config struct{}
+// MARGIN_* environment variables (see the env tags). Zero values take the
+// defaults New documents.
+type Config struct {
+	// Interval is how often the background loop runs a round and its
+	// housekeeping (batching, expiries, leases, revisions).
+	Interval time.Duration `env:"MARGIN_MATCHING_INTERVAL" envDefault:"30s"`
+	// OfferTTL is how long a grader has to accept an offer.
+	OfferTTL time.Duration `env:"MARGIN_OFFER_TTL" envDefault:"12h"`
+	// LeaseMargin is how long before the due date unfinished work is taken
+	// back from its grader and matched again.
+	LeaseMargin time.Duration `env:"MARGIN_LEASE_MARGIN" envDefault:"24h"`
+	// CalibrationWithin is the largest difference, in levels, allowed on
+	// any criterion of a calibration attempt.
+	CalibrationWithin int `env:"MARGIN_CALIBRATION_WITHIN" envDefault:"1"`
+	// CalibrationExact is the least share of criteria that must match the
+	// reference exactly.
+	CalibrationExact float64 `env:"MARGIN_CALIBRATION_EXACT" envDefault:"0.5"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.Interval <= 0 {
+		c.Interval = 30 * time.Second
+	}
+	if c.OfferTTL <= 0 {
+		c.OfferTTL = 12 * time.Hour
+	}
+	if c.LeaseMargin <= 0 {
+		c.LeaseMargin = 24 * time.Hour
+	}
+	if c.CalibrationWithin <= 0 {
+		c.CalibrationWithin = 1
+	}
+	if c.CalibrationExact <= 0 {
+		c.CalibrationExact = 0.5
+	}
+	return c
+}
+
+// Collections owned by matching.
+const (
+	colProfiles = "grader_profiles"  // _id: grader user ID; capacity holds and stats
+	colPrefs    = "teacher_prefs"    // _id: teacher user ID; blocked and preferred graders
+	colAnchors  = "anchors"          // _id: assignment ID; anchor papers with reference levels
+	colAttempts = "calibrations"     // _id: "<assignment id>:<grader id>:<n>"
+	colBatches  = "batches"          // _id: "<assignment id>:<reader>:<n>"
+	colOffers   = "offers"           // _id: "<batch id>:o<n>"
+	colTasks    = "grading_tasks"    // _id: TaskID
+	colStatus   = "matching_status"  // _id: assignment ID
+	colRounds   = "matching_rounds"  // _id: round ID
+	colLeases   = "matching_leases"  // _id: loop name
+	colHistory  = "matching_history" // _id: "<teacher id>:<grader id>": continuity
+)
 
 // Service is the matching service: a stateless handle on its collections. Any
 // number of processes may run one against the same store.
@@ -20,20 +78,76 @@ type Service struct {
 	db       *mongo.Database
 	blobs    *blob.Store
 	accounts *account.Service
+	intake   *intake.Service
 	cfg      Config
 	log      *slog.Logger
+	now      func() time.Time
+	owner    string // identifies this process in leases
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.
+// It reads intake through its own stateless intake handle on the same
+// database.
 func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg Config, log *slog.Logger) *Service {
-	return &Service{db: db, blobs: blobs, accounts: accounts, cfg: cfg, log: log}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{
+		db: db, blobs: blobs, accounts: accounts,
+		intake: intake.New(db, blobs, accounts, intake.Config{}, log),
+		cfg:    cfg.withDefaults(), log: log, now: time.Now,
+		owner: account.NewID("proc"),
+	}
 }
 
-// EnsureIndexes creates the service's indexes. It is idempotent.
-func (s *Service) EnsureIndexes(ctx context.Context) error { return nil }
-
-// Run runs the service's background loop until ctx ends.
-func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
+// EnsureIndexes creates the service's indexes. It is idempotent. Hot reads
+// are by _id; the grader_id index serves a grader's task and offer lists on
+// real MongoDB.
+func (s *Service) EnsureIndexes(ctx context.Context) error {
+	for _, col := range []string{colTasks, colOffers} {
+		_, err := s.c(col).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "grader_id", Value: 1}}})
+		if err != nil {
+			return errs.Wrap(err, "index %s", col)
+		}
+	}
 	return nil
 }
+
+func (s *Service) c(name string) *mongo.Collection { return s.db.Collection(name) }
+
+// stamp is the current time as the store keeps it.
+func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// findByID decodes the document with the given _id into out, or returns a
+// not_found error naming what.
+func (s *Service) findByID(ctx context.Context, col, id, what string, out any) error {
+	err := s.c(col).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return errs.E(errs.NotFound, "No %s with ID %q.", what, id)
+	}
+	if err != nil {
+		return errs.Wrap(err, "read %s", what)
+	}
+	return nil
+}
+
+// findAll decodes every document matching filter into out.
+func (s *Service) findAll(ctx context.Context, col string, filter any, out any) error {
+	cur, err := s.c(col).Find(ctx, filter)
+	if err != nil {
+		return errs.Wrap(err, "find %s", col)
+	}
+	if err := cur.All(ctx, out); err != nil {
+		return errs.Wrap(err, "read %s", col)
+	}
+	return nil
+}
+
+// holdKey is a task ID made safe as a field name (no dots or dollars).
+func holdKey(taskID string) string {
+	return strings.NewReplacer("%", "%25", ".", "%2E", "$", "%24").Replace(taskID)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func replaceUpsert() *options.ReplaceOptions { return options.Replace().SetUpsert(true) }

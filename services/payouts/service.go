@@ -2,12 +2,18 @@ package payouts
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
+	"github.com/marginschool/margin/services/feedback"
+	"github.com/marginschool/margin/services/payouts/stripeclient"
 )
 
 // Config is the payouts service's configuration, parsed once in main from
@@ -20,6 +26,57 @@ type Config struct {
 	StripeAPIBase string `env:"MARGIN_STRIPE_API_BASE"`
 	// StripeWebhookSecret verifies webhook signatures.
 	StripeWebhookSecret string `env:"MARGIN_STRIPE_WEBHOOK_SECRET"`
+
+	// FeeBasisPoints is the platform fee taken from each submission's
+	// price, in hundredths of a percent (1500 = 15%).
+	FeeBasisPoints int64 `env:"MARGIN_PAYOUTS_FEE_BPS" envDefault:"1500"`
+	// MinimumCents is the smallest payable balance a run pays out.
+	MinimumCents int64 `env:"MARGIN_PAYOUTS_MINIMUM_CENTS" envDefault:"1000"`
+	// Currency is the currency payouts are made in.
+	Currency string `env:"MARGIN_PAYOUTS_CURRENCY" envDefault:"usd"`
+	// Schedule starts a run automatically: "weekly" (Mondays, UTC),
+	// "daily" or "off".
+	Schedule string `env:"MARGIN_PAYOUTS_SCHEDULE" envDefault:"weekly"`
+	// Tick is how often the background loop ingests earnings and resumes
+	// unfinished runs.
+	Tick time.Duration `env:"MARGIN_PAYOUTS_TICK" envDefault:"1m"`
+	// Lease is how long a process holds a run it works on before another
+	// may take it over.
+	Lease time.Duration `env:"MARGIN_PAYOUTS_LEASE" envDefault:"2m"`
+	// ReturnURL and RefreshURL are where Stripe onboarding sends a grader
+	// back to (finished, or the link expired).
+	ReturnURL  string `env:"MARGIN_PAYOUTS_RETURN_URL" envDefault:"http://127.0.0.1:8080/payouts/onboarding/return"`
+	RefreshURL string `env:"MARGIN_PAYOUTS_REFRESH_URL" envDefault:"http://127.0.0.1:8080/payouts/onboarding/refresh"`
+
+	// Fault makes the process exit at a payment step (before_stripe,
+	// after_stripe, after_write); honoured only with TestFaults, for the
+	// end-to-end crash tests.
+	Fault      string `env:"MARGIN_PAYOUTS_FAULT"`
+	TestFaults bool   `env:"MARGIN_TEST_FAULTS"`
+}
+
+// withDefaults fills what a zero Config leaves unset (tests build Configs
+// by hand; main gets the env defaults).
+func (c Config) withDefaults() Config {
+	if c.Currency == "" {
+		c.Currency = "usd"
+	}
+	if c.Schedule == "" {
+		c.Schedule = "weekly"
+	}
+	if c.Tick <= 0 {
+		c.Tick = time.Minute
+	}
+	if c.Lease <= 0 {
+		c.Lease = 2 * time.Minute
+	}
+	return c
+}
+
+// PayableSource lists approved reads: feedback's payable events, in _id
+// order after afterID. *feedback.Service implements it.
+type PayableSource interface {
+	PayableEvents(ctx context.Context, afterID string, limit int) ([]feedback.PayableEvent, error)
 }
 
 // Service is the payouts service: a stateless handle on its collections. Any
@@ -30,18 +87,117 @@ type Service struct {
 	accounts *account.Service
 	cfg      Config
 	log      *slog.Logger
+
+	stripe *stripeclient.Client
+	source PayableSource
+	now    func() time.Time
+	owner  string        // this process's lease owner ID
+	kick   chan struct{} // wakes the background loop
+
+	ledger, runs, payments, state, stripeAccounts, owners, events *mongo.Collection
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.
 func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg Config, log *slog.Logger) *Service {
-	return &Service{db: db, blobs: blobs, accounts: accounts, cfg: cfg, log: log}
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{
+		db: db, blobs: blobs, accounts: accounts, cfg: cfg, log: log,
+		now:            func() time.Time { return time.Now().UTC() },
+		owner:          account.NewID("proc"),
+		kick:           make(chan struct{}, 1),
+		ledger:         db.Collection("ledger"),
+		runs:           db.Collection("payout_runs"),
+		payments:       db.Collection("payments"),
+		state:          db.Collection("payout_state"),
+		stripeAccounts: db.Collection("stripe_accounts"),
+		owners:         db.Collection("stripe_account_owners"),
+		events:         db.Collection("stripe_events"),
+	}
+	// feedback is a stateless handle on its collections, so payouts reads
+	// its payable events through one of its own (as feedback does intake).
+	s.source = feedback.New(db, blobs, accounts, feedback.Config{}, log)
+	s.stripe = stripeclient.New(stripeclient.Config{
+		SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase,
+		WebhookSecret: cfg.StripeWebhookSecret, Fault: exitFault(cfg, log),
+	})
+	return s
 }
 
-// EnsureIndexes creates the service's indexes. It is idempotent.
+// exitFault is the fault hook of the end-to-end crash tests: with
+// MARGIN_TEST_FAULTS=1 and MARGIN_PAYOUTS_FAULT=<point>, the process exits
+// at that point, as a crash would. Otherwise there is no hook.
+func exitFault(cfg Config, log *slog.Logger) stripeclient.Fault {
+	if !cfg.TestFaults || cfg.Fault == "" {
+		return nil
+	}
+	return func(p stripeclient.Point) error {
+		if string(p) == cfg.Fault {
+			log.Warn("injected fault: exiting", "point", p)
+			os.Exit(3)
+		}
+		return nil
+	}
+}
+
+// SetPayableSource replaces where earnings come from (by default
+// feedback's payable events); tests use it.
+func (s *Service) SetPayableSource(src PayableSource) { s.source = src }
+
+// StripeConfigured reports whether a Stripe secret key is set.
+func (s *Service) StripeConfigured() bool { return s.stripe.Configured() }
+
+// EnsureIndexes creates the service's indexes. It is idempotent. Every hot
+// read is by _id, so there are none beyond _id.
 func (s *Service) EnsureIndexes(ctx context.Context) error { return nil }
 
-// Run runs the service's background loop until ctx ends.
+// Run runs the service's background loop until ctx ends: every Tick (or
+// when woken by a new run) it ingests earnings, starts the scheduled run
+// when one is due, and advances every unfinished run whose lease is free.
 func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	t := time.NewTicker(s.cfg.Tick)
+	defer t.Stop()
+	for {
+		s.work(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-s.kick:
+		}
+	}
+}
+
+func (s *Service) work(ctx context.Context) {
+	if _, err := s.Ingest(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("ingesting earnings", "err", err)
+	}
+	if err := s.startScheduled(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("starting the scheduled run", "err", err)
+	}
+	if err := s.AdvanceAll(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("advancing payout runs", "err", err)
+	}
+}
+
+// wake asks the background loop (if this process runs one) to work now.
+func (s *Service) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// get reads one document by _id into v; found is false when there is none.
+func get(ctx context.Context, c *mongo.Collection, id string, v any) (found bool, err error) {
+	err = c.FindOne(ctx, bson.M{"_id": id}).Decode(v)
+	if err == mongo.ErrNoDocuments {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s %s: %w", c.Name(), id, err)
+	}
+	return true, nil
 }

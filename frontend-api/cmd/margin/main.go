@@ -6,6 +6,7 @@
 //	margin serve [--services=all|intake,matching,…] [--api=true|false]
 //	margin admin create --email E --role admin [--name N] [--password-stdin]
 //	margin healthcheck   (exit 0 when the server on MARGIN_ADDR is ready)
+//	margin demo          (load the demo school into an empty data directory)
 package main
 
 import (
@@ -35,6 +36,7 @@ const usage = `usage:
   margin serve [--services=all] [--api=true]   run Margin (embedded store unless configured)
   margin admin create --email E --role admin   create a user from the command line
   margin healthcheck                           exit 0 if the server on MARGIN_ADDR is ready
+  margin demo                                  load a demo school into an empty data directory (or: serve --demo)
 Configuration is read from MARGIN_* environment variables; see README.md.`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return adminCreate(ctx, cfg, logger, args[2:], stdin, stdout)
 	case "healthcheck":
 		return healthcheck(ctx, cfg.Addr)
+	case "demo":
+		return demo(ctx, cfg, logger, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,6 +49,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	servicesFlag := fs.String("services", "all", "background services to run in this process: all, none, or a comma-separated list of "+strings.Join(allServices, ","))
 	apiFlag := fs.Bool("api", true, "serve the HTTP API and pages")
+	demoFlag := fs.Bool("demo", false, "first load the demo school into the (empty) data directory and print its logins")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +67,18 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 		return err
 	}
 	defer d.close(context.Background())
+	var school *demoSchool
+	if *demoFlag {
+		sc, err := loadDemo(ctx, d)
+		switch {
+		case errors.Is(err, errNotEmpty):
+			fmt.Fprintf(stdout, "The data directory %s already has data, so no demo school was loaded; serving it as it is (demo logins use the password %q).\n", cfg.DataDir, demoPassword)
+		case err != nil:
+			return err
+		default:
+			school = &sc
+		}
+	}
 
 	workers := d.workers()
 	g, gctx := errgroup.WithContext(ctx)
@@ -107,6 +121,9 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 		})
 		fmt.Fprintf(stdout, "Margin is running at http://%s (data in %s; store: %s, files: %s)\n",
 			ln.Addr(), cfg.DataDir, storeKind(cfg.MongoURI != "", "MongoDB"), storeKind(cfg.S3Endpoint != "", "S3"))
+		if school != nil {
+			printDemo(stdout, "http://"+ln.Addr().String(), *school)
+		}
 	} else {
 		fmt.Fprintf(stdout, "Margin background services %s are running (data in %s)\n", strings.Join(services, ","), cfg.DataDir)
 	}

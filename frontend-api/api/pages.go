@@ -1,0 +1,963 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/csrf"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+
+	"github.com/marginschool/margin/frontend-api/web"
+	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/services/analytics"
+	"github.com/marginschool/margin/services/feedback"
+	"github.com/marginschool/margin/services/intake"
+	"github.com/marginschool/margin/services/matching"
+)
+
+// csrfCookie holds the double-submit CSRF token of the pages; every page
+// that changes something posts it back as the form field _csrf or the
+// X-CSRF-Token header.
+const csrfCookie = "margin_csrf"
+
+// pages serves the web pages: server-rendered with html/template, calling
+// the services directly with the signed-in caller, as the JSON handlers do.
+type pages struct {
+	s    *Server
+	t    *web.Pages
+	csrf fiber.Handler
+}
+
+// pageData is what every page template gets; D is the page's own data.
+type pageData struct {
+	Title   string
+	User    *account.User
+	CSRF    string
+	Flash   string
+	Errors  []string
+	Scripts []string
+	D       any
+}
+
+// pageRoutes registers the pages under /, /signin, /s/, /teacher, /grader,
+// /student and /admin, and their assets under /static/. Every page gets the
+// Content-Security-Policy (no inline script) and CSRF protection; errors
+// become HTML pages, and a missing session a redirect to the sign-in page.
+func (s *Server) pageRoutes() {
+	t, err := web.Parse()
+	if err != nil {
+		panic(err) // a malformed embedded template is a build defect; web's tests catch it
+	}
+	p := &pages{s: s, t: t}
+	p.csrf = csrf.New(csrf.Config{
+		CookieName:        csrfCookie,
+		CookieSameSite:    "Lax",
+		CookieHTTPOnly:    true,
+		CookieSecure:      s.cfg.SecureCookies,
+		CookieSessionOnly: true,
+		Expiration:        12 * time.Hour,
+		ContextKey:        "csrf",
+		Extractor: func(c *fiber.Ctx) (string, error) {
+			if h := c.Get(csrf.HeaderName); h != "" {
+				return h, nil
+			}
+			if v := c.FormValue("_csrf"); v != "" {
+				return v, nil
+			}
+			return "", csrf.ErrTokenNotFound
+		},
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			return errs.E(errs.Forbidden, "This form has expired or did not come from Margin. Reload the page and try again.")
+		},
+	})
+	s.app.Use(p.gate)
+
+	get, post := fiber.MethodGet, fiber.MethodPost
+	s.handle(get, "/static/*", public, p.static)
+	s.handle(get, "/", public, p.home)
+	s.handle(get, "/signin", public, p.signinPage)
+	s.handle(post, "/signin", public, append(p.signinLimiters(), p.signin)...)
+	s.handle(post, "/signout", anyone, p.signout)
+	s.handle(get, "/s/:token", public, p.accessPage)
+	s.handle(post, "/s/:token", public, p.redeem)
+
+	s.handle(get, "/teacher", teachers, p.teacherHome)
+	s.handle(post, "/teacher/classes", teachers, p.createClass)
+	s.handle(get, "/teacher/classes/:id", teachers, p.classPage)
+	s.handle(post, "/teacher/classes/:id/roster", teachers, p.importRoster)
+	s.handle(post, "/teacher/classes/:id/students/:sid/link", teachers, p.accessLink)
+	s.handle(post, "/teacher/classes/:id/assignments", teachers, p.createAssignment)
+	s.handle(get, "/teacher/assignments/:id", teachers, p.assignmentPage)
+	s.handle(post, "/teacher/assignments/:id/publish", teachers, p.publish)
+	s.handle(post, "/teacher/assignments/:id/match", teachers, p.match)
+	s.handle(post, "/teacher/assignments/:id/release", teachers, p.release)
+	s.handle(get, "/teacher/assignments/:id/summary", teachers, p.summaryPage)
+	s.handle(get, "/teacher/assignments/:id/summary.svg", teachers, p.summaryChart)
+	s.handle(get, "/teacher/assignments/:id/summary.csv", teachers, p.summaryCSV)
+	s.handle(get, "/teacher/feedback/:id", teachers, p.reviewPage)
+	s.handle(post, "/teacher/feedback/:id/approve", teachers, p.approve)
+	s.handle(post, "/teacher/feedback/:id/return", teachers, p.returnFeedback)
+
+	s.handle(get, "/grader", graders, p.graderHome)
+	s.handle(post, "/grader/offers/:id/accept", graders, p.acceptOffer)
+	s.handle(post, "/grader/offers/:id/decline", graders, p.declineOffer)
+	s.handle(get, "/grader/tasks/:id", graders, p.workspace)
+	s.handle(post, "/grader/tasks/:id/draft", graders, p.saveDraft)
+	s.handle(post, "/grader/tasks/:id/submit", graders, p.submitFeedback)
+
+	s.handle(get, "/grader/earnings", graders, p.earnings)
+	s.handle(post, "/grader/earnings/onboarding", graders, p.onboarding)
+
+	s.handle(get, "/student", students, p.studentHome)
+	s.handle(get, "/student/submissions/:id", students, p.studentFeedback)
+	s.handle(post, "/student/feedback/:id/rate", students, p.rate)
+	s.handle(post, "/student/submissions/:id/revision", students, p.revision)
+
+	s.handle(get, "/admin", adminOnly, p.adminHome)
+	s.handle(post, "/admin/graders/:id/vet", adminOnly, p.vet)
+	s.handle(post, "/admin/rounds", adminOnly, p.adminRound)
+	s.handle(get, "/admin/payouts", adminOnly, p.adminPayouts)
+	s.handle(post, "/admin/payouts/runs", adminOnly, p.startPayoutRun)
+	s.handle(post, "/admin/payouts/runs/:id/reconcile", adminOnly, p.reconcile)
+}
+
+// isPagePath reports whether path belongs to the pages rather than the
+// JSON API or the probes.
+func isPagePath(path string) bool {
+	return !strings.HasPrefix(path, "/api/") && path != "/healthz" && path != "/readyz"
+}
+
+// gate runs before every page: security headers, CSRF, and HTML errors.
+func (p *pages) gate(c *fiber.Ctx) error {
+	if !isPagePath(c.Path()) {
+		return c.Next()
+	}
+	c.Set("Content-Security-Policy", web.CSP)
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("Referrer-Policy", "same-origin")
+	if strings.HasPrefix(c.Path(), "/static/") {
+		return c.Next()
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if err := p.csrf(c); err != nil {
+		return p.fail(c, err)
+	}
+	return nil
+}
+
+// fail shows an error as a page: a missing session sends the browser to
+// sign in (and back), anything else renders the error page with its
+// status. JSON callers (the pages' scripts) get the API's JSON error.
+func (p *pages) fail(c *fiber.Ctx, err error) error {
+	if strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMEApplicationJSON) ||
+		strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON) {
+		return err
+	}
+	code := errs.CodeOf(err)
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code, _ = fiberCode(fe)
+	}
+	if code == errs.Unauthenticated && c.Method() == fiber.MethodGet {
+		return c.Redirect("/signin?next="+url.QueryEscape(c.OriginalURL()), fiber.StatusSeeOther)
+	}
+	status := errs.Status(code)
+	msg, heading := "Something went wrong on our side.", "Sorry"
+	var ue *errs.Error
+	switch {
+	case status >= 500:
+		rid, _ := c.Locals(requestIDKey).(string)
+		p.s.log.Error("page failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+	case errors.As(err, &ue):
+		msg = ue.Message
+	default:
+		msg = strings.Join(messages(err), " ")
+	}
+	switch code {
+	case errs.NotFound:
+		heading = "Not found"
+	case errs.Forbidden:
+		heading = "Not allowed"
+	case errs.Unauthenticated:
+		heading = "Please sign in"
+	}
+	rid, _ := c.Locals(requestIDKey).(string)
+	return p.render(c.Status(status), "error", heading, map[string]string{"Heading": heading, "Message": msg, "RequestID": rid})
+}
+
+// messages are the sentences of a user's mistake (one per problem), or nil
+// for an internal error.
+func messages(err error) []string {
+	var l errs.List
+	var e *errs.Error
+	switch {
+	case errors.As(err, &l):
+		out := make([]string, 0, len(l))
+		for _, x := range l {
+			out = append(out, x.Message)
+		}
+		return out
+	case errors.As(err, &e) && errs.Status(e.Code) < 500:
+		return []string{e.Message}
+	}
+	return nil
+}
+
+// formError re-renders a form's page with the user's mistakes, or returns
+// err when it is not one.
+func (p *pages) formError(c *fiber.Ctx, err error, page, title string, d any, scripts ...string) error {
+	msgs := messages(err)
+	if msgs == nil {
+		return err
+	}
+	return p.renderWith(c.Status(errs.Status(errs.CodeOf(err))), page, title, d, pageData{Errors: msgs, Scripts: scripts})
+}
+
+func (p *pages) render(c *fiber.Ctx, page, title string, d any, scripts ...string) error {
+	return p.renderWith(c, page, title, d, pageData{Scripts: scripts})
+}
+
+func (p *pages) renderWith(c *fiber.Ctx, page, title string, d any, pd pageData) error {
+	pd.Title, pd.D = title, d
+	pd.CSRF, _ = c.Locals("csrf").(string)
+	if u, ok := c.Locals(userKey).(account.User); ok {
+		pd.User = &u
+	}
+	if pd.Flash == "" {
+		pd.Flash = flashes[c.Query("done")]
+	}
+	var buf bytes.Buffer
+	if err := p.t.Render(&buf, page, pd); err != nil {
+		return errs.Wrap(err, "rendering page %s", page)
+	}
+	c.Type("html", "utf-8")
+	return c.Send(buf.Bytes())
+}
+
+// flashes are the fixed messages a redirect can ask for with ?done=, so a
+// link can never put arbitrary text on a page.
+var flashes = map[string]string{
+	"class":     "Class created. Import its roster next.",
+	"published": "Published: Margin is finding graders.",
+	"matched":   "Matching ran; see the graders below.",
+	"approved":  "Feedback approved.",
+	"returned":  "Feedback returned to the grader with your note.",
+	"released":  "Approved feedback released to the students.",
+	"accepted":  "Offer accepted: the submissions are in your tasks.",
+	"declined":  "Offer declined.",
+	"submitted": "Feedback submitted for the teacher's review.",
+	"vetted":    "Grader updated.",
+	"run":       "Payout run started; it runs in the background.",
+	"round":     "Matching round run.",
+	"revision":  "Revision uploaded: it will be read again.",
+}
+
+// see redirects after a successful form (post/redirect/get).
+func see(c *fiber.Ctx, path, done string) error {
+	if done != "" {
+		path += "?done=" + done
+	}
+	return c.Redirect(path, fiber.StatusSeeOther)
+}
+
+// id is a path parameter, unescaped (IDs hold colons, which the templates
+// escape) and copied out of Fiber's buffer.
+func id(c *fiber.Ctx, name string) string {
+	v, err := url.PathUnescape(c.Params(name))
+	if err != nil {
+		return strings.Clone(c.Params(name))
+	}
+	return strings.Clone(v)
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+func (p *pages) static(c *fiber.Ctx) error {
+	data, ctype, ok := web.Static(c.Params("*"))
+	if !ok {
+		return errs.E(errs.NotFound, "There is no such file.")
+	}
+	c.Set(fiber.HeaderContentType, ctype)
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.Send(data)
+}
+
+// home sends each role to its start page.
+func (p *pages) home(c *fiber.Ctx) error {
+	u, ok := c.Locals(userKey).(account.User)
+	if !ok {
+		return see(c, "/signin", "")
+	}
+	return see(c, roleHome(u.Role), "")
+}
+
+func roleHome(r account.Role) string {
+	switch r {
+	case account.Teacher:
+		return "/teacher"
+	case account.Grader:
+		return "/grader"
+	case account.Student:
+		return "/student"
+	}
+	return "/admin"
+}
+
+// --- signing in ---
+
+// signinLimiters limit the sign-in form as the API limits its login: per
+// client address, and failed attempts per account (keyed by the email in
+// the form). The counters are this form's own.
+func (p *pages) signinLimiters() []fiber.Handler {
+	reached := func(c *fiber.Ctx) error {
+		return p.formError(c, errs.E(errs.RateLimited, "Too many sign-in attempts; wait a few minutes and try again."),
+			"signin", "Sign in", signinData{Next: c.FormValue("next"), Email: c.FormValue("email")})
+	}
+	cfg := p.s.cfg
+	return []fiber.Handler{
+		limiter.New(limiter.Config{
+			Max: cfg.LoginPerIP, Expiration: time.Minute, LimitReached: reached,
+			KeyGenerator: func(c *fiber.Ctx) string { return "page-ip:" + c.IP() },
+		}),
+		limiter.New(limiter.Config{
+			Max: cfg.LoginFailuresPerAccount, Expiration: cfg.LoginWindow, SkipSuccessfulRequests: true, LimitReached: reached,
+			KeyGenerator: func(c *fiber.Ctx) string {
+				return "page-account:" + strings.ToLower(strings.TrimSpace(c.FormValue("email")))
+			},
+		}),
+	}
+}
+
+type signinData struct{ Next, Email string }
+
+func (p *pages) signinPage(c *fiber.Ctx) error {
+	return p.render(c, "signin", "Sign in", signinData{Next: c.Query("next")})
+}
+
+func (p *pages) signin(c *fiber.Ctx) error {
+	d := signinData{Next: c.FormValue("next"), Email: c.FormValue("email")}
+	tok, u, err := p.s.deps.Accounts.Login(c.UserContext(), c.FormValue("email"), c.FormValue("password"))
+	if err != nil {
+		return p.formError(c, err, "signin", "Sign in", d)
+	}
+	p.s.setSessionCookie(c, tok, account.SessionTTL)
+	next := roleHome(u.Role)
+	if strings.HasPrefix(d.Next, "/") && !strings.HasPrefix(d.Next, "//") && !strings.Contains(d.Next, `\`) {
+		next = d.Next // only a path on this site: no open redirect
+	}
+	return see(c, next, "")
+}
+
+func (p *pages) signout(c *fiber.Ctx) error {
+	tok, _ := c.Locals(tokenKey).(string)
+	if err := p.s.deps.Accounts.Logout(c.UserContext(), tok); err != nil {
+		return err
+	}
+	p.s.setSessionCookie(c, "", -1)
+	return see(c, "/signin", "")
+}
+
+func (p *pages) accessPage(c *fiber.Ctx) error {
+	return p.render(c, "access", "Your feedback", map[string]string{"Token": id(c, "token")})
+}
+
+// redeem signs the student in with their access link, as the API's
+// student-sessions route does, and opens their feedback.
+func (p *pages) redeem(c *fiber.Ctx) error {
+	u, err := p.s.deps.Intake.RedeemAccessLink(c.UserContext(), id(c, "token"))
+	if err != nil {
+		return err
+	}
+	tok, err := p.s.deps.Accounts.StartSession(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	p.s.setSessionCookie(c, tok, account.SessionTTL)
+	return see(c, "/student", "")
+}
+
+// --- teacher: classes and rosters ---
+
+func (p *pages) teacherHome(c *fiber.Ctx) error {
+	cls, err := p.s.deps.Intake.Classes(c.UserContext(), caller(c))
+	if err != nil {
+		return err
+	}
+	return p.render(c, "teacher_home", "Classes", map[string]any{"Classes": cls})
+}
+
+func (p *pages) createClass(c *fiber.Ctx) error {
+	in := intake.ClassInput{Name: c.FormValue("name"), Subject: c.FormValue("subject")}
+	if g, err := strconv.Atoi(c.FormValue("grade_level")); err == nil {
+		in.GradeLevel = &g
+	}
+	cl, err := p.s.deps.Intake.CreateClass(c.UserContext(), caller(c), in)
+	if err != nil {
+		cls, _ := p.s.deps.Intake.Classes(c.UserContext(), caller(c))
+		return p.formError(c, err, "teacher_home", "Classes", map[string]any{"Classes": cls})
+	}
+	return see(c, "/teacher/classes/"+esc(cl.ID), "class")
+}
+
+// assignmentForm is the new-assignment form as the teacher filled it in.
+type assignmentForm struct{ Title, Prompt, Due, Price, Rubric string }
+
+type accessLinkView struct{ Name, Path, URL string }
+
+func (p *pages) classData(c *fiber.Ctx, classID string) (map[string]any, error) {
+	ctx, u := c.UserContext(), caller(c)
+	cl, err := p.s.deps.Intake.AuthorizeClass(ctx, u, classID)
+	if err != nil {
+		return nil, err
+	}
+	sts, err := p.s.deps.Intake.Roster(ctx, u, classID)
+	if err != nil {
+		return nil, err
+	}
+	as, err := p.s.deps.Intake.Assignments(ctx, u, classID)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := p.s.deps.Intake.Library(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	form := assignmentForm{Due: time.Now().AddDate(0, 0, 14).Format(time.DateOnly), Price: "800"}
+	return map[string]any{"Class": cl, "Students": sts, "Assignments": as, "Library": lib, "Form": form}, nil
+}
+
+func (p *pages) classPage(c *fiber.Ctx) error {
+	d, err := p.classData(c, id(c, "id"))
+	if err != nil {
+		return err
+	}
+	return p.render(c, "teacher_class", "Class", d, "rubric.js")
+}
+
+func (p *pages) importRoster(c *fiber.Ctx) error {
+	classID := id(c, "id")
+	if _, err := p.s.deps.Intake.AuthorizeClass(c.UserContext(), caller(c), classID); err != nil {
+		return err
+	}
+	res, err := p.rosterFromForm(c, classID)
+	d, derr := p.classData(c, classID)
+	if derr != nil {
+		return derr
+	}
+	if err != nil {
+		return p.formError(c, err, "teacher_class", "Class", d, "rubric.js")
+	}
+	d["Import"] = res
+	return p.render(c, "teacher_class", "Class", d, "rubric.js")
+}
+
+func (p *pages) rosterFromForm(c *fiber.Ctx, classID string) (intake.RosterResult, error) {
+	fh, err := c.FormFile("roster")
+	if err != nil {
+		return intake.RosterResult{}, errs.F(errs.Invalid, "roster", "Choose the roster CSV file.")
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return intake.RosterResult{}, errs.Wrap(err, "opening the roster upload")
+	}
+	defer f.Close()
+	return p.s.deps.Intake.ImportRoster(c.UserContext(), caller(c), classID, f)
+}
+
+func (p *pages) accessLink(c *fiber.Ctx) error {
+	classID, studentID := id(c, "id"), id(c, "sid")
+	tok, err := p.s.deps.Intake.RotateAccessLink(c.UserContext(), caller(c), classID, studentID)
+	if err != nil {
+		return err
+	}
+	d, err := p.classData(c, classID)
+	if err != nil {
+		return err
+	}
+	link := accessLinkView{Name: studentID, Path: "/s/" + tok, URL: c.BaseURL() + "/s/" + tok}
+	for _, st := range d["Students"].([]intake.Student) {
+		if st.StudentID == studentID {
+			link.Name = st.Name()
+		}
+	}
+	d["Link"] = link
+	return p.render(c, "teacher_class", "Class", d, "rubric.js")
+}
+
+func (p *pages) createAssignment(c *fiber.Ctx) error {
+	classID := id(c, "id")
+	form := assignmentForm{Title: c.FormValue("title"), Prompt: c.FormValue("prompt"), Due: c.FormValue("due"),
+		Price: c.FormValue("price_cents"), Rubric: c.FormValue("rubric")}
+	in, err := assignmentInput(classID, form, c.FormValue("rubric_id"), c.FormValue("allow_resubmission") != "")
+	var a intake.Assignment
+	if err == nil {
+		a, err = p.s.deps.Intake.CreateAssignment(c.UserContext(), caller(c), in)
+	}
+	if err != nil {
+		d, derr := p.classData(c, classID)
+		if derr != nil {
+			return derr
+		}
+		d["Form"] = form
+		return p.formError(c, err, "teacher_class", "Class", d, "rubric.js")
+	}
+	return see(c, "/teacher/assignments/"+esc(a.ID), "")
+}
+
+// assignmentInput reads the new-assignment form; its mistakes come back as
+// an errs.List.
+func assignmentInput(classID string, f assignmentForm, rubricID string, resubmit bool) (intake.AssignmentInput, error) {
+	in := intake.AssignmentInput{ClassID: classID, Title: f.Title, Prompt: f.Prompt, RubricID: rubricID, AllowResubmission: resubmit}
+	var l errs.List
+	if due, err := time.Parse(time.DateOnly, f.Due); err == nil {
+		in.DueAt = due.Add(23*time.Hour + 59*time.Minute)
+	} else {
+		l = append(l, errs.F(errs.Invalid, "due", "Give the feedback due date."))
+	}
+	if n, err := strconv.ParseInt(f.Price, 10, 64); err == nil {
+		in.PriceCents = &n
+	} else {
+		l = append(l, errs.F(errs.Invalid, "price_cents", "The price must be a whole number of cents."))
+	}
+	if rubricID == "" {
+		var r intake.Rubric
+		dec := json.NewDecoder(strings.NewReader(f.Rubric))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			l = append(l, errs.F(errs.Invalid, "rubric", "The rubric is not valid rubric JSON: %v.", strings.TrimPrefix(err.Error(), "json: ")))
+		} else {
+			in.Rubric = &r
+		}
+	}
+	return in, l.Err()
+}
+
+// --- teacher: an assignment ---
+
+func (p *pages) assignmentPage(c *fiber.Ctx) error {
+	ctx, u, aid := c.UserContext(), caller(c), id(c, "id")
+	a, err := p.s.deps.Intake.AuthorizeAssignment(ctx, u, aid)
+	if err != nil {
+		return err
+	}
+	page, err := p.s.deps.Intake.ListSubmissions(ctx, u, aid, "", 500)
+	if err != nil {
+		return err
+	}
+	d := map[string]any{"Assignment": a, "Rows": page.Rows}
+	if a.State != intake.Draft {
+		if m, err := p.s.deps.Matching.ForAssignment(ctx, u, aid); err == nil {
+			d["Matching"] = m
+		}
+		rows, err := p.s.deps.Feedback.List(ctx, u, aid)
+		if err != nil {
+			return err
+		}
+		d["Feedback"] = rows
+	}
+	return p.render(c, "teacher_assignment", a.Title, d, "upload.js")
+}
+
+func (p *pages) publish(c *fiber.Ctx) error {
+	a, err := p.s.deps.Intake.Publish(c.UserContext(), caller(c), id(c, "id"))
+	if err != nil {
+		return err
+	}
+	return see(c, "/teacher/assignments/"+esc(a.ID), "published")
+}
+
+func (p *pages) match(c *fiber.Ctx) error {
+	aid := id(c, "id")
+	if _, err := p.s.deps.Matching.RunRoundFor(c.UserContext(), caller(c), aid); err != nil {
+		return err
+	}
+	return see(c, "/teacher/assignments/"+esc(aid), "matched")
+}
+
+func (p *pages) release(c *fiber.Ctx) error {
+	aid := id(c, "id")
+	if _, err := p.s.deps.Feedback.Release(c.UserContext(), caller(c), aid, ""); err != nil {
+		return err
+	}
+	return see(c, "/teacher/assignments/"+esc(aid), "released")
+}
+
+func (p *pages) summary(c *fiber.Ctx) (analytics.Summary, error) {
+	return p.s.deps.Analytics.ClassSummary(c.UserContext(), caller(c), id(c, "id"), analytics.Options{})
+}
+
+func (p *pages) summaryPage(c *fiber.Ctx) error {
+	sum, err := p.summary(c)
+	if err != nil {
+		return err
+	}
+	return p.render(c, "teacher_summary", "Class summary", map[string]any{"Summary": sum})
+}
+
+func (p *pages) summaryChart(c *fiber.Ctx) error {
+	sum, err := p.summary(c)
+	if err != nil {
+		return err
+	}
+	svg, err := analytics.LevelsChart(sum)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "image/svg+xml")
+	return c.Send(svg)
+}
+
+func (p *pages) summaryCSV(c *fiber.Ctx) error {
+	sum, err := p.summary(c)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="class-summary.csv"`)
+	return c.Send(analytics.SummaryCSV(sum))
+}
+
+// criterionView is one criterion of a feedback as the review page lists it.
+type criterionView struct{ Title, Level, Comment string }
+
+func (p *pages) reviewPage(c *fiber.Ctx) error {
+	ctx, u := c.UserContext(), caller(c)
+	r, err := p.s.deps.Feedback.Review(ctx, u, id(c, "id"))
+	if err != nil {
+		return err
+	}
+	a, err := p.s.deps.Intake.AuthorizeAssignment(ctx, u, r.Feedback.AssignmentID)
+	if err != nil {
+		return err
+	}
+	var crit []criterionView
+	for _, cr := range a.Rubric.Criteria {
+		level := r.Feedback.Levels[cr.Key]
+		for _, l := range a.Rubric.Scale {
+			if l.Key == level {
+				level = l.Label
+			}
+		}
+		crit = append(crit, criterionView{Title: cr.Title, Level: level, Comment: r.Feedback.Comments[cr.Key]})
+	}
+	d := map[string]any{"Review": r, "Criteria": crit, "Titles": criterionTitles(a.Rubric), "Segments": web.Segments(r.Text, highlightSpans(r.Highlights))}
+	return p.render(c, "teacher_review", "Review", d)
+}
+
+// criterionTitles maps a rubric's criterion keys to their titles.
+func criterionTitles(r intake.Rubric) map[string]string {
+	m := make(map[string]string, len(r.Criteria))
+	for _, c := range r.Criteria {
+		m[c.Key] = c.Title
+	}
+	return m
+}
+
+func highlightSpans(hs []feedback.Highlight) []web.Span {
+	var out []web.Span
+	for _, h := range hs {
+		if h.Anchored {
+			out = append(out, web.Span{Start: h.Start, End: h.End, ID: h.CommentID, Kind: string(h.Kind), Label: h.Criterion})
+		}
+	}
+	return out
+}
+
+func (p *pages) approve(c *fiber.Ctx) error {
+	f, err := p.s.deps.Feedback.Approve(c.UserContext(), caller(c), id(c, "id"))
+	if err != nil {
+		return err
+	}
+	return see(c, "/teacher/assignments/"+esc(f.AssignmentID), "approved")
+}
+
+func (p *pages) returnFeedback(c *fiber.Ctx) error {
+	f, err := p.s.deps.Feedback.Return(c.UserContext(), caller(c), id(c, "id"), c.FormValue("note"))
+	if err != nil {
+		return err
+	}
+	return see(c, "/teacher/assignments/"+esc(f.AssignmentID), "returned")
+}
+
+// --- grader ---
+
+func (p *pages) graderHome(c *fiber.Ctx) error {
+	ctx, u := c.UserContext(), caller(c)
+	d := map[string]any{}
+	if prof, err := p.s.deps.Matching.MyProfile(ctx, u); err == nil {
+		d["Profile"] = prof
+	}
+	offers, err := p.s.deps.Matching.GraderOffers(ctx, u, true)
+	if err != nil {
+		return err
+	}
+	tasks, err := p.s.deps.Feedback.Tasks(ctx, u)
+	if err != nil {
+		return err
+	}
+	d["Offers"], d["Tasks"] = offers, tasks
+	return p.render(c, "grader_home", "Offers and tasks", d)
+}
+
+func (p *pages) acceptOffer(c *fiber.Ctx) error {
+	if _, err := p.s.deps.Matching.Accept(c.UserContext(), caller(c), id(c, "id")); err != nil {
+		return err
+	}
+	return see(c, "/grader", "accepted")
+}
+
+func (p *pages) declineOffer(c *fiber.Ctx) error {
+	if _, err := p.s.deps.Matching.Decline(c.UserContext(), caller(c), id(c, "id")); err != nil {
+		return err
+	}
+	return see(c, "/grader", "declined")
+}
+
+// workspaceJSON is what grade.js needs: the draft, the grader text its
+// offsets count in, and the rules for submitting.
+type workspaceJSON struct {
+	Rev         int               `json:"rev"`
+	Content     feedback.Content  `json:"content"`
+	Text        string            `json:"text"`
+	Settings    feedback.Settings `json:"settings"`
+	Criteria    []criterionKey    `json:"criteria"`
+	FocusPoints []string          `json:"focus_points"`
+}
+
+type criterionKey struct {
+	Key   string `json:"key"`
+	Title string `json:"title"`
+}
+
+func (p *pages) workspace(c *fiber.Ctx) error {
+	w, err := p.s.deps.Feedback.Open(c.UserContext(), caller(c), id(c, "id"))
+	if err != nil {
+		return err
+	}
+	f := w.Feedback
+	data := workspaceJSON{Rev: f.Rev, Content: f.Content, Text: w.Text, Settings: w.Settings, FocusPoints: w.Assignment.FocusPoints}
+	if data.FocusPoints == nil {
+		data.FocusPoints = []string{}
+	}
+	if data.Content.Quotes == nil {
+		data.Content.Quotes = []feedback.Quote{}
+	}
+	for _, cr := range w.Assignment.Rubric.Criteria {
+		data.Criteria = append(data.Criteria, criterionKey{cr.Key, cr.Title})
+	}
+	var spans []web.Span
+	for _, q := range f.Quotes {
+		spans = append(spans, web.Span{Start: q.Target.Position.Start, End: q.Target.Position.End, ID: q.ID, Kind: string(q.Kind), Label: q.Criterion})
+	}
+	focus := make([]string, len(w.Assignment.FocusPoints))
+	for _, n := range f.FocusNotes {
+		if n.Index >= 0 && n.Index < len(focus) {
+			focus[n.Index] = n.Note
+		}
+	}
+	d := map[string]any{"Workspace": w, "JSON": data, "Segments": web.Segments(w.Text, spans), "Focus": focus, "Titles": criterionTitles(w.Assignment.Rubric)}
+	return p.render(c, "grader_task", "Grading", d, "grade.js")
+}
+
+func (p *pages) saveDraft(c *fiber.Ctx) error {
+	var in struct {
+		Rev     int              `json:"rev"`
+		Content feedback.Content `json:"content"`
+	}
+	if err := p.s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	f, err := p.s.deps.Feedback.Save(c.UserContext(), caller(c), id(c, "id"), in.Rev, in.Content)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"rev": f.Rev, "state": f.State})
+}
+
+func (p *pages) submitFeedback(c *fiber.Ctx) error {
+	var in struct {
+		Rev int `json:"rev"`
+	}
+	if err := p.s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	f, err := p.s.deps.Feedback.Submit(c.UserContext(), caller(c), id(c, "id"), in.Rev)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"rev": f.Rev, "state": f.State})
+}
+
+// --- student ---
+
+// studentSubmission is a line of the student's list.
+type studentSubmission struct {
+	ID, Title string
+	Version   int
+	Released  bool
+}
+
+func (p *pages) studentHome(c *fiber.Ctx) error {
+	ctx, u := c.UserContext(), caller(c)
+	subs, err := p.s.deps.Intake.MySubmissions(ctx, u)
+	if err != nil {
+		return err
+	}
+	var out []studentSubmission
+	for _, sub := range subs {
+		line := studentSubmission{ID: sub.ID, Version: len(sub.Versions)}
+		if a, err := p.s.deps.Intake.Assignment(ctx, sub.AssignmentID); err == nil {
+			line.Title = a.Title
+		}
+		_, ferr := p.s.deps.Feedback.ForSubmission(ctx, u, sub.ID)
+		line.Released = ferr == nil
+		out = append(out, line)
+	}
+	return p.render(c, "student_home", "My feedback", map[string]any{"Submissions": out})
+}
+
+func (p *pages) studentFeedback(c *fiber.Ctx) error {
+	fb, err := p.s.deps.Feedback.ForSubmission(c.UserContext(), caller(c), id(c, "id"))
+	if err != nil {
+		return err
+	}
+	v := fb.Versions[0]
+	titles := map[string]string{}
+	for _, cv := range v.Criteria {
+		titles[cv.Key] = cv.Title
+	}
+	d := map[string]any{"Feedback": fb, "Titles": titles, "Segments": web.Segments(v.Text, highlightSpans(v.Highlights)), "Stars": []int{1, 2, 3, 4, 5}}
+	return p.render(c, "student_feedback", fb.Title, d)
+}
+
+// rate records a helpfulness rating; htmx swaps the form for the thanks.
+func (p *pages) rate(c *fiber.Ctx) error {
+	stars, _ := strconv.Atoi(c.FormValue("stars"))
+	if _, err := p.s.deps.Feedback.Rate(c.UserContext(), caller(c), id(c, "id"), c.FormValue("comment_id"), stars); err != nil {
+		return err
+	}
+	if c.Get("HX-Request") == "true" {
+		c.Type("html", "utf-8")
+		return c.SendString(fmt.Sprintf(`<p class="rated" role="status">Thank you: you rated this comment %d of 5.</p>`, stars))
+	}
+	return see(c, "/student/submissions/"+esc(c.FormValue("submission_id")), "")
+}
+
+func (p *pages) revision(c *fiber.Ctx) error {
+	subID := id(c, "id")
+	fh, err := c.FormFile("file")
+	if err != nil {
+		return errs.F(errs.Invalid, "file", "Choose the file of your revision.")
+	}
+	b, err := p.s.deps.Intake.StartRevision(c.UserContext(), caller(c), subID)
+	if err != nil {
+		return err
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return errs.Wrap(err, "opening the revision upload")
+	}
+	defer f.Close()
+	if err := b.Add(c.UserContext(), fh.Filename, "", f, fh.Size); err != nil {
+		return err
+	}
+	for _, o := range b.Upload().Outcomes {
+		if o.Error != nil {
+			return o.Error
+		}
+	}
+	return see(c, "/student", "revision")
+}
+
+// --- admin ---
+
+func (p *pages) adminHome(c *fiber.Ctx) error {
+	gs, err := p.s.deps.Matching.Graders(c.UserContext(), caller(c), "")
+	if err != nil {
+		return err
+	}
+	return p.render(c, "admin_home", "Graders", map[string]any{"Graders": gs})
+}
+
+func (p *pages) vet(c *fiber.Ctx) error {
+	if _, err := p.s.deps.Matching.Vet(c.UserContext(), caller(c), id(c, "id"), matching.VettingStatus(c.FormValue("status"))); err != nil {
+		return err
+	}
+	return see(c, "/admin", "vetted")
+}
+
+func (p *pages) adminRound(c *fiber.Ctx) error {
+	if _, err := p.s.deps.Matching.RunRound(c.UserContext()); err != nil {
+		return err
+	}
+	return see(c, "/admin", "round")
+}
+
+// --- payouts ---
+
+func (p *pages) earnings(c *fiber.Ctx) error {
+	v, err := p.s.deps.Payouts.Grader(c.UserContext(), caller(c).ID)
+	if err != nil {
+		return err
+	}
+	return p.render(c, "grader_earnings", "Earnings", map[string]any{"View": v})
+}
+
+// onboarding starts (or continues) Stripe onboarding and links to it; a
+// link rather than a redirect, since the page's CSP keeps forms on Margin.
+func (p *pages) onboarding(c *fiber.Ctx) error {
+	ctx, u := c.UserContext(), caller(c)
+	link, _, err := p.s.deps.Payouts.StartOnboarding(ctx, u)
+	if err != nil {
+		return err
+	}
+	v, err := p.s.deps.Payouts.Grader(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	return p.render(c, "grader_earnings", "Earnings", map[string]any{"View": v, "OnboardingURL": link})
+}
+
+func (p *pages) payoutsData(c *fiber.Ctx) (map[string]any, error) {
+	runs, err := p.s.deps.Payouts.Runs(c.UserContext())
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Runs": runs}, nil
+}
+
+func (p *pages) adminPayouts(c *fiber.Ctx) error {
+	d, err := p.payoutsData(c)
+	if err != nil {
+		return err
+	}
+	return p.render(c, "admin_payouts", "Payouts", d)
+}
+
+func (p *pages) startPayoutRun(c *fiber.Ctx) error {
+	if _, err := p.s.deps.Payouts.StartRun(c.UserContext(), caller(c).ID); err != nil {
+		return err
+	}
+	return see(c, "/admin/payouts", "run")
+}
+
+func (p *pages) reconcile(c *fiber.Ctx) error {
+	rec, err := p.s.deps.Payouts.Reconcile(c.UserContext(), id(c, "id"))
+	if err != nil {
+		return err
+	}
+	d, err := p.payoutsData(c)
+	if err != nil {
+		return err
+	}
+	d["Reconciliation"] = rec
+	return p.render(c, "admin_payouts", "Payouts", d)
+}

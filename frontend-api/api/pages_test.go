@@ -1,0 +1,63 @@
+package api
+
+import (
+	"testing"
+
+	"github.com/marginschool/margin/pkg/errs"
+)
+
+func TestAssignmentInput(t *testing.T) {
+	rubric := `{"scale":[{"key":"a","label":"A","points":1},{"key":"b","label":"B","points":2}],"criteria":[{"key":"c","title":"C","weight":1,"levels":{"a":"x","b":"y"}}]}`
+	tests := []struct {
+		name     string
+		form     assignmentForm
+		rubricID string
+		fields   []string // the fields with mistakes, in order
+	}{
+		{"complete", assignmentForm{Title: "T", Due: "2026-12-01", Price: "800", Rubric: rubric}, "", nil},
+		{"library rubric, no JSON", assignmentForm{Title: "T", Due: "2026-12-01", Price: "0"}, "rub_1", nil},
+		{"bad date and price", assignmentForm{Due: "tomorrow", Price: "8.00", Rubric: rubric}, "", []string{"due", "price_cents"}},
+		{"rubric not JSON", assignmentForm{Due: "2026-12-01", Price: "1", Rubric: "{"}, "", []string{"rubric"}},
+		{"rubric with an unknown field", assignmentForm{Due: "2026-12-01", Price: "1", Rubric: `{"scales":[]}`}, "", []string{"rubric"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := assignmentInput("cls_1", tt.form, tt.rubricID, true)
+			var got []string
+			if l, ok := err.(errs.List); ok {
+				for _, e := range l {
+					got = append(got, e.Field)
+				}
+			} else if err != nil {
+				t.Fatalf("error %v is not an errs.List", err)
+			}
+			if len(got) != len(tt.fields) {
+				t.Fatalf("fields with mistakes %v, want %v", got, tt.fields)
+			}
+			for i := range got {
+				if got[i] != tt.fields[i] {
+					t.Fatalf("fields with mistakes %v, want %v", got, tt.fields)
+				}
+			}
+			if err == nil {
+				if in.ClassID != "cls_1" || in.DueAt.IsZero() || in.PriceCents == nil || !in.AllowResubmission {
+					t.Fatalf("input %+v", in)
+				}
+				if (in.Rubric == nil) == (tt.rubricID == "") {
+					t.Fatalf("rubric %v with library ID %q", in.Rubric, tt.rubricID)
+				}
+			}
+		})
+	}
+}
+
+func TestIsPagePath(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/": true, "/signin": true, "/teacher/classes/x": true, "/static/margin.css": true, "/s/tok": true,
+		"/api/v1/me": false, "/healthz": false, "/readyz": false,
+	} {
+		if got := isPagePath(path); got != want {
+			t.Errorf("isPagePath(%q) = %v, want %v", path, got, want)
+		}
+	}
+}

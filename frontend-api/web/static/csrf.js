@@ -1,0 +1,28 @@
+// The page's CSRF token (from <meta name="csrf-token">), sent as
+// X-CSRF-Token with every fetch that changes something.
+export function csrfToken() {
+  const m = document.querySelector('meta[name="csrf-token"]');
+  return m ? m.content : '';
+}
+
+// postJSON posts body as JSON with the session cookie and the CSRF token.
+// It resolves to {ok, status, data}; data is the parsed reply or null.
+export async function postJSON(url, body) {
+  const res = await fetch(url, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken() },
+    body: JSON.stringify(body),
+  });
+  let data = null;
+  try { data = await res.json(); } catch { /* empty body */ }
+  return { ok: res.ok, status: res.status, data };
+}
+
+// errorLines turns an API error body into sentences to show.
+export function errorLines(data) {
+  const e = data && data.error;
+  if (!e) return ['Something went wrong; try again.'];
+  if (e.details && e.details.length) return e.details.map((d) => d.message);
+  return [e.message];
+}

@@ -1,0 +1,101 @@
+// Package web holds Margin's server-rendered pages: html/template templates
+// and the static assets (CSS, small JavaScript modules and a vendored
+// htmx), embedded in the binary so that `go run` serves them with no Node
+// build step. The handlers live in frontend-api/api (pages.go); this
+// package parses the templates, serves the assets and holds the pure
+// helpers the templates use.
+package web
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"mime"
+	"path"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// CSP is the Content-Security-Policy of every page: scripts and styles only
+// from Margin itself (no inline script or style), no plugins, no framing.
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+// Pages are the parsed templates, one set per page (the layout plus the
+// page's own file).
+type Pages struct {
+	sets map[string]*template.Template
+}
+
+// Parse parses every page template with the layout. It fails only if a
+// template is malformed, which is a bug caught by the tests.
+func Parse() (*Pages, error) {
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	p := &Pages{sets: map[string]*template.Template{}}
+	for _, n := range names {
+		base := path.Base(n)
+		if base == "layout.html" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFS, n)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", base, err)
+		}
+		p.sets[strings.TrimSuffix(base, ".html")] = t
+	}
+	return p, nil
+}
+
+// Render writes page name with data inside the layout. It returns an error
+// for an unknown page or a failed execution.
+func (p *Pages) Render(w io.Writer, name string, data any) error {
+	t, ok := p.sets[name]
+	if !ok {
+		return fmt.Errorf("no page template %q", name)
+	}
+	return t.ExecuteTemplate(w, "layout.html", data)
+}
+
+// Static returns an embedded asset by its path under static/ ("app.css"),
+// with its content type. ok is false for an unknown path.
+func Static(name string) (data []byte, ctype string, ok bool) {
+	name = path.Clean("/" + name)[1:]
+	b, err := staticFS.ReadFile("static/" + name)
+	if err != nil {
+		return nil, "", false
+	}
+	ctype = mime.TypeByExtension(path.Ext(name))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	return b, ctype, true
+}
+
+var funcs = template.FuncMap{
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.Format("Mon 2 Jan 2006, 15:04")
+	},
+	"money": func(cents int64, currency string) string {
+		return fmt.Sprintf("%d.%02d %s", cents/100, cents%100, strings.ToUpper(currency))
+	},
+	"add": func(a, b int) int { return a + b },
+	"pct": func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+}

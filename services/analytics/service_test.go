@@ -1,0 +1,326 @@
+package analytics
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore/mongotest"
+	"github.com/marginschool/margin/services/feedback"
+	"github.com/marginschool/margin/services/feedback/anchor"
+	"github.com/marginschool/margin/services/intake"
+)
+
+// storedReads serves feedback documents given by the test: analytics reads
+// feedback only through FeedbackReads, and here the documents are written by
+// hand rather than through feedback's whole grading flow (the end-to-end
+// test drives that).
+type storedReads struct{ fbs []feedback.Feedback }
+
+func (r *storedReads) ForAssignment(_ context.Context, id string) ([]feedback.Feedback, error) {
+	var out []feedback.Feedback
+	for _, f := range r.fbs {
+		if f.AssignmentID == id {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func (r *storedReads) List(_ context.Context, _ account.User, id string) ([]feedback.Row, error) {
+	var out []feedback.Row
+	for _, f := range r.fbs {
+		if f.AssignmentID == id {
+			out = append(out, feedback.Row{TaskID: f.ID, StudentID: f.StudentID, Version: f.Version, Reader: f.Reader, State: f.State, Levels: f.Levels, UpdatedAt: f.UpdatedAt})
+		}
+	}
+	return out, nil
+}
+
+func (r *storedReads) ForStudent(_ context.Context, school, student string) ([]feedback.Feedback, error) {
+	var out []feedback.Feedback
+	for _, f := range r.fbs {
+		if f.SchoolID == school && f.StudentID == student {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+type world struct {
+	svc               *Service
+	reads             *storedReads
+	teacher, other    account.User
+	class             intake.Class
+	asg               intake.Assignment
+	student, student2 account.User
+	in                *intake.Service
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	db := mongotest.DB(t)
+	accts := account.New(db)
+	if err := accts.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w := &world{svc: New(db, nil, accts, Config{}, log), reads: &storedReads{}}
+	w.svc.UseFeedback(w.reads)
+	in := intake.New(db, nil, accts, intake.Config{}, log)
+	w.in = in
+	var err error
+	if w.teacher, err = accts.SignUp(ctx, account.SignUp{Email: "t@school.example", Password: "correct horse battery", Name: "Teacher", Role: account.Teacher, School: "North High"}); err != nil {
+		t.Fatal(err)
+	}
+	if w.other, err = accts.SignUp(ctx, account.SignUp{Email: "o@school.example", Password: "correct horse battery", Name: "Other", Role: account.Teacher, School: "South High"}); err != nil {
+		t.Fatal(err)
+	}
+	if w.class, err = in.CreateClass(ctx, w.teacher, intake.ClassInput{Name: "Period 3", Subject: "English", GradeLevel: ptr(10)}); err != nil {
+		t.Fatal(err)
+	}
+	roster, err := os.Open("../../../shared/fixtures/class-a/roster.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer roster.Close()
+	if _, err := in.ImportRoster(ctx, w.teacher, w.class.ID, roster); err != nil {
+		t.Fatal(err)
+	}
+	r := fixtureRubric(t)
+	if w.asg, err = in.CreateAssignment(ctx, w.teacher, intake.AssignmentInput{ClassID: w.class.ID, Title: "Essay", Prompt: "Write an essay.", Rubric: &r, DueAt: time.Now().Add(72 * time.Hour), PriceCents: ptr(int64(800)), Currency: "usd"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Advance(ctx, w.asg.ID, intake.Released); err != nil {
+		t.Fatal(err)
+	}
+	w.student = account.User{ID: "usr_s1", Role: account.Student, SchoolID: w.class.SchoolID, StudentID: "1001", Name: "Avery Rivera"}
+	w.student2 = account.User{ID: "usr_s2", Role: account.Student, SchoolID: w.class.SchoolID, StudentID: "1002", Name: "Jordan Okafor"}
+	return w
+}
+
+// add stores a first read of version 1 for a student with the given levels.
+func (w *world) add(student string, state feedback.State, levels map[string]string) {
+	vid := intake.VersionID(intake.SubmissionID(w.asg.ID, student), 1)
+	now := time.Now().UTC()
+	w.reads.fbs = append(w.reads.fbs, feedback.Feedback{
+		ID: feedback.TaskID(vid, feedback.First), VersionID: vid, AssignmentID: w.asg.ID, ClassID: w.class.ID, SchoolID: w.class.SchoolID,
+		StudentID: student, GraderID: "usr_g", Version: 1, Reader: feedback.First, State: state, Rev: 1, ApprovedAt: &now, UpdatedAt: now,
+		Content: feedback.Content{Levels: levels, Quotes: []feedback.Quote{{ID: "q1", Criterion: "thesis", Kind: feedback.Strength,
+			Target: anchor.Target{Quote: anchor.TextQuoteSelector{Exact: "quote of " + student}}}}},
+	})
+}
+
+func TestClassSummaryAccessAndCache(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.add("1001", feedback.Released, map[string]string{"thesis": "advanced"})
+	w.add("1002", feedback.Approved, map[string]string{"thesis": "developing"})
+
+	s, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{Names: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Criteria[0].Dist.Levels; got[1].Count != 1 || got[3].Count != 1 || s.Students[0].Student != "Avery Rivera" {
+		t.Fatalf("thesis levels %+v, first student %q", got, s.Students[0].Student)
+	}
+	if s.Strengths[0].Evidence[0].Quote != "quote of 1001" && s.Strengths[0].Evidence[0].Quote != "quote of 1002" {
+		t.Errorf("evidence = %+v", s.Strengths[0].Evidence)
+	}
+	for _, who := range []account.User{w.other, w.student, {ID: "usr_g", Role: account.Grader}} {
+		if _, err := w.svc.ClassSummary(ctx, who, w.asg.ID, Options{}); !errs.Is(err, errs.NotFound) {
+			t.Errorf("%s %s: err = %v; want not_found", who.Role, who.ID, err)
+		}
+	}
+
+	// Released: the summary is cached, and any change to the feedback
+	// (here an edit that bumps the revision) makes a fresh one.
+	n, _ := w.svc.c(colSummaries).CountDocuments(ctx, bson.D{})
+	if n != 1 {
+		t.Fatalf("%d cached summaries; want 1", n)
+	}
+	// A change feedback did not record (no new row) is not seen: proof
+	// that the cache answered.
+	w.reads.fbs[0].Quotes[0].Target.Quote.Exact = "changed behind the cache"
+	s2, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{Names: true})
+	if err != nil || len(s2.Strengths[0].Evidence) != 2 {
+		t.Fatalf("cached summary: %v, %+v", err, s2.Strengths)
+	}
+	for _, e := range s2.Strengths[0].Evidence {
+		if e.Quote == "changed behind the cache" {
+			t.Fatal("the cached summary was recomputed")
+		}
+	}
+	w.reads.fbs[1].Levels = map[string]string{"thesis": "advanced"}
+	w.reads.fbs[1].Rev++
+	w.reads.fbs[1].UpdatedAt = w.reads.fbs[1].UpdatedAt.Add(time.Millisecond)
+	s3, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{Names: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s3.Criteria[0].Dist.Levels[3].Count; got != 2 {
+		t.Errorf("after an edit, %d students at Advanced; want 2 (a stale cache was served)", got)
+	}
+}
+
+func TestShareLinks(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.add("1001", feedback.Released, map[string]string{"thesis": "advanced"})
+	w.add("1001", feedback.Approved, map[string]string{"evidence": "advanced"}) // not released: hidden from family
+
+	if _, err := w.svc.CreateShareLink(ctx, w.student2, w.class.ID, "1001"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("another student made a link: %v", err)
+	}
+	if _, err := w.svc.CreateShareLink(ctx, w.other, w.class.ID, "1001"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("another teacher made a link: %v", err)
+	}
+	link, err := w.svc.CreateShareLink(ctx, w.student, w.class.ID, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw bson.M
+	if err := w.svc.c(colLinks).FindOne(ctx, bson.D{{Key: "_id", Value: link.ID}}).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	_, secret, _ := strings.Cut(link.Token, ".")
+	for k, v := range raw {
+		if s, ok := v.(string); ok && strings.Contains(s, secret) {
+			t.Errorf("the stored link holds the token in %q", k)
+		}
+	}
+
+	p, err := w.svc.FamilyProgress(ctx, link.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.StudentID != "1001" || len(p.Strands) != 1 || p.Strands[0].Marks[0].Label != "Advanced" {
+		t.Errorf("family progress = %+v; want 1001's released thesis only", p)
+	}
+	for _, bad := range []string{"", "nodot", link.ID + ".wrong", "shl_nope." + secret} {
+		if _, err := w.svc.FamilyProgress(ctx, bad); !errs.Is(err, errs.NotFound) {
+			t.Errorf("token %q: err = %v; want not_found", bad, err)
+		}
+	}
+	if _, err := w.svc.RevokeShareLink(ctx, w.student2, link.ID); !errs.Is(err, errs.NotFound) {
+		t.Errorf("another student revoked the link: %v", err)
+	}
+	if _, err := w.svc.RevokeShareLink(ctx, w.teacher, link.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.FamilyProgress(ctx, link.Token); !errs.Is(err, errs.NotFound) {
+		t.Errorf("a revoked link still works: %v", err)
+	}
+	links, err := w.svc.ShareLinks(ctx, w.student, w.class.ID, "1001")
+	if err != nil || len(links) != 1 || links[0].RevokedAt == nil || links[0].RevokedBy != w.teacher.ID {
+		t.Errorf("links = %+v, %v; want one, revoked by the teacher", links, err)
+	}
+}
+
+func TestProgressAccess(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.add("1001", feedback.Released, map[string]string{"thesis": "advanced"})
+	w.add("1001", feedback.Approved, map[string]string{"evidence": "advanced"})
+	// The same student's released work in another class.
+	c2, err := w.in.CreateClass(ctx, w.teacher, intake.ClassInput{Name: "Period 5", Subject: "English", GradeLevel: ptr(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := fixtureRubric(t)
+	a2, err := w.in.CreateAssignment(ctx, w.teacher, intake.AssignmentInput{ClassID: c2.ID, Title: "Other", Prompt: "Write.", Rubric: &r, DueAt: time.Now().Add(72 * time.Hour), PriceCents: ptr(int64(800)), Currency: "usd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.add("1001", feedback.Released, map[string]string{"analysis": "advanced"})
+	w.reads.fbs[2].ClassID, w.reads.fbs[2].AssignmentID = c2.ID, a2.ID
+
+	tp, err := w.svc.StudentProgress(ctx, w.teacher, w.class.ID, "1001")
+	if err != nil || len(tp.Strands) != 2 {
+		t.Errorf("teacher sees %+v, %v; want approved and released in this class (2 strands)", tp, err)
+	}
+	sp, err := w.svc.MyProgress(ctx, w.student)
+	if err != nil || len(sp.Strands) != 2 {
+		t.Errorf("student sees %+v, %v; want released in both classes (2 strands)", sp, err)
+	}
+	if _, err := w.svc.StudentProgress(ctx, w.student2, w.class.ID, "1001"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("another student saw progress: %v", err)
+	}
+	if _, err := w.svc.StudentProgress(ctx, w.other, w.class.ID, "1001"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("another teacher saw progress: %v", err)
+	}
+	if _, err := w.svc.MyProgress(ctx, w.teacher); !errs.Is(err, errs.Forbidden) {
+		t.Errorf("a teacher has own progress: %v", err)
+	}
+	wall, err := w.svc.ClassWall(ctx, w.teacher, w.class.ID)
+	if err != nil || len(wall.Rows) != 5 || len(wall.Strands) != 2 {
+		t.Fatalf("wall = %+v, %v", wall, err)
+	}
+	if _, err := w.svc.ClassWall(ctx, w.other, w.class.ID); !errs.Is(err, errs.NotFound) {
+		t.Errorf("another teacher saw the wall: %v", err)
+	}
+}
+
+// Concurrent summaries of a released assignment race to fill the cache;
+// every caller gets the same summary, and a lost cache write only costs a
+// recomputation.
+func TestClassSummaryConcurrent(t *testing.T) {
+	w := newWorld(t)
+	w.add("1001", feedback.Released, map[string]string{"thesis": "advanced"})
+	w.add("1002", feedback.Released, map[string]string{"thesis": "developing"})
+	const n = 8
+	var wg sync.WaitGroup
+	got := make([]string, n)
+	fails := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := w.svc.ClassSummary(context.Background(), w.teacher, w.asg.ID, Options{})
+			b, _ := json.Marshal(s)
+			got[i], fails[i] = string(b), err
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if fails[i] != nil || got[i] != got[0] {
+			t.Fatalf("caller %d: %v (same summary: %t)", i, fails[i], got[i] == got[0])
+		}
+	}
+}
+
+// Revoking a link twice, or at once from two callers, leaves it revoked
+// and reports no error.
+func TestRevokeShareLinkIdempotent(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	l, err := w.svc.CreateShareLink(ctx, w.teacher, w.class.ID, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, who := range []account.User{w.teacher, w.student, w.teacher} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := w.svc.RevokeShareLink(ctx, who, l.ID); err != nil {
+				t.Errorf("revoke by %s: %v", who.Role, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if _, err := w.svc.FamilyProgress(ctx, l.Token); !errs.Is(err, errs.NotFound) {
+		t.Errorf("after revoking, the link gives %v", err)
+	}
+}

@@ -1,0 +1,193 @@
+package matching
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"math"
+	"slices"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
+	"github.com/marginschool/margin/services/intake"
+)
+
+// batchID names the batch that starts with item for reader; inserting the
+// same batch twice is a duplicate key, so batching is idempotent.
+func batchID(first Item, reader Reader) string { return first.VersionID + ":" + string(reader) + ":b" }
+
+// newBatch is a batch of items of assignment a, open for matching.
+func (s *Service) newBatch(a intake.Assignment, reader Reader, items []Item) Batch {
+	now := s.stamp()
+	return Batch{
+		ID: batchID(items[0], reader), AssignmentID: a.ID, ClassID: a.ClassID, SchoolID: a.SchoolID,
+		TeacherID: a.TeacherID, Subject: normSubject(a.Subject), GradeLevel: a.GradeLevel, Reader: reader,
+		Items: items, DueAt: a.DueAt, State: BatchOpen, Exclude: []string{}, CreatedAt: now, UpdatedAt: now,
+	}
+}
+
+// insertBatch stores a new batch; a batch that already exists is left as
+// it is.
+func (s *Service) insertBatch(ctx context.Context, b Batch) error {
+	if _, err := s.c(colBatches).InsertOne(ctx, b); err != nil && !mongostore.IsDuplicateKey(err) {
+		return errs.Wrap(err, "insert batch")
+	}
+	return nil
+}
+
+// Batch returns a batch by ID. Returns not_found.
+func (s *Service) Batch(ctx context.Context, id string) (Batch, error) {
+	var b Batch
+	return b, s.findByID(ctx, colBatches, id, "batch", &b)
+}
+
+// status returns an assignment's matching status, empty when it has none.
+func (s *Service) status(ctx context.Context, assignmentID string) (Status, error) {
+	var st Status
+	err := s.findByID(ctx, colStatus, assignmentID, "matching status", &st)
+	if errs.Is(err, errs.NotFound) {
+		return Status{AssignmentID: assignmentID, Versions: map[string]int{}, Unmatched: []Unmatched{}}, nil
+	}
+	if st.Versions == nil {
+		st.Versions = map[string]int{}
+	}
+	st.Unmatched = nonNil(st.Unmatched)
+	return st, err
+}
+
+// ensureBatches puts every submission version of a published assignment
+// that is not yet in a batch into one: the first versions together in one
+// first-reader batch for the class (split later only if no grader can take
+// it whole), and each revision of a graded version in a batch of its own
+// that prefers the grader of the earlier version. Versions are recorded in
+// the assignment's status after their batch exists, so a crash between the
+// two only repeats an idempotent insert.
+func (s *Service) ensureBatches(ctx context.Context, a intake.Assignment) error {
+	st, err := s.status(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	rows, err := s.intake.Rows(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	var fresh []Item
+	set := bson.D{}
+	for _, r := range rows {
+		known := st.Versions[r.StudentID]
+		if r.Version <= known {
+			continue
+		}
+		sub := intake.SubmissionID(a.ID, r.StudentID)
+		it := Item{SubmissionID: sub, VersionID: intake.VersionID(sub, r.Version), Version: r.Version}
+		if known == 0 {
+			fresh = append(fresh, it)
+		} else if err := s.reviseBatch(ctx, a, it, intake.VersionID(sub, known)); err != nil {
+			return err
+		}
+		set = append(set, bson.E{Key: "versions." + holdKey(r.StudentID), Value: r.Version})
+	}
+	if len(fresh) > 0 {
+		if err := s.insertBatch(ctx, s.newBatch(a, First, fresh)); err != nil {
+			return err
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	set = append(set, bson.E{Key: "updated_at", Value: s.stamp()})
+	_, err = s.c(colStatus).UpdateOne(ctx, bson.D{{Key: "_id", Value: a.ID}}, bson.D{{Key: "$set", Value: set}}, options.Update().SetUpsert(true))
+	return errs.Wrap(err, "record batched versions")
+}
+
+// reviseBatch opens a first-reader batch for a revised version, preferring
+// the grader who first-read the earlier version.
+func (s *Service) reviseBatch(ctx context.Context, a intake.Assignment, it Item, earlierVersion string) error {
+	b := s.newBatch(a, First, []Item{it})
+	if t, err := s.Task(ctx, TaskID(earlierVersion, First)); err == nil {
+		b.Prefer = t.GraderID
+	}
+	return s.insertBatch(ctx, b)
+}
+
+// secondReads picks the items of a first-reader batch to be read again
+// blind: share of them, rounded, at least one when share is above zero. The
+// pick is deterministic (by a hash of the version ID), so it is the same on
+// every run, but not by roster order.
+func secondReads(items []Item, share float64) []Item {
+	if share <= 0 || len(items) == 0 {
+		return nil
+	}
+	k := min(len(items), max(1, int(math.Round(share*float64(len(items))))))
+	picked := slices.Clone(items)
+	slices.SortFunc(picked, func(a, b Item) int {
+		ha, hb := sha256.Sum256([]byte(a.VersionID)), sha256.Sum256([]byte(b.VersionID))
+		return cmp.Or(slices.Compare(ha[:], hb[:]), cmp.Compare(a.VersionID, b.VersionID))
+	})
+	picked = picked[:k]
+	slices.SortFunc(picked, func(a, b Item) int { return cmp.Compare(a.VersionID, b.VersionID) })
+	return picked
+}
+
+// chunks splits n items into as few pieces as the free capacities allow:
+// the largest free capacity first, each piece as big as that grader can
+// take. The last piece takes what is left. It returns nil when n fits the
+// largest capacity whole or no capacity is free.
+func chunks(n int, free []int) []int {
+	free = slices.Clone(free)
+	slices.SortFunc(free, func(a, b int) int { return cmp.Compare(b, a) })
+	if len(free) == 0 || free[0] <= 0 || free[0] >= n {
+		return nil
+	}
+	var out []int
+	for _, f := range free {
+		if n == 0 || f <= 0 {
+			break
+		}
+		take := min(f, n)
+		out = append(out, take)
+		n -= take
+	}
+	if n > 0 {
+		// Not enough capacity in total now: the rest waits in pieces as big
+		// as the largest capacity.
+		for n > 0 {
+			take := min(free[0], n)
+			out = append(out, take)
+			n -= take
+		}
+	}
+	return out
+}
+
+// split replaces an open batch by pieces of the given sizes, in item order.
+// The pieces inherit its exclusions and preference; the original is marked
+// done. The piece IDs derive from the original's, so repeating is harmless.
+func (s *Service) split(ctx context.Context, b Batch, sizes []int) ([]Batch, error) {
+	var out []Batch
+	at := 0
+	for i, n := range sizes {
+		p := b
+		p.ID = b.ID + "/" + itoa(i+1)
+		p.Items = b.Items[at : at+n]
+		p.State, p.OfferID, p.GraderID = BatchOpen, "", ""
+		p.CreatedAt, p.UpdatedAt = s.stamp(), s.stamp()
+		at += n
+		if err := s.insertBatch(ctx, p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	res, err := s.c(colBatches).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.ID}, {Key: "state", Value: BatchOpen}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: BatchDone}, {Key: "split", Value: true}, {Key: "updated_at", Value: s.stamp()}}}})
+	if err != nil {
+		return nil, errs.Wrap(err, "close split batch")
+	}
+	if res.ModifiedCount == 0 {
+		return nil, errs.E(errs.Conflict, "The batch changed while it was being split.")
+	}
+	return out, nil
+}

@@ -1,0 +1,300 @@
+package matching
+
+import (
+	"context"
+	"math"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
+	"github.com/marginschool/margin/services/intake"
+)
+
+// Anchor is an anchor paper: a submission the teacher scored on every
+// criterion, used to calibrate graders blind.
+type Anchor struct {
+	SubmissionID string            `json:"submission_id" bson:"submission_id"`
+	VersionID    string            `json:"version_id" bson:"version_id"`
+	Levels       map[string]string `json:"levels" bson:"levels"` // criterion key → level key
+}
+
+// Anchors are an assignment's anchor papers.
+type Anchors struct {
+	AssignmentID string    `json:"assignment_id" bson:"_id"`
+	Anchors      []Anchor  `json:"anchors" bson:"anchors"`
+	UpdatedAt    time.Time `json:"updated_at" bson:"updated_at"`
+}
+
+// AnchorInput names a submission (by student ID) and its reference levels.
+type AnchorInput struct {
+	StudentID string            `json:"student_id"`
+	Levels    map[string]string `json:"levels"`
+}
+
+// Attempt is one calibration attempt by a grader.
+type Attempt struct {
+	ID           string            `json:"id" bson:"_id"` // "<assignment id>:<grader id>:<n>"
+	AssignmentID string            `json:"assignment_id" bson:"assignment_id"`
+	GraderID     string            `json:"grader_id" bson:"grader_id"`
+	N            int               `json:"n" bson:"n"`
+	Anchor       int               `json:"anchor" bson:"anchor"`
+	Levels       map[string]string `json:"levels" bson:"levels"`
+	Passed       bool              `json:"passed" bson:"passed"`
+	Exact        int               `json:"exact" bson:"exact"`
+	Criteria     int               `json:"criteria" bson:"criteria"`
+	At           time.Time         `json:"at" bson:"at"`
+}
+
+// maxAttempts is one attempt and one retry on a different anchor.
+const maxAttempts = 2
+
+func (s *Service) anchors(ctx context.Context, assignmentID string) (Anchors, error) {
+	var a Anchors
+	err := s.findByID(ctx, colAnchors, assignmentID, "anchors", &a)
+	if errs.Is(err, errs.NotFound) {
+		return Anchors{AssignmentID: assignmentID, Anchors: []Anchor{}}, nil
+	}
+	return a, err
+}
+
+// SetAnchors replaces an assignment's anchor papers, for its teacher or an
+// admin. Every criterion of every anchor must have a level of the rubric's
+// scale. Returns not_found for someone else's assignment and an errs.List of
+// invalid fields.
+func (s *Service) SetAnchors(ctx context.Context, caller account.User, assignmentID string, in []AnchorInput) (Anchors, error) {
+	a, err := s.intake.AuthorizeAssignment(ctx, caller, assignmentID)
+	if err != nil {
+		return Anchors{}, err
+	}
+	var l errs.List
+	out := Anchors{AssignmentID: a.ID, Anchors: []Anchor{}, UpdatedAt: s.stamp()}
+	for i, ai := range in {
+		sub, err := s.intake.Submission(ctx, intake.SubmissionID(a.ID, ai.StudentID))
+		if err != nil {
+			l = append(l, errs.F(errs.Invalid, fieldf("anchors", i)+".student_id", "No submission from student %q.", ai.StudentID))
+			continue
+		}
+		for _, c := range a.Rubric.Criteria {
+			if _, ok := a.Rubric.LevelIndex(ai.Levels[c.Key]); !ok {
+				l = append(l, errs.F(errs.Invalid, fieldf("anchors", i)+".levels."+c.Key, "Give a level of the scale for %q.", c.Title))
+			}
+		}
+		out.Anchors = append(out.Anchors, Anchor{SubmissionID: sub.ID, VersionID: intake.VersionID(sub.ID, sub.Current().N), Levels: ai.Levels})
+	}
+	if err := l.Err(); err != nil {
+		return Anchors{}, err
+	}
+	_, err = s.c(colAnchors).ReplaceOne(ctx, bson.D{{Key: "_id", Value: a.ID}}, out, replaceUpsert())
+	return out, errs.Wrap(err, "save anchors")
+}
+
+// CalibrationTask is what a grader sees to score an anchor blind: the
+// pseudonymised text, the prompt and the rubric, never the reference.
+type CalibrationTask struct {
+	AssignmentID string        `json:"assignment_id"`
+	Anchor       int           `json:"anchor"`
+	Prompt       string        `json:"prompt"`
+	Rubric       intake.Rubric `json:"rubric"`
+	Text         string        `json:"text"`
+	Attempts     []Attempt     `json:"attempts"`
+}
+
+// attempts lists a grader's attempts on an assignment (at most two reads by
+// _id).
+func (s *Service) attempts(ctx context.Context, assignmentID, graderID string) ([]Attempt, error) {
+	var out []Attempt
+	for n := 1; n <= maxAttempts; n++ {
+		var at Attempt
+		err := s.findByID(ctx, colAttempts, assignmentID+":"+graderID+":"+itoa(n), "attempt", &at)
+		if errs.Is(err, errs.NotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, at)
+	}
+	return out, nil
+}
+
+// Calibration returns the anchor the calling grader should score next on an
+// assignment. Returns forbidden for non-graders, not_found when the
+// assignment has no anchors or is not open, and conflict when the grader
+// already passed or used both attempts.
+func (s *Service) Calibration(ctx context.Context, caller account.User, assignmentID string) (CalibrationTask, error) {
+	if caller.Role != account.Grader {
+		return CalibrationTask{}, errs.E(errs.Forbidden, "Only graders calibrate.")
+	}
+	a, anchors, err := s.anchoredAssignment(ctx, assignmentID)
+	if err != nil {
+		return CalibrationTask{}, err
+	}
+	done, err := s.attempts(ctx, assignmentID, caller.ID)
+	if err != nil {
+		return CalibrationTask{}, err
+	}
+	next, err := nextAnchor(done, len(anchors.Anchors))
+	if err != nil {
+		return CalibrationTask{}, err
+	}
+	txt, err := s.intake.Text(ctx, anchors.Anchors[next].VersionID)
+	if err != nil {
+		return CalibrationTask{}, err
+	}
+	return CalibrationTask{AssignmentID: a.ID, Anchor: next, Prompt: a.Prompt, Rubric: a.Rubric, Text: txt.GraderText, Attempts: nonNil(done)}, nil
+}
+
+// nextAnchor picks the anchor for the next attempt: the first one, then a
+// different one.
+func nextAnchor(done []Attempt, anchors int) (int, error) {
+	if slices.ContainsFunc(done, func(a Attempt) bool { return a.Passed }) {
+		return 0, errs.E(errs.Conflict, "You have already passed calibration on this assignment.")
+	}
+	if len(done) >= maxAttempts || len(done) >= anchors {
+		return 0, errs.E(errs.Conflict, "You have used your calibration attempts on this assignment.")
+	}
+	return len(done), nil
+}
+
+func (s *Service) anchoredAssignment(ctx context.Context, assignmentID string) (intake.Assignment, Anchors, error) {
+	a, err := s.intake.Assignment(ctx, assignmentID)
+	if err != nil || (a.State != intake.Published && a.State != intake.InGrading) {
+		return intake.Assignment{}, Anchors{}, errs.E(errs.NotFound, "No open assignment with ID %q.", assignmentID)
+	}
+	anchors, err := s.anchors(ctx, assignmentID)
+	if err != nil {
+		return intake.Assignment{}, Anchors{}, err
+	}
+	if len(anchors.Anchors) == 0 {
+		return intake.Assignment{}, Anchors{}, errs.E(errs.NotFound, "Assignment %q has no anchor papers.", assignmentID)
+	}
+	return a, anchors, nil
+}
+
+// AttemptResult is the outcome of an attempt; on a fail it shows the
+// reference levels with their descriptors.
+type AttemptResult struct {
+	Attempt   Attempt          `json:"attempt"`
+	Reference []ReferenceLevel `json:"reference,omitempty"`
+	Retry     bool             `json:"may_retry"`
+}
+
+// ReferenceLevel is the anchor's level on one criterion, with its
+// descriptor.
+type ReferenceLevel struct {
+	Criterion  string `json:"criterion"`
+	Level      string `json:"level"`
+	Descriptor string `json:"descriptor"`
+	Yours      string `json:"yours"`
+}
+
+// Calibrate records the calling grader's scores for the anchor Calibration
+// gave them. They pass when every criterion is within CalibrationWithin
+// levels of the reference and at least CalibrationExact of the criteria
+// match exactly. Every attempt is recorded; concurrent submissions of one
+// attempt record it once (conflict for the other). Errors are as for
+// Calibration, plus invalid when a criterion lacks a level of the scale.
+func (s *Service) Calibrate(ctx context.Context, caller account.User, assignmentID string, levels map[string]string) (AttemptResult, error) {
+	if caller.Role != account.Grader {
+		return AttemptResult{}, errs.E(errs.Forbidden, "Only graders calibrate.")
+	}
+	a, anchors, err := s.anchoredAssignment(ctx, assignmentID)
+	if err != nil {
+		return AttemptResult{}, err
+	}
+	done, err := s.attempts(ctx, assignmentID, caller.ID)
+	if err != nil {
+		return AttemptResult{}, err
+	}
+	next, err := nextAnchor(done, len(anchors.Anchors))
+	if err != nil {
+		return AttemptResult{}, err
+	}
+	ref := anchors.Anchors[next].Levels
+	exact, passed, err := s.scoreAttempt(a.Rubric, ref, levels)
+	if err != nil {
+		return AttemptResult{}, err
+	}
+	at := Attempt{ID: assignmentID + ":" + caller.ID + ":" + itoa(len(done)+1), AssignmentID: assignmentID, GraderID: caller.ID,
+		N: len(done) + 1, Anchor: next, Levels: levels, Passed: passed, Exact: exact, Criteria: len(a.Rubric.Criteria), At: s.stamp()}
+	if _, err := s.c(colAttempts).InsertOne(ctx, at); err != nil {
+		if mongostore.IsDuplicateKey(err) {
+			return AttemptResult{}, errs.E(errs.Conflict, "This attempt was already submitted.")
+		}
+		return AttemptResult{}, errs.Wrap(err, "record attempt")
+	}
+	inc := bson.D{{Key: "stats.cal_attempts", Value: 1}, {Key: "stats.cal_exact", Value: exact}, {Key: "stats.cal_criteria", Value: at.Criteria}}
+	if passed {
+		inc = append(inc, bson.E{Key: "stats.cal_passed", Value: 1})
+	}
+	if _, err := s.c(colProfiles).UpdateOne(ctx, bson.D{{Key: "_id", Value: caller.ID}}, bson.D{{Key: "$inc", Value: inc}}); err != nil {
+		return AttemptResult{}, errs.Wrap(err, "count attempt")
+	}
+	res := AttemptResult{Attempt: at}
+	if !passed {
+		res.Retry = at.N < maxAttempts && at.N < len(anchors.Anchors)
+		for _, c := range a.Rubric.Criteria {
+			res.Reference = append(res.Reference, ReferenceLevel{Criterion: c.Key, Level: ref[c.Key], Descriptor: c.Descriptors[ref[c.Key]], Yours: levels[c.Key]})
+		}
+	}
+	return res, nil
+}
+
+// scoreAttempt compares levels with the reference on every criterion.
+func (s *Service) scoreAttempt(r intake.Rubric, ref, levels map[string]string) (exact int, passed bool, err error) {
+	return scoreAttempt(r, ref, levels, s.cfg.CalibrationWithin, s.cfg.CalibrationExact)
+}
+
+func scoreAttempt(r intake.Rubric, ref, levels map[string]string, within int, exactShare float64) (int, bool, error) {
+	var l errs.List
+	exact, ok := 0, true
+	for _, c := range r.Criteria {
+		got, okGot := r.LevelIndex(levels[c.Key])
+		want, okWant := r.LevelIndex(ref[c.Key])
+		if !okGot {
+			l = append(l, errs.F(errs.Invalid, "levels."+c.Key, "Give a level of the scale for %q.", c.Title))
+			continue
+		}
+		if !okWant {
+			continue
+		}
+		d := got - want
+		if d == 0 {
+			exact++
+		}
+		if d > within || -d > within {
+			ok = false
+		}
+	}
+	if err := l.Err(); err != nil {
+		return 0, false, err
+	}
+	need := int(math.Ceil(exactShare * float64(len(r.Criteria))))
+	return exact, ok && exact >= need, nil
+}
+
+// passedGraders lists the graders who passed calibration on an assignment.
+func (s *Service) passedGraders(ctx context.Context, assignmentID string) ([]string, error) {
+	var ats []Attempt
+	if err := s.findAll(ctx, colAttempts, bson.D{{Key: "assignment_id", Value: assignmentID}, {Key: "passed", Value: true}}, &ats); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ats))
+	for i, a := range ats {
+		out[i] = a.GraderID
+	}
+	return out, nil
+}
+
+// AnchorsFor returns an assignment's anchor papers with their reference
+// levels, for its teacher or an admin. Returns not_found for anyone else.
+func (s *Service) AnchorsFor(ctx context.Context, caller account.User, assignmentID string) (Anchors, error) {
+	if _, err := s.intake.AuthorizeAssignment(ctx, caller, assignmentID); err != nil {
+		return Anchors{}, err
+	}
+	return s.anchors(ctx, assignmentID)
+}

@@ -1,0 +1,157 @@
+package payouts
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/marginschool/margin/services/feedback"
+	"github.com/marginschool/margin/services/payouts/stripeclient"
+)
+
+func TestFee(t *testing.T) {
+	for _, c := range []struct{ price, bps, want int64 }{
+		{1000, 1500, 150},
+		{999, 1500, 150}, // 149.85 rounds up
+		{333, 1500, 50},  // 49.95
+		{1, 1500, 0},     // 0.15
+		{0, 1500, 0},
+		{1000, 0, 0},
+		{1000, 10000, 1000},
+		{-5, 1500, 0},
+	} {
+		if got := Fee(c.price, c.bps); got != c.want {
+			t.Errorf("Fee(%d, %d) = %d, want %d", c.price, c.bps, got, c.want)
+		}
+	}
+}
+
+func TestEarningEntry(t *testing.T) {
+	ev := feedback.PayableEvent{ID: "a:1:v1:g", VersionID: "a:1:v1", AssignmentID: "a", GraderID: "g", Reader: "second", PriceCents: 500, Currency: "USD", ApprovedAt: time.Unix(100, 0)}
+	e := EarningEntry(ev, 1500)
+	if e.ID != "earning:a:1:v1:g" || e.GraderCents() != 425 || e.FeeCents != 75 || e.Currency != "usd" || !e.Balanced() {
+		t.Fatalf("earning = %+v (grader cents %d)", e, e.GraderCents())
+	}
+	first := ev
+	first.Reader = "first"
+	if EarningEntry(first, 1500).GraderCents() != e.GraderCents() {
+		t.Fatal("a second read earns differently from a first")
+	}
+}
+
+func entry(id string, kind EntryKind, cents int64, settles ...string) Entry {
+	other := AccountGradingExpense
+	if kind == KindPayout {
+		cents, other = -cents, AccountStripeTransfers
+	}
+	return Entry{ID: id, Kind: kind, GraderID: "g", Currency: "usd", At: time.Unix(int64(len(id)), 0),
+		Lines: []Line{{other, cents}, {GraderAccount("g"), -cents}}, Settles: settles}
+}
+
+func TestUnsettledAndBalances(t *testing.T) {
+	es := map[string]Entry{}
+	add := func(e Entry) { es[key(e.ID)] = e }
+	add(entry("e1", KindEarning, 100))
+	add(entry("e2", KindEarning, 200))
+	add(entry("p1", KindPayout, 300, "e1", "e2"))
+	add(entry("e3", KindEarning, 50))
+	add(entry("adj", KindAdjustment, -20))
+	eur := entry("e4", KindEarning, 70)
+	eur.Currency = "eur"
+	add(eur)
+
+	got, sum := Unsettled(es, "usd")
+	if sum != 30 || len(got) != 2 {
+		t.Fatalf("unsettled = %v, %d; want e3 and adj, 30", got, sum)
+	}
+	b := Balances(es)
+	if b["usd"] != 30 || b["eur"] != 70 {
+		t.Fatalf("balances = %v", b)
+	}
+	for _, e := range es {
+		if !e.Balanced() {
+			t.Fatalf("%s does not balance", e.ID)
+		}
+	}
+	if (Entry{Lines: []Line{{"a", 1}, {"b", -2}}}).Balanced() {
+		t.Fatal("an unbalanced entry passes")
+	}
+}
+
+func TestScheduledRunID(t *testing.T) {
+	mon := time.Date(2026, 2, 9, 0, 0, 1, 0, time.UTC)
+	sun := time.Date(2026, 2, 15, 23, 59, 0, 0, time.UTC)
+	for _, c := range []struct {
+		schedule string
+		at       time.Time
+		want     string
+	}{
+		{"weekly", mon, "run_2026w07"},
+		{"weekly", sun, "run_2026w07"},
+		{"weekly", sun.Add(time.Minute), "run_2026w08"},
+		{"daily", mon, "run_20260209"},
+		{"off", mon, ""},
+	} {
+		if got := ScheduledRunID(c.schedule, c.at); got != c.want {
+			t.Errorf("ScheduledRunID(%s, %s) = %q, want %q", c.schedule, c.at, got, c.want)
+		}
+	}
+}
+
+func TestCompare(t *testing.T) {
+	sent := func(id, tr string, cents int64) Payment {
+		return Payment{ID: id, State: PaymentSent, TransferID: tr, Cents: cents}
+	}
+	tr := func(id, payment string, cents int64) stripeclient.Transfer {
+		return stripeclient.Transfer{ID: id, Amount: cents, Metadata: map[string]string{"margin_payment": payment}}
+	}
+	for _, c := range []struct {
+		name      string
+		payments  []Payment
+		transfers []stripeclient.Transfer
+		want      []MismatchKind
+	}{
+		{"agree", []Payment{sent("p1", "tr1", 100)}, []stripeclient.Transfer{tr("tr1", "p1", 100)}, nil},
+		{"missing in stripe", []Payment{sent("p1", "tr1", 100)}, nil, []MismatchKind{MissingInStripe}},
+		{"missing in ledger", nil, []stripeclient.Transfer{tr("tr1", "p9", 100)}, []MismatchKind{MissingInLedger}},
+		{"failed payment but a transfer", []Payment{{ID: "p1", State: PaymentFailed}}, []stripeclient.Transfer{tr("tr1", "p1", 100)}, []MismatchKind{MissingInLedger}},
+		{"amount", []Payment{sent("p1", "tr1", 100)}, []stripeclient.Transfer{tr("tr1", "p1", 90)}, []MismatchKind{AmountDiffers}},
+		{"duplicate", []Payment{sent("p1", "tr1", 100)}, []stripeclient.Transfer{tr("tr1", "p1", 100), tr("tr2", "p1", 100)}, []MismatchKind{Duplicate, Duplicate}},
+		{"other transfer", []Payment{sent("p1", "tr1", 100)}, []stripeclient.Transfer{tr("tr2", "p1", 100)}, []MismatchKind{OtherTransfer}},
+		{"not sent, no transfer", []Payment{{ID: "p1", State: PaymentNotSent}}, nil, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := Compare(c.payments, c.transfers)
+			if len(got) != len(c.want) {
+				t.Fatalf("mismatches = %+v, want kinds %v", got, c.want)
+			}
+			for i := range got {
+				if got[i].Kind != c.want[i] {
+					t.Fatalf("mismatch %d = %+v, want %s", i, got[i], c.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{errors.New("dial tcp: i/o timeout"), false},
+		{&stripe.Error{HTTPStatusCode: 400, Msg: "No such destination"}, true},
+		{&stripe.Error{HTTPStatusCode: 402}, true},
+		{&stripe.Error{HTTPStatusCode: 409}, false}, // idempotency key in use by a request in flight
+		{&stripe.Error{HTTPStatusCode: 429}, false},
+		{&stripe.Error{HTTPStatusCode: 500}, false},
+		{fmt.Errorf("wrapped: %w", &stripe.Error{HTTPStatusCode: 404}), true},
+	} {
+		if got := stripeclient.Permanent(c.err); got != c.want {
+			t.Errorf("Permanent(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
