@@ -143,7 +143,6 @@ type Row struct {
 	Chars      int         `json:"chars" bson:"chars"`
 	UploadedAt time.Time   `json:"uploaded_at" bson:"uploaded_at"`
 	Duplicates []Duplicate `json:"possible_duplicates,omitempty" bson:"duplicates,omitempty"`
-	Sketch     []uint32    `json:"-" bson:"sketch,omitempty"` // MinHash of the text's word shingles
 }
 
 // Duplicate flags another student whose text is the same or nearly so.

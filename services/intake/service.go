@@ -38,9 +38,10 @@ const (
 	colRubrics     = "rubrics"      // a school's rubric library
 	colSubmissions = "submissions"  // _id: "<assignment id>:<student id>"
 	colTexts       = "submission_texts"
-	colBuckets     = "submission_lists" // _id: assignment ID; rows.<student id>
-	colPseudonyms  = "pseudonyms"       // _id: "<assignment id>:<pseudonym>"
-	colUploads     = "uploads"          // _id: upload batch ID
+	colBuckets     = "submission_lists"    // _id: assignment ID; rows.<student id>
+	colSketches    = "submission_sketches" // _id: assignment ID; sketches.<student id>
+	colPseudonyms  = "pseudonyms"          // _id: "<assignment id>:<pseudonym>"
+	colUploads     = "uploads"             // _id: upload batch ID
 )
 
 // Service is the intake service: a stateless handle on its collections and

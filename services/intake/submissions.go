@@ -150,4 +150,3 @@ func (s *Service) TextFor(ctx context.Context, caller account.User, submissionID
 	}
 	return t.Text, nil
 }
-

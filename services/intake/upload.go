@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -71,12 +72,12 @@ type Counts struct {
 // Batch is an upload in progress: the edge hands it each file as it streams
 // in. It is not safe for concurrent use.
 type Batch struct {
-	s       *Service
-	caller  account.User
-	a       Assignment
-	roster  map[string]Student
-	upload  Upload
-	own     string // the student ID when a student uploads their own revision
+	s      *Service
+	caller account.User
+	a      Assignment
+	roster map[string]Student
+	upload Upload
+	own    string // the student ID when a student uploads their own revision
 }
 
 // StartUpload opens a batch of uploads to an assignment by its teacher, or
@@ -355,13 +356,19 @@ func (s *Service) addVersion(ctx context.Context, a Assignment, st Student, subI
 }
 
 // updateRow writes the student's list row into the assignment's bucket and
-// flags possible duplicates on both students' rows.
+// flags possible duplicates on both students' rows. The MinHash sketches
+// live in their own per-assignment document, as packed bytes, so that the
+// list a teacher pages through stays small.
 func (s *Service) updateRow(ctx context.Context, assignmentID, studentID, pseudo string, v Version, sk []uint32) error {
 	var bucket bucketDoc
 	if err := s.c(colBuckets).FindOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}).Decode(&bucket); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return errs.Wrap(err, "read list")
 	}
-	row := Row{StudentID: studentID, Pseudonym: pseudo, Version: v.N, Filename: v.Filename, Format: v.Format, Chars: v.Chars, UploadedAt: v.UploadedAt, Sketch: sk, Duplicates: []Duplicate{}}
+	var sketches sketchDoc
+	if err := s.c(colSketches).FindOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}).Decode(&sketches); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return errs.Wrap(err, "read sketches")
+	}
+	row := Row{StudentID: studentID, Pseudonym: pseudo, Version: v.N, Filename: v.Filename, Format: v.Format, Chars: v.Chars, UploadedAt: v.UploadedAt, Duplicates: []Duplicate{}}
 	set := bson.D{}
 	for key, other := range bucket.Rows {
 		if other.StudentID == studentID {
@@ -374,7 +381,7 @@ func (s *Service) updateRow(ctx context.Context, assignmentID, studentID, pseudo
 				kept = append(kept, d)
 			}
 		}
-		sim := math.Round(similarity(sk, other.Sketch)*100) / 100
+		sim := math.Round(similarity(sk, unpackSketch(sketches.Sketches[key]))*100) / 100
 		if sim >= s.cfg.DuplicateThreshold {
 			row.Duplicates = append(row.Duplicates, Duplicate{StudentID: other.StudentID, Similarity: sim})
 			kept = append(kept, Duplicate{StudentID: studentID, Similarity: sim})
@@ -383,9 +390,36 @@ func (s *Service) updateRow(ctx context.Context, assignmentID, studentID, pseudo
 			set = append(set, bson.E{Key: "rows." + key + ".duplicates", Value: kept})
 		}
 	}
-	set = append(set, bson.E{Key: "rows." + rowKey(studentID), Value: row})
+	key := rowKey(studentID)
+	if _, err := s.c(colSketches).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "sketches." + key, Value: packSketch(sk)}}}}, updateUpsert()); err != nil {
+		return errs.Wrap(err, "save sketch")
+	}
+	set = append(set, bson.E{Key: "rows." + key, Value: row})
 	_, err := s.c(colBuckets).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}, bson.D{{Key: "$set", Value: set}}, updateUpsert())
 	return errs.Wrap(err, "save list row")
+}
+
+// sketchDoc holds an assignment's MinHash sketches by row key.
+type sketchDoc struct {
+	ID       string            `bson:"_id"`
+	Sketches map[string][]byte `bson:"sketches"`
+}
+
+func packSketch(sk []uint32) []byte {
+	b := make([]byte, 4*len(sk))
+	for i, v := range sk {
+		binary.LittleEndian.PutUint32(b[4*i:], v)
+	}
+	return b
+}
+
+func unpackSketch(b []byte) []uint32 {
+	sk := make([]uint32, len(b)/4)
+	for i := range sk {
+		sk[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	return sk
 }
 
 // rowKey makes a student ID safe as a field name in a dotted path.

@@ -40,6 +40,9 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"fmt"
+	"os"
+	"time"
 
 	"github.com/marginschool/margin/pkg/errs"
 )
@@ -149,12 +152,19 @@ func Solve(p Problem) (Solution, error) {
 	if err != nil {
 		return Solution{}, err
 	}
+	tstart := time.Now()
 	limit := in.relaxedLimits()
 	off := make([]bool, len(in.grader))
 	assign := in.minCostFlow(limit, off)
 	bound := in.objective(assign)
+	it := 0
+	t0 := time.Now()
 	for in.exclude(assign, off) {
 		assign = in.minCostFlow(limit, off)
+		it++
+	}
+	if os.Getenv("SOLVEDBG") != "" {
+		fmt.Fprintf(os.Stderr, "batches=%d edges=%d iters=%d repair=%v first=%v\n", len(in.p.Batches), len(in.grader), it, time.Since(t0), t0.Sub(tstart))
 	}
 	s := in.solution(assign)
 	if s.Objective != bound {
