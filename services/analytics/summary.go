@@ -206,11 +206,11 @@ func Summarize(in ClassInput, opts Options) (Summary, error) {
 		return cmp.Or(cmp.Compare(display(a), display(b)), cmp.Compare(a.StudentID, b.StudentID))
 	})
 
-	scale, pointsFactor := statsScale(r)
+	scale := statsScale(r)
 	criteria := make([]stats.Criterion, len(r.Criteria))
-	weights := wholeFactor(weightsOf(r), stats.MaxWeight)
-	for c, cr := range r.Criteria {
-		criteria[c] = stats.Criterion{Weight: int(math.Round(cr.Weight * weights)), Scale: scale}
+	weights := wholeWeights(r)
+	for c := range r.Criteria {
+		criteria[c] = stats.Criterion{Weight: weights[c], Scale: scale}
 	}
 	levels := make([][]int, len(students))
 	for s, w := range students {
@@ -231,10 +231,7 @@ func Summarize(in ClassInput, opts Options) (Summary, error) {
 	}
 	for c, cr := range r.Criteria {
 		cs := CriterionStats{Key: cr.Key, Title: cr.Title, Standard: cr.Standard, Weight: cr.Weight, Dist: rep.Criteria[c]}
-		if m := rep.Criteria[c].Mean; m != nil {
-			p := m.Points / pointsFactor
-			cs.MeanPoints = &p
-		}
+		cs.MeanPoints = meanPoints(r, rep.Criteria[c])
 		sum.Criteria = append(sum.Criteria, cs)
 	}
 	for s, w := range students {
@@ -268,10 +265,25 @@ func levelRow(r intake.Rubric, got map[string]string) []int {
 	return row
 }
 
-// statsScale converts the rubric's scale to a stats.Scale with whole points,
-// and returns the factor the points were multiplied by (1 when they are
-// whole already).
-func statsScale(r intake.Rubric) (stats.Scale, float64) {
+// meanPoints is the mean level in the rubric's own points, Σ count·points /
+// N, or nil when nobody was scored.
+func meanPoints(r intake.Rubric, d stats.Dist) *float64 {
+	if d.N == 0 {
+		return nil
+	}
+	var sum float64
+	for i, l := range d.Levels {
+		sum += float64(l.Count) * r.Scale[i].Points
+	}
+	m := sum / float64(d.N)
+	return &m
+}
+
+// statsScale converts the rubric's scale to a stats.Scale with whole points
+// for the weighted score histogram: the rubric's points times the smallest
+// factor that makes them whole (shares are unchanged by the factor), or the
+// level indexes when no factor up to 100 does.
+func statsScale(r intake.Rubric) stats.Scale {
 	pts := make([]float64, len(r.Scale))
 	for i, lv := range r.Scale {
 		pts[i] = lv.Points
@@ -286,9 +298,8 @@ func statsScale(r intake.Rubric) (stats.Scale, float64) {
 		for i := range s.Points {
 			s.Points[i] = i
 		}
-		return s, 1
 	}
-	return s, f
+	return s
 }
 
 // wholeFactor is the smallest of 1, 2, 4, 5, 10, 20, 25, 50, 100 that makes
@@ -310,12 +321,25 @@ func wholeFactor(vals []float64, limit int) float64 {
 	return 0
 }
 
-func weightsOf(r intake.Rubric) []float64 {
+// wholeWeights are the criteria's weights as whole numbers for the
+// histogram: times the smallest factor that makes them whole, or, when none
+// up to 100 does, scaled so the largest is stats.MaxWeight and rounded
+// (at least 1), which keeps the shares to within 0.1%.
+func wholeWeights(r intake.Rubric) []int {
 	w := make([]float64, len(r.Criteria))
+	top := 0.0
 	for i, c := range r.Criteria {
-		w[i] = c.Weight
+		w[i], top = c.Weight, max(top, c.Weight)
 	}
-	return w
+	f := wholeFactor(w, stats.MaxWeight)
+	if f == 0 {
+		f = stats.MaxWeight / top
+	}
+	out := make([]int, len(w))
+	for i, v := range w {
+		out[i] = max(1, int(math.Round(v*f)))
+	}
+	return out
 }
 
 func studentResult(r intake.Rubric, w StudentWork, row []int, name string) StudentResult {

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"slices"
 	"testing"
@@ -421,4 +422,24 @@ func eqPtr(a, b *float64) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// Fractional points and weights still give a summary: shares in the
+// rubric's own points.
+func TestSummarizeFractionalRubric(t *testing.T) {
+	in := smallClass(t)
+	for i := range in.Rubric.Scale {
+		in.Rubric.Scale[i].Points = float64(i)/3 + 0.5 // 0.5, 0.833…, 1.166…, 1.5
+	}
+	in.Rubric.Criteria[0].Weight = 1.0 / 3
+	s, err := Summarize(in, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Thesis: 0, 1, 2, 1 students at the four levels; mean points
+	// (0.8333… + 2·1.1666… + 1.5)/4 = 4.6666…/4.
+	want := (1.0/3 + 0.5 + 2*(2.0/3+0.5) + 1.5) / 4
+	if got := *s.Criteria[0].MeanPoints; math.Abs(got-want) > 1e-12 {
+		t.Errorf("thesis mean points = %v; want %v", got, want)
+	}
 }

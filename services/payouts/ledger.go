@@ -159,7 +159,11 @@ func (s *Service) Ingest(ctx context.Context) (int, error) {
 		}
 		byGrader := map[string][]Entry{}
 		for _, ev := range evs {
-			byGrader[ev.GraderID] = append(byGrader[ev.GraderID], EarningEntry(ev, s.cfg.FeeBasisPoints))
+			// Entries are never removed, so an event seen in the ledger
+			// once by this process need not be looked up again.
+			if _, ok := s.ingested.Load(ev.ID); !ok {
+				byGrader[ev.GraderID] = append(byGrader[ev.GraderID], EarningEntry(ev, s.cfg.FeeBasisPoints))
+			}
 		}
 		for g, es := range byGrader {
 			n, err := s.appendEntries(ctx, g, es)
@@ -167,6 +171,9 @@ func (s *Service) Ingest(ctx context.Context) (int, error) {
 				return added, err
 			}
 			added += n
+			for _, e := range es {
+				s.ingested.Store(strings.TrimPrefix(e.ID, "earning:"), true)
+			}
 		}
 		if len(evs) == 0 {
 			return added, nil

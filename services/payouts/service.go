@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -93,6 +94,8 @@ type Service struct {
 	now    func() time.Time
 	owner  string        // this process's lease owner ID
 	kick   chan struct{} // wakes the background loop
+	// ingested holds payable event IDs known to be in the ledger.
+	ingested sync.Map
 
 	ledger, runs, payments, state, stripeAccounts, owners, events *mongo.Collection
 }

@@ -36,6 +36,7 @@ const usage = `usage:
   margin serve [--services=all] [--api=true]   run Margin (embedded store unless configured)
   margin admin create --email E --role admin   create a user from the command line
   margin healthcheck                           exit 0 if the server on MARGIN_ADDR is ready
+  margin payouts reconcile --run RUN_ID        compare a payout run with Stripe's transfers (stop the server first on the embedded store)
   margin demo                                  load a demo school into an empty data directory (or: serve --demo)
 Configuration is read from MARGIN_* environment variables; see README.md.`
 
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return fmt.Errorf("unknown admin command\n%s", usage)
 		}
 		return adminCreate(ctx, cfg, logger, args[2:], stdin, stdout)
+	case "payouts":
+		return payoutsCmd(ctx, cfg, logger, args[1:], stdout)
 	case "healthcheck":
 		return healthcheck(ctx, cfg.Addr)
 	case "demo":
