@@ -20,7 +20,7 @@ import (
 // something, escaping, and who may see what); then, when node and Chromium
 // are installed, it runs the whole journey of e2e/browser/journey.mjs in a
 // real browser against the binary and saves a screenshot of each step to
-// docs/screenshots/.
+// docs/screenshots/ (with MARGIN_UPDATE_SCREENSHOTS=1).
 func TestE2EWeb(t *testing.T) {
 	in := startWithAdmin(t, "root@example.org", "MARGIN_MATCHING_INTERVAL=1h")
 	admin := in.login("root@example.org", teacherPassword)
@@ -65,9 +65,14 @@ func TestE2EWeb(t *testing.T) {
 			t.Fatalf("npm ci in e2e/browser: %v\n%s", err, out)
 		}
 	}
+	// Screenshots refresh docs/screenshots only when asked
+	// (MARGIN_UPDATE_SCREENSHOTS=1), so a test run leaves the tree clean.
 	shots, err := filepath.Abs("../docs/screenshots")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if os.Getenv("MARGIN_UPDATE_SCREENSHOTS") == "" {
+		shots = t.TempDir()
 	}
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
