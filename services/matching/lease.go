@@ -77,3 +77,8 @@ func (s *Service) waitLease(ctx context.Context, name string, ttl, wait time.Dur
 		}
 	}
 }
+
+// roundLease is how long a matching round's lease lasts. A round of 2,000
+// batches takes seconds, so a minute is ample; it is also the longest a
+// round interrupted by a crash keeps others waiting.
+const roundLease = time.Minute

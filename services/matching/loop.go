@@ -32,7 +32,7 @@ func (s *Service) Run(ctx context.Context) error {
 // Tick is one pass of the background loop. It does nothing when another
 // process holds the round lease.
 func (s *Service) Tick(ctx context.Context) error {
-	ok, release, err := s.tryLease(ctx, "round", 5*time.Minute)
+	ok, release, err := s.tryLease(ctx, "round", roundLease)
 	if err != nil || !ok {
 		return err
 	}

@@ -85,7 +85,7 @@ func (p plan) edgeFactors(b, g int) []Factor {
 // store); RunRound waits up to ten seconds for a running one, then returns
 // conflict.
 func (s *Service) RunRound(ctx context.Context) (Round, error) {
-	release, err := s.waitLease(ctx, "round", 5*time.Minute, 10*time.Second)
+	release, err := s.waitLease(ctx, "round", roundLease, 10*time.Second)
 	if err != nil {
 		return Round{}, err
 	}
