@@ -38,6 +38,9 @@ func TestE2EWeb(t *testing.T) {
 		{"/admin/payouts", admin, "Start a payout run"},
 		{"/grader", graderTok, "No open offers"},
 		{"/grader/earnings", graderTok, "Payout setup"},
+		{"/grader/profile", graderTok, "Former teacher."},
+		{"/grader/comments", graderTok, "Your comment bank is empty"},
+		{"/teacher/classes/" + fc.ClassID + "/wall", fc.TeacherToken, "Data wall: English 10, period 2"},
 	} {
 		if r := in.call("GET", p.path, p.token, nil); r.Status != 200 || !strings.Contains(string(r.Body), p.want) {
 			t.Fatalf("GET %s: %d %.300s", p.path, r.Status, r.Body)
@@ -46,6 +49,19 @@ func TestE2EWeb(t *testing.T) {
 	if r := in.call("GET", "/admin/payouts", graderTok, nil); r.Status != http.StatusForbidden {
 		t.Fatalf("a grader on the payouts page: %d", r.Status)
 	}
+	// The grader's profile and comment bank are the grader's alone, the
+	// data wall the class's teacher's.
+	for _, p := range []struct{ path, token string }{
+		{"/grader/profile", fc.TeacherToken},
+		{"/grader/comments", fc.TeacherToken},
+		{"/grader/profile", admin},
+		{"/teacher/classes/" + fc.ClassID + "/wall", graderTok},
+	} {
+		if r := in.call("GET", p.path, p.token, nil); r.Status != http.StatusForbidden || strings.Contains(string(r.Body), "Former teacher") {
+			t.Fatalf("GET %s by another role: %d", p.path, r.Status)
+		}
+	}
+	graderBank(t, in, "ana@tutors.example.net")
 
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -96,6 +112,48 @@ func TestE2EWeb(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte("journey: ok")) {
 		t.Fatal("the browser journey did not finish")
+	}
+}
+
+// graderBank signs the grader in through the form, adds a comment to the
+// bank and deletes it again, and saves the profile form.
+func graderBank(t *testing.T, in *instance, email string) {
+	t.Helper()
+	c := browserClient(t)
+	_, _, tok := page(t, c, in, "/signin")
+	postForm(t, c, in, "/signin", url.Values{"_csrf": {tok}, "email": {email}, "password": {teacherPassword}})
+	_, _, tok = page(t, c, in, "/grader/comments")
+	if r := postForm(t, c, in, "/grader/comments", url.Values{"_csrf": {tok}, "text": {"Cite the <source> you quote."}, "kind": {"growth"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("adding to the comment bank: %d", r.StatusCode)
+	}
+	_, body, _ := page(t, c, in, "/grader/comments")
+	m := regexp.MustCompile(`action="(/grader/comments/[^"]+/delete)"`).FindStringSubmatch(body)
+	if m == nil || !strings.Contains(body, "Cite the &lt;source&gt; you quote.") {
+		t.Fatalf("the comment bank after adding:\n%s", body)
+	}
+	if r := postForm(t, c, in, m[1], url.Values{"_csrf": {tok}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("deleting from the comment bank: %d", r.StatusCode)
+	}
+	if _, body, _ := page(t, c, in, "/grader/comments"); !strings.Contains(body, "Your comment bank is empty") {
+		t.Fatal("the deleted comment is still in the bank")
+	}
+
+	_, body, tok = page(t, c, in, "/grader/profile")
+	if !strings.Contains(body, `name="day_monday" value="1" checked`) {
+		t.Fatalf("the profile form does not show the saved days:\n%s", body)
+	}
+	form := url.Values{"_csrf": {tok}, "subjects": {"english, history"}, "grade_bands": {"9-12"}, "affiliations": {"works: Lincoln Middle"},
+		"capacity": {"12"}, "day_tuesday": {"1"}, "bio": {"Former teacher, now part time."}}
+	if r := postForm(t, c, in, "/grader/profile", form); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving the profile form: %d", r.StatusCode)
+	}
+	if _, body, _ := page(t, c, in, "/grader/profile"); !strings.Contains(body, "now part time") || !strings.Contains(body, "works: Lincoln Middle") ||
+		strings.Contains(body, `name="day_monday" value="1" checked`) {
+		t.Fatalf("the profile after saving:\n%s", body)
+	}
+	form.Set("capacity", "many")
+	if r := postForm(t, c, in, "/grader/profile", form); r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("a profile with an unreadable capacity: %d", r.StatusCode)
 	}
 }
 
@@ -243,7 +301,7 @@ func checkPages(t *testing.T, in *instance, fc fixtureClass) {
 	other := browserClient(t)
 	_, _, otok := page(t, other, in, "/signin")
 	postForm(t, other, in, "/signin", url.Values{"_csrf": {otok}, "email": {"other@elsewhere.example.org"}, "password": {teacherPassword}})
-	for _, path := range []string{"/teacher/classes/" + fc.ClassID, "/teacher/assignments/" + fc.AssignmentID} {
+	for _, path := range []string{"/teacher/classes/" + fc.ClassID, "/teacher/assignments/" + fc.AssignmentID, "/teacher/classes/" + fc.ClassID + "/wall"} {
 		if resp, body, _ := page(t, other, in, path); resp.StatusCode != http.StatusNotFound || strings.Contains(body, "Avery") {
 			t.Errorf("another teacher on %s: %d", path, resp.StatusCode)
 		}

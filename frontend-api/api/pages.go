@@ -102,6 +102,7 @@ func (s *Server) pageRoutes() {
 	s.handle(get, "/teacher/assignments/:id/summary", teachers, p.summaryPage)
 	s.handle(get, "/teacher/assignments/:id/summary.svg", teachers, p.summaryChart)
 	s.handle(get, "/teacher/assignments/:id/summary.csv", teachers, p.summaryCSV)
+	s.handle(get, "/teacher/classes/:id/wall", teachers, p.wallPage)
 	s.handle(get, "/teacher/feedback/:id", teachers, p.reviewPage)
 	s.handle(post, "/teacher/feedback/:id/approve", teachers, p.approve)
 	s.handle(post, "/teacher/feedback/:id/return", teachers, p.returnFeedback)
@@ -112,6 +113,12 @@ func (s *Server) pageRoutes() {
 	s.handle(get, "/grader/tasks/:id", graders, p.workspace)
 	s.handle(post, "/grader/tasks/:id/draft", graders, p.saveDraft)
 	s.handle(post, "/grader/tasks/:id/submit", graders, p.submitFeedback)
+
+	s.handle(get, "/grader/profile", graders, p.profilePage)
+	s.handle(post, "/grader/profile", graders, p.saveProfile)
+	s.handle(get, "/grader/comments", graders, p.bankPage)
+	s.handle(post, "/grader/comments", graders, p.addToBank)
+	s.handle(post, "/grader/comments/:id/delete", graders, p.deleteFromBank)
 
 	s.handle(get, "/grader/earnings", graders, p.earnings)
 	s.handle(post, "/grader/earnings/onboarding", graders, p.onboarding)
@@ -258,6 +265,9 @@ var flashes = map[string]string{
 	"run":       "Payout run started; it runs in the background.",
 	"round":     "Matching round run.",
 	"revision":  "Revision uploaded: it will be read again.",
+	"profile":   "Profile saved.",
+	"banked":    "Comment saved to your bank.",
+	"unbanked":  "Comment deleted from your bank.",
 }
 
 // see redirects after a successful form (post/redirect/get).
@@ -960,4 +970,177 @@ func (p *pages) reconcile(c *fiber.Ctx) error {
 	}
 	d["Reconciliation"] = rec
 	return p.render(c, "admin_payouts", "Payouts", d)
+}
+
+// --- grader: profile and comment bank ---
+
+// weekdayNames are the days the profile form offers, in its order.
+var weekdayNames = []string{"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+
+// profileForm is the profile form as shown or as the grader filled it in:
+// subjects and grade bands comma-separated ("9-12"), one affiliation a
+// line ("works: Lincoln High").
+type profileForm struct {
+	Subjects, Bands, Affiliations, Capacity, Bio string
+	Days                                         map[string]bool
+}
+
+// profileFormOf shows a saved profile in the form.
+func profileFormOf(pr matching.Profile) profileForm {
+	f := profileForm{Subjects: strings.Join(pr.Subjects, ", "), Capacity: strconv.Itoa(pr.Capacity), Bio: pr.Bio, Days: map[string]bool{}}
+	var bands, affs []string
+	for _, b := range pr.GradeBands {
+		bands = append(bands, fmt.Sprintf("%d-%d", b.Min, b.Max))
+	}
+	for _, a := range pr.Affiliations {
+		affs = append(affs, string(a.Kind)+": "+a.School)
+	}
+	f.Bands, f.Affiliations = strings.Join(bands, ", "), strings.Join(affs, "\n")
+	for _, d := range pr.Days {
+		f.Days[strings.ToLower(d.String())] = true
+	}
+	return f
+}
+
+// input reads the form into the matching service's input; what cannot be
+// read comes back as an errs.List (the service checks the rest).
+func (f profileForm) input() (matching.ProfileInput, error) {
+	var in matching.ProfileInput
+	var l errs.List
+	for _, sub := range strings.Split(f.Subjects, ",") {
+		if sub = strings.TrimSpace(sub); sub != "" {
+			in.Subjects = append(in.Subjects, sub)
+		}
+	}
+	for _, b := range strings.Split(f.Bands, ",") {
+		if b = strings.TrimSpace(b); b == "" {
+			continue
+		}
+		lo, hi, ok := strings.Cut(b, "-")
+		if !ok {
+			hi = lo
+		}
+		from, err1 := strconv.Atoi(strings.TrimSpace(lo))
+		to, err2 := strconv.Atoi(strings.TrimSpace(hi))
+		if err1 != nil || err2 != nil {
+			l = append(l, errs.F(errs.Invalid, "grade_bands", "Write a grade band as min-max, such as 9-12 (0 is kindergarten)."))
+			continue
+		}
+		in.GradeBands = append(in.GradeBands, matching.GradeBand{Min: from, Max: to})
+	}
+	for _, line := range strings.Split(f.Affiliations, "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		kind, school, ok := strings.Cut(line, ":")
+		if !ok {
+			l = append(l, errs.F(errs.Invalid, "affiliations", "Write an affiliation as kind: school, such as works: Lincoln High."))
+			continue
+		}
+		in.Affiliations = append(in.Affiliations, matching.Affiliation{School: strings.TrimSpace(school), Kind: matching.AffiliationKind(strings.ToLower(strings.TrimSpace(kind)))})
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(f.Capacity)); err == nil {
+		in.Capacity = n
+	} else {
+		l = append(l, errs.F(errs.Invalid, "capacity", "Capacity is a whole number of submissions."))
+	}
+	for _, d := range weekdayNames {
+		if f.Days[d] {
+			in.Days = append(in.Days, d)
+		}
+	}
+	in.Bio = f.Bio
+	return in, l.Err()
+}
+
+func (p *pages) renderProfile(c *fiber.Ctx, f profileForm, status matching.VettingStatus, err error) error {
+	d := map[string]any{"Form": f, "Status": status, "Weekdays": weekdayNames}
+	if err != nil {
+		return p.formError(c, err, "grader_profile", "Profile and availability", d)
+	}
+	return p.render(c, "grader_profile", "Profile and availability", d)
+}
+
+// profilePage shows the grader's profile as a form; a grader with none
+// yet gets an empty one.
+func (p *pages) profilePage(c *fiber.Ctx) error {
+	v, err := p.s.deps.Matching.MyProfile(c.UserContext(), caller(c))
+	switch {
+	case err == nil:
+		return p.renderProfile(c, profileFormOf(v.Profile), v.Status, nil)
+	case errs.CodeOf(err) == errs.NotFound:
+		return p.renderProfile(c, profileForm{Capacity: "10", Days: map[string]bool{}}, "", nil)
+	}
+	return err
+}
+
+func (p *pages) saveProfile(c *fiber.Ctx) error {
+	f := profileForm{Subjects: c.FormValue("subjects"), Bands: c.FormValue("grade_bands"), Affiliations: c.FormValue("affiliations"),
+		Capacity: c.FormValue("capacity"), Bio: c.FormValue("bio"), Days: map[string]bool{}}
+	for _, d := range weekdayNames {
+		f.Days[d] = c.FormValue("day_"+d) != ""
+	}
+	in, err := f.input()
+	if err == nil {
+		_, err = p.s.deps.Matching.SaveProfile(c.UserContext(), caller(c), in)
+	}
+	if err != nil {
+		var status matching.VettingStatus
+		if v, verr := p.s.deps.Matching.MyProfile(c.UserContext(), caller(c)); verr == nil {
+			status = v.Status
+		}
+		return p.renderProfile(c, f, status, err)
+	}
+	return see(c, "/grader/profile", "profile")
+}
+
+// bankForm is the add-a-comment form as the grader filled it in.
+type bankForm struct{ Criterion, Kind, Text string }
+
+func (p *pages) renderBank(c *fiber.Ctx, f bankForm, err error) error {
+	es, berr := p.s.deps.Feedback.Bank(c.UserContext(), caller(c))
+	if berr != nil {
+		return berr
+	}
+	d := map[string]any{"Entries": es, "Form": f}
+	if err != nil {
+		return p.formError(c, err, "grader_comments", "Comment bank", d)
+	}
+	return p.render(c, "grader_comments", "Comment bank", d)
+}
+
+func (p *pages) bankPage(c *fiber.Ctx) error { return p.renderBank(c, bankForm{}, nil) }
+
+func (p *pages) addToBank(c *fiber.Ctx) error {
+	f := bankForm{Criterion: strings.TrimSpace(c.FormValue("criterion")), Kind: c.FormValue("kind"), Text: c.FormValue("text")}
+	e := feedback.BankEntry{Criterion: f.Criterion, Kind: feedback.Kind(f.Kind), Text: f.Text}
+	if _, err := p.s.deps.Feedback.SaveToBank(c.UserContext(), caller(c), e); err != nil {
+		return p.renderBank(c, f, err)
+	}
+	return see(c, "/grader/comments", "banked")
+}
+
+func (p *pages) deleteFromBank(c *fiber.Ctx) error {
+	if err := p.s.deps.Feedback.DeleteFromBank(c.UserContext(), caller(c), id(c, "id")); err != nil {
+		return err
+	}
+	return see(c, "/grader/comments", "unbanked")
+}
+
+// --- teacher: a class's data wall ---
+
+// wallPage shows the class's students by strands, each cell the student's
+// latest level; the analytics service refuses anyone but the class's
+// teacher (or an admin) with not found.
+func (p *pages) wallPage(c *fiber.Ctx) error {
+	ctx, u, classID := c.UserContext(), caller(c), id(c, "id")
+	w, err := p.s.deps.Analytics.ClassWall(ctx, u, classID)
+	if err != nil {
+		return err
+	}
+	cl, err := p.s.deps.Intake.AuthorizeClass(ctx, u, classID)
+	if err != nil {
+		return err
+	}
+	return p.render(c, "teacher_wall", "Data wall", map[string]any{"Class": cl, "Wall": w})
 }
