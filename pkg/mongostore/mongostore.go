@@ -22,9 +22,12 @@ import (
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
+
+	"github.com/marginschool/margin/pkg/errs"
 )
 
 // Config says where the store is.
@@ -195,4 +198,15 @@ func containsUnique(s string) bool {
 		}
 	}
 	return false
+}
+
+// FindByID decodes the document of col with the given _id into out. A
+// missing document is errs.NotFound, naming what ("No class with ID …");
+// any other failure is an internal error.
+func FindByID(ctx context.Context, col *mongo.Collection, id, what string, out any) error {
+	err := col.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return errs.E(errs.NotFound, "No %s with ID %q.", what, id)
+	}
+	return errs.Wrap(err, "find %s", what)
 }

@@ -2,16 +2,14 @@ package feedback
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
-	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
-	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/intake"
 	"github.com/marginschool/margin/services/matching"
 )
@@ -99,12 +97,5 @@ func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Millise
 // findByID decodes the document with the given _id into out, or returns a
 // not_found error naming what.
 func (s *Service) findByID(ctx context.Context, col, id, what string, out any) error {
-	err := s.c(col).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return errs.E(errs.NotFound, "No %s with ID %q.", what, id)
-	}
-	if err != nil {
-		return errs.Wrap(err, "find %s", what)
-	}
-	return nil
+	return mongostore.FindByID(ctx, s.c(col), id, what, out)
 }

@@ -2,18 +2,16 @@ package intake
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"time"
 
-	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
-	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // Config is the intake service's configuration, parsed once in main.
@@ -92,11 +90,7 @@ func (s *Service) c(name string) *mongo.Collection { return s.db.Collection(name
 // findByID decodes the document with the given _id into out, or returns a
 // not_found error naming what.
 func (s *Service) findByID(ctx context.Context, col, id, what string, out any) error {
-	err := s.c(col).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return errs.E(errs.NotFound, "No %s with ID %q.", what, id)
-	}
-	return err
+	return mongostore.FindByID(ctx, s.c(col), id, what, out)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -2,7 +2,6 @@ package matching
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/intake"
 )
 
@@ -121,14 +121,7 @@ func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Millise
 // findByID decodes the document with the given _id into out, or returns a
 // not_found error naming what.
 func (s *Service) findByID(ctx context.Context, col, id, what string, out any) error {
-	err := s.c(col).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return errs.E(errs.NotFound, "No %s with ID %q.", what, id)
-	}
-	if err != nil {
-		return errs.Wrap(err, "read %s", what)
-	}
-	return nil
+	return mongostore.FindByID(ctx, s.c(col), id, what, out)
 }
 
 // findAll decodes every document matching filter into out.
