@@ -374,6 +374,12 @@ func TestE2EDemo(t *testing.T) {
 	if ready != 2 {
 		t.Fatalf("%d students have feedback ready, want 2", ready)
 	}
+	var paths []string
+	for _, l := range links {
+		paths = append(paths, l[1])
+	}
+	demoTeacherReview(t, in, teacher[1], password[1], asg[1])
+	demoStudentPages(t, in, paths)
 
 	in.stop()
 	in.run("--demo")

@@ -103,9 +103,8 @@ func (s *Server) pageRoutes() {
 	s.handle(get, "/teacher/assignments/:id/summary.svg", teachers, p.summaryChart)
 	s.handle(get, "/teacher/assignments/:id/summary.csv", teachers, p.summaryCSV)
 	s.handle(get, "/teacher/classes/:id/wall", teachers, p.wallPage)
-	s.handle(get, "/teacher/feedback/:id", teachers, p.reviewPage)
-	s.handle(post, "/teacher/feedback/:id/approve", teachers, p.approve)
-	s.handle(post, "/teacher/feedback/:id/return", teachers, p.returnFeedback)
+
+	p.reviewRoutes()
 
 	s.handle(get, "/grader", graders, p.graderHome)
 	s.handle(post, "/grader/offers/:id/accept", graders, p.acceptOffer)
@@ -123,10 +122,7 @@ func (s *Server) pageRoutes() {
 	s.handle(get, "/grader/earnings", graders, p.earnings)
 	s.handle(post, "/grader/earnings/onboarding", graders, p.onboarding)
 
-	s.handle(get, "/student", students, p.studentHome)
-	s.handle(get, "/student/submissions/:id", students, p.studentFeedback)
-	s.handle(post, "/student/feedback/:id/rate", students, p.rate)
-	s.handle(post, "/student/submissions/:id/revision", students, p.revision)
+	p.studentRoutes()
 
 	s.handle(get, "/admin", adminOnly, p.adminHome)
 	s.handle(post, "/admin/graders/:id/vet", adminOnly, p.vet)
@@ -635,33 +631,6 @@ func (p *pages) summaryCSV(c *fiber.Ctx) error {
 	return c.Send(analytics.SummaryCSV(sum))
 }
 
-// criterionView is one criterion of a feedback as the review page lists it.
-type criterionView struct{ Title, Level, Comment string }
-
-func (p *pages) reviewPage(c *fiber.Ctx) error {
-	ctx, u := c.UserContext(), caller(c)
-	r, err := p.s.deps.Feedback.Review(ctx, u, id(c, "id"))
-	if err != nil {
-		return err
-	}
-	a, err := p.s.deps.Intake.AuthorizeAssignment(ctx, u, r.Feedback.AssignmentID)
-	if err != nil {
-		return err
-	}
-	var crit []criterionView
-	for _, cr := range a.Rubric.Criteria {
-		level := r.Feedback.Levels[cr.Key]
-		for _, l := range a.Rubric.Scale {
-			if l.Key == level {
-				level = l.Label
-			}
-		}
-		crit = append(crit, criterionView{Title: cr.Title, Level: level, Comment: r.Feedback.Comments[cr.Key]})
-	}
-	d := map[string]any{"Review": r, "Criteria": crit, "Titles": criterionTitles(a.Rubric), "Segments": web.Segments(r.Text, highlightSpans(r.Highlights))}
-	return p.render(c, "teacher_review", "Review", d)
-}
-
 // criterionTitles maps a rubric's criterion keys to their titles.
 func criterionTitles(r intake.Rubric) map[string]string {
 	m := make(map[string]string, len(r.Criteria))
@@ -679,22 +648,6 @@ func highlightSpans(hs []feedback.Highlight) []web.Span {
 		}
 	}
 	return out
-}
-
-func (p *pages) approve(c *fiber.Ctx) error {
-	f, err := p.s.deps.Feedback.Approve(c.UserContext(), caller(c), id(c, "id"))
-	if err != nil {
-		return err
-	}
-	return see(c, "/teacher/assignments/"+esc(f.AssignmentID), "approved")
-}
-
-func (p *pages) returnFeedback(c *fiber.Ctx) error {
-	f, err := p.s.deps.Feedback.Return(c.UserContext(), caller(c), id(c, "id"), c.FormValue("note"))
-	if err != nil {
-		return err
-	}
-	return see(c, "/teacher/assignments/"+esc(f.AssignmentID), "returned")
 }
 
 // --- grader ---
@@ -807,85 +760,6 @@ func (p *pages) submitFeedback(c *fiber.Ctx) error {
 }
 
 // --- student ---
-
-// studentSubmission is a line of the student's list.
-type studentSubmission struct {
-	ID, Title string
-	Version   int
-	Released  bool
-}
-
-func (p *pages) studentHome(c *fiber.Ctx) error {
-	ctx, u := c.UserContext(), caller(c)
-	subs, err := p.s.deps.Intake.MySubmissions(ctx, u)
-	if err != nil {
-		return err
-	}
-	var out []studentSubmission
-	for _, sub := range subs {
-		line := studentSubmission{ID: sub.ID, Version: len(sub.Versions)}
-		if a, err := p.s.deps.Intake.Assignment(ctx, sub.AssignmentID); err == nil {
-			line.Title = a.Title
-		}
-		_, ferr := p.s.deps.Feedback.ForSubmission(ctx, u, sub.ID)
-		line.Released = ferr == nil
-		out = append(out, line)
-	}
-	return p.render(c, "student_home", "My feedback", map[string]any{"Submissions": out})
-}
-
-func (p *pages) studentFeedback(c *fiber.Ctx) error {
-	fb, err := p.s.deps.Feedback.ForSubmission(c.UserContext(), caller(c), id(c, "id"))
-	if err != nil {
-		return err
-	}
-	v := fb.Versions[0]
-	titles := map[string]string{}
-	for _, cv := range v.Criteria {
-		titles[cv.Key] = cv.Title
-	}
-	d := map[string]any{"Feedback": fb, "Titles": titles, "Segments": web.Segments(v.Text, highlightSpans(v.Highlights)), "Stars": []int{1, 2, 3, 4, 5}}
-	return p.render(c, "student_feedback", fb.Title, d)
-}
-
-// rate records a helpfulness rating; htmx swaps the form for the thanks.
-func (p *pages) rate(c *fiber.Ctx) error {
-	stars, _ := strconv.Atoi(c.FormValue("stars"))
-	if _, err := p.s.deps.Feedback.Rate(c.UserContext(), caller(c), id(c, "id"), c.FormValue("comment_id"), stars); err != nil {
-		return err
-	}
-	if c.Get("HX-Request") == "true" {
-		c.Type("html", "utf-8")
-		return c.SendString(fmt.Sprintf(`<p class="rated" role="status">Thank you: you rated this comment %d of 5.</p>`, stars))
-	}
-	return see(c, "/student/submissions/"+esc(c.FormValue("submission_id")), "")
-}
-
-func (p *pages) revision(c *fiber.Ctx) error {
-	subID := id(c, "id")
-	fh, err := c.FormFile("file")
-	if err != nil {
-		return errs.F(errs.Invalid, "file", "Choose the file of your revision.")
-	}
-	b, err := p.s.deps.Intake.StartRevision(c.UserContext(), caller(c), subID)
-	if err != nil {
-		return err
-	}
-	f, err := fh.Open()
-	if err != nil {
-		return errs.Wrap(err, "opening the revision upload")
-	}
-	defer f.Close()
-	if err := b.Add(c.UserContext(), fh.Filename, "", f, fh.Size); err != nil {
-		return err
-	}
-	for _, o := range b.Upload().Outcomes {
-		if o.Error != nil {
-			return o.Error
-		}
-	}
-	return see(c, "/student", "revision")
-}
 
 // --- admin ---
 
