@@ -380,6 +380,7 @@ func TestE2EDemo(t *testing.T) {
 	}
 	demoTeacherReview(t, in, teacher[1], password[1], asg[1])
 	demoStudentPages(t, in, paths)
+	demoCalibration(t, in, tok, password[1], asg[1])
 
 	in.stop()
 	in.run("--demo")

@@ -178,7 +178,37 @@ try {
     await Promise.all([grader.waitForEvent('load'), grader.click('#attach')]);
     await grader.waitForSelector(`#essay mark.${kind}`);
   }
-  assert.equal(await grader.locator('#essay mark').count(), 2);
+  step('grader selects a passage with the keyboard only and attaches a comment');
+  {
+    const [[s]] = await freeSentences(grader);
+    await grader.focus('#essay');
+    // Put the caret at the sentence's start, as the arrow keys would.
+    await grader.evaluate((n) => {
+      const w = document.createTreeWalker(document.getElementById('essay'), NodeFilter.SHOW_TEXT);
+      let seen = 0;
+      for (let t = w.nextNode(); t; t = w.nextNode()) {
+        const cps = [...t.data];
+        if (seen + cps.length > n) { window.getSelection().collapse(t, cps.slice(0, n - seen).join('').length); return; }
+        seen += cps.length;
+      }
+    }, s);
+    const before = await grader.textContent('#essay');
+    for (let i = 0; i < 5; i++) await grader.keyboard.press('Shift+Control+ArrowRight');
+    await grader.waitForFunction(() => !document.getElementById('attach').disabled);
+    const picked = (await grader.textContent('#selection')).replace(/^“|”$/g, '');
+    const want = [...before].slice(s).join('');
+    assert.ok(picked.length >= 10 && want.startsWith(picked.trimEnd()), `keyboard selection ${JSON.stringify(picked)} is not the start of ${JSON.stringify(want.slice(0, 80))}`);
+    await grader.keyboard.type('x'); // typing must not change the student's text
+    assert.equal(await grader.textContent('#essay'), before);
+    await grader.keyboard.press('Enter');
+    assert.equal(await grader.evaluate(() => document.activeElement.id), 'q-comment');
+    await grader.keyboard.type('Precise wording: this phrase names exactly what the essay argues.');
+    await grader.keyboard.press('Tab');
+    assert.equal(await grader.evaluate(() => document.activeElement.id), 'attach');
+    await Promise.all([grader.waitForEvent('load'), grader.keyboard.press('Enter')]);
+    await grader.waitForSelector('#essay mark');
+  }
+  assert.equal(await grader.locator('#essay mark').count(), 3);
   assert.equal(await grader.locator('#missing li').count(), 0, await grader.textContent('#missing'));
   await grader.evaluate(() => { window.scrollTo(0, 0); document.getElementById('essay').scrollTop = 0; });
   await shot(grader, '03-grader-workspace.png');

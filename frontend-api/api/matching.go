@@ -21,6 +21,7 @@ func (s *Server) matchingRoutes() {
 	s.handle(fiber.MethodPost, "/api/v1/grader/offers/:id/accept", graders, s.acceptOffer)
 	s.handle(fiber.MethodPost, "/api/v1/grader/offers/:id/decline", graders, s.declineOffer)
 	s.handle(fiber.MethodGet, "/api/v1/grader/tasks", graders, s.myTasks)
+	s.handle(fiber.MethodGet, "/api/v1/grader/calibrations", graders, s.myCalibrations)
 	s.handle(fiber.MethodGet, "/api/v1/grader/calibration/:assignmentId", graders, s.calibrationTask)
 	s.handle(fiber.MethodPost, "/api/v1/grader/calibration/:assignmentId", graders, s.calibrate)
 
@@ -96,6 +97,14 @@ func (s *Server) calibrationTask(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(t)
+}
+
+func (s *Server) myCalibrations(c *fiber.Ctx) error {
+	cs, err := s.deps.Matching.Calibrations(c.UserContext(), caller(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"calibrations": cs})
 }
 
 type calibrateRequest struct {

@@ -113,6 +113,7 @@ func (s *Server) pageRoutes() {
 	s.handle(post, "/grader/tasks/:id/draft", graders, p.saveDraft)
 	s.handle(post, "/grader/tasks/:id/submit", graders, p.submitFeedback)
 
+	p.calibrationRoutes()
 	s.handle(get, "/grader/profile", graders, p.profilePage)
 	s.handle(post, "/grader/profile", graders, p.saveProfile)
 	s.handle(get, "/grader/comments", graders, p.bankPage)
@@ -248,22 +249,28 @@ func (p *pages) renderWith(c *fiber.Ctx, page, title string, d any, pd pageData)
 // flashes are the fixed messages a redirect can ask for with ?done=, so a
 // link can never put arbitrary text on a page.
 var flashes = map[string]string{
-	"class":     "Class created. Import its roster next.",
-	"published": "Published: Margin is finding graders.",
-	"matched":   "Matching ran; see the graders below.",
-	"approved":  "Feedback approved.",
-	"returned":  "Feedback returned to the grader with your note.",
-	"released":  "Approved feedback released to the students.",
-	"accepted":  "Offer accepted: the submissions are in your tasks.",
-	"declined":  "Offer declined.",
-	"submitted": "Feedback submitted for the teacher's review.",
-	"vetted":    "Grader updated.",
-	"run":       "Payout run started; it runs in the background.",
-	"round":     "Matching round run.",
-	"revision":  "Revision uploaded: it will be read again.",
-	"profile":   "Profile saved.",
-	"banked":    "Comment saved to your bank.",
-	"unbanked":  "Comment deleted from your bank.",
+	"class":       "Class created. Import its roster next.",
+	"published":   "Published: Margin is finding graders.",
+	"matched":     "Matching ran; see the graders below.",
+	"approved":    "Feedback approved.",
+	"returned":    "Feedback returned to the grader with your note.",
+	"released":    "Approved feedback released to the students.",
+	"accepted":    "Offer accepted: the submissions are in your tasks.",
+	"declined":    "Offer declined.",
+	"submitted":   "Feedback submitted for the teacher's review.",
+	"vetted":      "Grader updated.",
+	"run":         "Payout run started; it runs in the background.",
+	"round":       "Matching round run.",
+	"revision":    "Revision uploaded: it will be read again.",
+	"profile":     "Profile saved.",
+	"banked":      "Comment saved to your bank.",
+	"unbanked":    "Comment deleted from your bank.",
+	"edited":      "Your edit is saved; the grader's version stays in the history.",
+	"adjudicated": "Decision saved: these levels stand for the submission.",
+	"reflected":   "Thank you: your reflection is saved for your teacher.",
+	"asked":       "Your question is saved for your teacher.",
+	"shared":      "Family link created: copy it now, it is shown only once.",
+	"revoked":     "Link revoked: it no longer opens anything.",
 }
 
 // see redirects after a successful form (post/redirect/get).
@@ -667,6 +674,15 @@ func (p *pages) graderHome(c *fiber.Ctx) error {
 		return err
 	}
 	d["Offers"], d["Tasks"] = offers, tasks
+	if cs, err := p.s.deps.Matching.Calibrations(ctx, u); err == nil {
+		waiting := 0
+		for _, o := range cs {
+			if o.MayAttempt {
+				waiting++
+			}
+		}
+		d["Calibrations"] = waiting
+	}
 	return p.render(c, "grader_home", "Offers and tasks", d)
 }
 

@@ -298,3 +298,79 @@ func (s *Service) AnchorsFor(ctx context.Context, caller account.User, assignmen
 	}
 	return s.anchors(ctx, assignmentID)
 }
+
+// CalibrationOpening is an assignment a grader may calibrate on, or has:
+// it is open for grading, has anchor papers, and the grader's profile
+// fits its work (vetted, subject, grade band, no conflict of interest), so
+// calibration is what stands between them and an offer.
+type CalibrationOpening struct {
+	AssignmentID string    `json:"assignment_id"`
+	Title        string    `json:"title"`
+	Subject      string    `json:"subject"`
+	GradeLevel   int       `json:"grade_level"`
+	DueAt        time.Time `json:"due_at"`
+	Attempts     int       `json:"attempts"`    // made so far
+	Passed       bool      `json:"passed"`      // an attempt passed
+	MayAttempt   bool      `json:"may_attempt"` // not passed, attempts left
+}
+
+// Calibrations lists the calling grader's calibration openings, soonest due
+// first: those they may still attempt, and those they attempted (passed or
+// not) while the assignment is open. A grader without a profile has none.
+// Returns forbidden for non-graders.
+func (s *Service) Calibrations(ctx context.Context, caller account.User) ([]CalibrationOpening, error) {
+	if caller.Role != account.Grader {
+		return nil, errs.E(errs.Forbidden, "Only graders calibrate.")
+	}
+	out := []CalibrationOpening{}
+	doc, err := s.profileDoc(ctx, caller.ID)
+	if errs.Is(err, errs.NotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var all []Anchors
+	if err := s.findAll(ctx, colAnchors, bson.D{}, &all); err != nil {
+		return nil, err
+	}
+	var mine []Attempt
+	if err := s.findAll(ctx, colAttempts, bson.D{{Key: "grader_id", Value: caller.ID}}, &mine); err != nil {
+		return nil, err
+	}
+	tried := map[string][]Attempt{}
+	for _, at := range mine {
+		tried[at.AssignmentID] = append(tried[at.AssignmentID], at)
+	}
+	now := s.stamp()
+	me := candidate{profileDoc: doc, Free: math.MaxInt32, Calibrated: true}
+	for _, an := range all {
+		if len(an.Anchors) == 0 {
+			continue
+		}
+		a, err := s.intake.Assignment(ctx, an.AssignmentID)
+		if err != nil || (a.State != intake.Published && a.State != intake.InGrading) {
+			continue
+		}
+		done := tried[a.ID]
+		if len(done) == 0 {
+			b := Batch{SchoolID: a.SchoolID, TeacherID: a.TeacherID, Subject: normSubject(a.Subject), GradeLevel: a.GradeLevel, DueAt: a.DueAt}
+			prefs, err := s.prefs(ctx, a.TeacherID)
+			if err != nil {
+				return nil, err
+			}
+			// Availability changes week to week; everything else rules the
+			// grader out of the work whatever the calibration.
+			if r := check(b, me, s.schoolOf(ctx, b), prefs, true, now); r != eligible && r != unavailable {
+				continue
+			}
+		}
+		_, nextErr := nextAnchor(done, len(an.Anchors))
+		out = append(out, CalibrationOpening{
+			AssignmentID: a.ID, Title: a.Title, Subject: a.Subject, GradeLevel: a.GradeLevel, DueAt: a.DueAt,
+			Attempts: len(done), Passed: slices.ContainsFunc(done, func(at Attempt) bool { return at.Passed }), MayAttempt: nextErr == nil,
+		})
+	}
+	slices.SortFunc(out, func(x, y CalibrationOpening) int { return x.DueAt.Compare(y.DueAt) })
+	return out, nil
+}

@@ -224,14 +224,7 @@ func (s *Service) loadEnv(ctx context.Context, batches []Batch, now time.Time) (
 		if _, ok := env.schools[b.AssignmentID]; ok {
 			continue
 		}
-		sch := school{ID: b.SchoolID}
-		if sc, err := s.accounts.School(ctx, b.SchoolID); err == nil {
-			sch.Name = sc.Name
-		}
-		if t, err := s.accounts.User(ctx, b.TeacherID); err == nil {
-			sch.TeacherDomain = emailDomain(t.Email)
-		}
-		env.schools[b.AssignmentID] = sch
+		env.schools[b.AssignmentID] = s.schoolOf(ctx, b)
 		if _, ok := env.prefs[b.TeacherID]; !ok {
 			p, err := s.prefs(ctx, b.TeacherID)
 			if err != nil {
@@ -264,6 +257,19 @@ func (s *Service) loadEnv(ctx context.Context, batches []Batch, now time.Time) (
 		env.history[h.ID] = true
 	}
 	return env, nil
+}
+
+// schoolOf is what the conflict checks need to know about b's school and
+// teacher; what cannot be read stays empty (and so conflicts with nothing).
+func (s *Service) schoolOf(ctx context.Context, b Batch) school {
+	sch := school{ID: b.SchoolID}
+	if sc, err := s.accounts.School(ctx, b.SchoolID); err == nil {
+		sch.Name = sc.Name
+	}
+	if t, err := s.accounts.User(ctx, b.TeacherID); err == nil {
+		sch.TeacherDomain = emailDomain(t.Email)
+	}
+	return sch
 }
 
 // splitOversized splits each open batch that no eligible grader has room

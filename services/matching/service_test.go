@@ -370,3 +370,59 @@ func TestRoundLeaseExcludesConcurrentRounds(t *testing.T) {
 		t.Fatalf("after release, %d batches, want 1", n)
 	}
 }
+
+// TestCalibrationsListsWhatStandsBetweenAGraderAndWork: a grader sees an
+// anchored assignment they fit until they pass it or use their attempts
+// (then it shows as attempted); a grader of another subject or one with a
+// tie to the school never sees it.
+func TestCalibrationsListsWhatStandsBetweenAGraderAndWork(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	fits := w.grader(t, "fits@graders.example.com", 10)
+	tied := w.grader(t, "tied@graders.example.com", 10)
+	_, err := w.s.SaveProfile(ctx, tied, ProfileInput{Subjects: []string{"English"}, GradeBands: []GradeBand{{9, 12}}, Capacity: 10,
+		Days: []string{"mon"}, Affiliations: []Affiliation{{School: "Lincoln High", Kind: Works}}})
+	must(t, err)
+	maths := w.grader(t, "maths@graders.example.com", 10)
+	_, err = w.s.SaveProfile(ctx, maths, ProfileInput{Subjects: []string{"Maths"}, GradeBands: []GradeBand{{9, 12}}, Capacity: 10, Days: []string{"mon"}})
+	must(t, err)
+
+	list := func(g account.User) []CalibrationOpening {
+		t.Helper()
+		out, err := w.s.Calibrations(ctx, g)
+		must(t, err)
+		return out
+	}
+	if got := list(fits); len(got) != 0 {
+		t.Fatalf("without anchors: %+v", got)
+	}
+	levels := map[string]string{}
+	for _, c := range w.asg.Rubric.Criteria {
+		levels[c.Key] = w.asg.Rubric.Scale[2].Key
+	}
+	students, err := w.in.Roster(ctx, w.teacher, w.asg.ClassID)
+	must(t, err)
+	_, err = w.s.SetAnchors(ctx, w.teacher, w.asg.ID, []AnchorInput{{StudentID: students[0].StudentID, Levels: levels}})
+	must(t, err)
+
+	for _, c := range []struct {
+		who  account.User
+		want int
+	}{{fits, 1}, {tied, 0}, {maths, 0}} {
+		if got := list(c.who); len(got) != c.want {
+			t.Errorf("%s sees %d openings, want %d: %+v", c.who.Email, len(got), c.want, got)
+		}
+	}
+	if got := list(fits)[0]; got.AssignmentID != w.asg.ID || !got.MayAttempt || got.Passed || got.Attempts != 0 || got.Title != "Essay" {
+		t.Fatalf("the opening: %+v", got)
+	}
+	if _, err := w.s.Calibrate(ctx, fits, w.asg.ID, levels); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(fits); len(got) != 1 || !got[0].Passed || got[0].MayAttempt || got[0].Attempts != 1 {
+		t.Fatalf("after passing: %+v", got)
+	}
+	if _, err := w.s.Calibrations(ctx, w.teacher); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("a teacher listing calibrations: %v", err)
+	}
+}

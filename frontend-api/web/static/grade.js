@@ -34,6 +34,23 @@ function captureSelection() {
 essay.addEventListener('mouseup', captureSelection);
 essay.addEventListener('keyup', captureSelection);
 
+// Keyboard selection: the text becomes a read-only caret area, so a
+// keyboard user moves with the arrow keys and selects with Shift, as in any
+// document; every edit (typing, paste, drop, cut, undo) is refused. Enter
+// with a passage selected moves on to writing its comment.
+essay.contentEditable = 'true';
+essay.spellcheck = false;
+essay.setAttribute('role', 'textbox');
+essay.setAttribute('aria-readonly', 'true');
+essay.setAttribute('aria-multiline', 'true');
+for (const ev of ['beforeinput', 'paste', 'drop', 'cut']) essay.addEventListener(ev, (e) => e.preventDefault());
+essay.addEventListener('keydown', (e) => {
+  if (e.key !== 'Enter') return;
+  e.preventDefault();
+  captureSelection();
+  if (pending) document.getElementById('q-comment').focus();
+});
+
 function content() {
   const c = { levels: {}, comments: {}, quotes, glows: ws.content.glows || [], grows: ws.content.grows || [], focus_notes: [] };
   for (const el of form.querySelectorAll('[data-level]')) if (el.value) c.levels[el.dataset.level] = el.value;
