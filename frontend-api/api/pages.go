@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -443,7 +444,7 @@ func (p *pages) classData(c *fiber.Ctx, classID string) (map[string]any, error) 
 	if err != nil {
 		return nil, err
 	}
-	form := assignmentForm{Due: time.Now().AddDate(0, 0, 14).Format(time.DateOnly), Price: "800"}
+	form := assignmentForm{Due: time.Now().AddDate(0, 0, 14).Format(time.DateOnly), Price: "8.00"}
 	return map[string]any{"Class": cl, "Students": sts, "Assignments": as, "Library": lib, "Form": form}, nil
 }
 
@@ -508,7 +509,7 @@ func (p *pages) accessLink(c *fiber.Ctx) error {
 func (p *pages) createAssignment(c *fiber.Ctx) error {
 	classID := id(c, "id")
 	form := assignmentForm{Title: c.FormValue("title"), Prompt: c.FormValue("prompt"), Due: c.FormValue("due"),
-		Price: c.FormValue("price_cents"), Rubric: c.FormValue("rubric")}
+		Price: c.FormValue("price"), Rubric: c.FormValue("rubric")}
 	in, err := assignmentInput(classID, form, c.FormValue("rubric_id"), c.FormValue("allow_resubmission") != "")
 	var a intake.Assignment
 	if err == nil {
@@ -527,6 +528,23 @@ func (p *pages) createAssignment(c *fiber.Ctx) error {
 
 // assignmentInput reads the new-assignment form; its mistakes come back as
 // an errs.List.
+// moneyForm is an amount as a teacher types it: whole units with at most
+// two decimals ("8", "8.5", "8.50"), up to 999,999.99.
+var moneyForm = regexp.MustCompile(`^([0-9]{1,6})(?:\.([0-9]{1,2}))?$`)
+
+// parseCents reads an amount typed in dollars (or the assignment's
+// currency unit) into integer cents; ok is false for anything else.
+func parseCents(s string) (int64, bool) {
+	m := moneyForm.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, false
+	}
+	units, _ := strconv.ParseInt(m[1], 10, 64)
+	frac := m[2] + strings.Repeat("0", 2-len(m[2]))
+	cents, _ := strconv.ParseInt(frac, 10, 64)
+	return units*100 + cents, true
+}
+
 func assignmentInput(classID string, f assignmentForm, rubricID string, resubmit bool) (intake.AssignmentInput, error) {
 	in := intake.AssignmentInput{ClassID: classID, Title: f.Title, Prompt: f.Prompt, RubricID: rubricID, AllowResubmission: resubmit}
 	var l errs.List
@@ -535,10 +553,10 @@ func assignmentInput(classID string, f assignmentForm, rubricID string, resubmit
 	} else {
 		l = append(l, errs.F(errs.Invalid, "due", "Give the feedback due date."))
 	}
-	if n, err := strconv.ParseInt(f.Price, 10, 64); err == nil {
+	if n, ok := parseCents(f.Price); ok {
 		in.PriceCents = &n
 	} else {
-		l = append(l, errs.F(errs.Invalid, "price_cents", "The price must be a whole number of cents."))
+		l = append(l, errs.F(errs.Invalid, "price", "Give the price per submission in dollars and cents, e.g. 8.00."))
 	}
 	if rubricID == "" {
 		var r intake.Rubric

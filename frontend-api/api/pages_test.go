@@ -14,9 +14,9 @@ func TestAssignmentInput(t *testing.T) {
 		rubricID string
 		fields   []string // the fields with mistakes, in order
 	}{
-		{"complete", assignmentForm{Title: "T", Due: "2026-12-01", Price: "800", Rubric: rubric}, "", nil},
+		{"complete", assignmentForm{Title: "T", Due: "2026-12-01", Price: "8.00", Rubric: rubric}, "", nil},
 		{"library rubric, no JSON", assignmentForm{Title: "T", Due: "2026-12-01", Price: "0"}, "rub_1", nil},
-		{"bad date and price", assignmentForm{Due: "tomorrow", Price: "8.00", Rubric: rubric}, "", []string{"due", "price_cents"}},
+		{"bad date and price", assignmentForm{Due: "tomorrow", Price: "8,00", Rubric: rubric}, "", []string{"due", "price"}},
 		{"rubric not JSON", assignmentForm{Due: "2026-12-01", Price: "1", Rubric: "{"}, "", []string{"rubric"}},
 		{"rubric with an unknown field", assignmentForm{Due: "2026-12-01", Price: "1", Rubric: `{"scales":[]}`}, "", []string{"rubric"}},
 	}
@@ -48,6 +48,23 @@ func TestAssignmentInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParseCents(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"8", 800, true}, {"8.5", 850, true}, {"8.50", 850, true}, {"0", 0, true}, {" 12.05 ", 1205, true},
+		{"999999.99", 99999999, true}, {"8.505", 0, false}, {"8,50", 0, false}, {"-1", 0, false},
+		{"", 0, false}, {"1e3", 0, false}, {"1000000", 0, false}, {".5", 0, false},
+	} {
+		got, ok := parseCents(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseCents(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
 	}
 }
 
