@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -63,23 +64,9 @@ func TestE2EWeb(t *testing.T) {
 	}
 	graderBank(t, in, "ana@tutors.example.net")
 
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed; the browser journey needs node and chromium (apt-get install -y nodejs npm chromium)")
-	}
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("Chromium is not at %s; the browser journey needs it (apt-get install -y chromium)", chromium)
-	}
-	if _, err := os.Stat("browser/node_modules/playwright-core"); err != nil {
-		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		npm.Dir = "browser"
-		if out, err := npm.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in e2e/browser: %v\n%s", err, out)
-		}
+	node, chromium, missing := browserTools(t)
+	if missing != "" {
+		t.Skip(missing)
 	}
 	// Screenshots refresh docs/screenshots only when asked
 	// (MARGIN_UPDATE_SCREENSHOTS=1), so a test run leaves the tree clean.
@@ -98,20 +85,56 @@ func TestE2EWeb(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "browser/journey.mjs")
-	cmd.Env = append(os.Environ(),
+	runBrowser(t, node, "browser/journey.mjs", "journey: ok",
 		"BASE_URL="+in.url(""), "PASSWORD="+teacherPassword, "TEACHER_EMAIL="+fc.TeacherEmail,
 		"GRADER_EMAIL=ana@tutors.example.net", "ASSIGNMENT_ID="+fc.AssignmentID, "CLASS_ID="+fc.ClassID,
 		"ZIP="+zip, "SCREENSHOTS="+shots, "CHROMIUM="+chromium)
-	out, err := cmd.CombinedOutput()
-	t.Logf("journey output:\n%s", out)
+}
+
+// browserTools finds node and Chromium for the browser tests and installs
+// e2e/browser's npm packages if they are missing; missing says what is not
+// installed (the tests that need them are then skipped).
+func browserTools(t *testing.T) (node, chromium, missing string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("the browser journey failed: %v", err)
+		return "", "", "node is not installed; the browser tests need node and chromium (apt-get install -y nodejs npm chromium)"
 	}
-	if !bytes.Contains(out, []byte("journey: ok")) {
-		t.Fatal("the browser journey did not finish")
+	chromium = os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		return "", "", fmt.Sprintf("Chromium is not at %s; the browser tests need it (apt-get install -y chromium)", chromium)
+	}
+	for _, pkg := range []string{"playwright-core", "axe-core"} {
+		if _, err := os.Stat("browser/node_modules/" + pkg); err != nil {
+			npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+			npm.Dir = "browser"
+			if out, err := npm.CombinedOutput(); err != nil {
+				t.Fatalf("npm ci in e2e/browser: %v\n%s", err, out)
+			}
+			break
+		}
+	}
+	return node, chromium, ""
+}
+
+// runBrowser runs a script of e2e/browser with env and fails the test
+// unless it exits cleanly having printed done.
+func runBrowser(t *testing.T, node, script, done string, env ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s output:\n%s", script, out)
+	if err != nil {
+		t.Fatalf("%s failed: %v", script, err)
+	}
+	if !bytes.Contains(out, []byte(done)) {
+		t.Fatalf("%s did not finish", script)
 	}
 }
 
@@ -359,7 +382,7 @@ func TestE2EDemo(t *testing.T) {
 	if r.Status != 200 || strings.Count(string(r.Body), `<span class="badge">released</span>`) != 2 {
 		t.Fatalf("the demo assignment page: %d, %d released", r.Status, strings.Count(string(r.Body), `<span class="badge">released</span>`))
 	}
-	ready := 0
+	ready, readyLink := 0, ""
 	for _, l := range links {
 		c := browserClient(t)
 		_, _, tok := page(t, c, in, l[1])
@@ -367,6 +390,7 @@ func TestE2EDemo(t *testing.T) {
 		if _, body, _ := page(t, c, in, "/student"); strings.Contains(body, "feedback ready") {
 			ready++
 			if ready == 1 {
+				readyLink = l[1]
 				studentRevises(t, c, in, body)
 			}
 		}
@@ -380,7 +404,18 @@ func TestE2EDemo(t *testing.T) {
 	}
 	demoTeacherReview(t, in, teacher[1], password[1], asg[1])
 	demoStudentPages(t, in, paths)
+	demoSummary(t, in, tok, asg[1])
 	demoCalibration(t, in, tok, password[1], asg[1])
+
+	// Every page of every role passes the accessibility audit, when the
+	// browser tools are installed.
+	if node, chromium, missing := browserTools(t); missing != "" {
+		t.Logf("accessibility audit not run: %s", missing)
+	} else {
+		runBrowser(t, node, "browser/a11y.mjs", "a11y: ok", "BASE_URL="+in.url(""), "PASSWORD="+password[1],
+			"TEACHER_EMAIL="+teacher[1], "GRADER_EMAIL=ana@tutors.example.net", "ADMIN_EMAIL=admin@margin.example.com",
+			"STUDENT_LINK="+readyLink, "CHROMIUM="+chromium)
+	}
 
 	in.stop()
 	in.run("--demo")

@@ -593,6 +593,15 @@ func (p *pages) assignmentPage(c *fiber.Ctx) error {
 			return err
 		}
 		d["Feedback"] = rows
+		// Turnaround comes from the class summary (cached per change of
+		// the feedback); an assignment without feedback yet has none.
+		if sum, err := p.s.deps.Analytics.ClassSummary(ctx, u, aid, analytics.Options{}); err == nil {
+			byBatch := map[string]analytics.BatchTimes{}
+			for _, b := range sum.Turnaround.Batches {
+				byBatch[b.BatchID] = b
+			}
+			d["Turnaround"], d["BatchTimes"] = sum.Turnaround, byBatch
+		}
 	}
 	return p.render(c, "teacher_assignment", a.Title, d, "upload.js")
 }
@@ -621,8 +630,10 @@ func (p *pages) release(c *fiber.Ctx) error {
 	return see(c, "/teacher/assignments/"+esc(aid), "released")
 }
 
+// summary is the class summary the page asks for: ?names=true shows the
+// students' names instead of their pseudonyms.
 func (p *pages) summary(c *fiber.Ctx) (analytics.Summary, error) {
-	return p.s.deps.Analytics.ClassSummary(c.UserContext(), caller(c), id(c, "id"), analytics.Options{})
+	return p.s.deps.Analytics.ClassSummary(c.UserContext(), caller(c), id(c, "id"), analytics.Options{Names: c.Query("names") == "true"})
 }
 
 func (p *pages) summaryPage(c *fiber.Ctx) error {
@@ -630,7 +641,11 @@ func (p *pages) summaryPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return p.render(c, "teacher_summary", "Class summary", map[string]any{"Summary": sum})
+	titles := make(map[string]string, len(sum.Criteria))
+	for _, cr := range sum.Criteria {
+		titles[cr.Key] = cr.Title
+	}
+	return p.render(c, "teacher_summary", "Class summary", map[string]any{"Summary": sum, "Titles": titles})
 }
 
 func (p *pages) summaryChart(c *fiber.Ctx) error {

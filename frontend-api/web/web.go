@@ -96,6 +96,26 @@ var funcs = template.FuncMap{
 	"money": func(cents int64, currency string) string {
 		return fmt.Sprintf("%d.%02d %s", cents/100, cents%100, strings.ToUpper(currency))
 	},
-	"add": func(a, b int) int { return a + b },
-	"pct": func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+	"add":      func(a, b int) int { return a + b },
+	"pct":      func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+	"duration": Duration,
+	// deref reads an optional number; guard it with {{with}}.
+	"deref": func(f *float64) float64 { return *f },
+}
+
+// Duration says how long a number of hours is as a person would: "under an
+// hour", "5 hours", "2.5 days"; nil (not reached yet) is "—".
+func Duration(hours *float64) string {
+	switch h := hours; {
+	case h == nil:
+		return "—"
+	case *h < 1:
+		return "under an hour"
+	case *h < 1.5:
+		return "1 hour"
+	case *h < 48:
+		return fmt.Sprintf("%.0f hours", *h)
+	default:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", *h/24), ".0") + " days"
+	}
 }

@@ -1,0 +1,111 @@
+// Accessibility audit of every page of the demo school, for every role, in
+// headless Chromium with axe-core (WCAG 2.1 A and AA rules: labels, names,
+// contrast, structure). Each role starts at its home page and follows the
+// links it finds (GET only, same site), at two screen sizes: a school
+// Chromebook (1366x768) and, for students, a phone (390x844). Any serious
+// or critical violation fails the run; each is printed with the page and
+// the elements concerned. Pages must also not scroll sideways as a whole.
+// TestE2EDemo (e2e/web_test.go) runs this against `margin serve --demo`.
+import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
+const BASE = env('BASE_URL');
+const PASSWORD = env('PASSWORD');
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const MAX_PAGES = 40;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+
+const failures = [];
+let audited = 0;
+
+// audit runs axe on the page as it is and records serious and critical
+// violations, and a page wider than the screen.
+async function audit(page, label) {
+  await page.evaluate(AXE); // evaluated over the DevTools protocol: not an inline script
+  const r = await page.evaluate(() => globalThis.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  for (const v of r.violations.filter((x) => x.impact === 'serious' || x.impact === 'critical')) {
+    const where = v.nodes.slice(0, 4).map((n) => `      ${n.target.join(' ')}: ${n.failureSummary.split('\n').slice(1).join(' ').trim()}`).join('\n');
+    failures.push(`${label}: ${v.id} (${v.impact}): ${v.help}\n${where}`);
+  }
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  if (wide > 2) failures.push(`${label}: the page scrolls sideways by ${wide}px`);
+  audited++;
+}
+
+// crawl visits start and the pages it links to, breadth first.
+async function crawl(page, role, start) {
+  const seen = new Set();
+  const queue = [start];
+  while (queue.length && seen.size < MAX_PAGES) {
+    const path = queue.shift();
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const resp = await page.goto(path);
+    if (!resp || resp.status() >= 400) { failures.push(`${role} ${path}: HTTP ${resp && resp.status()}`); continue; }
+    if (!(resp.headers()['content-type'] || '').startsWith('text/html')) continue;
+    await audit(page, `${role} ${path}`);
+    const links = await page.$$eval('a[href]', (as) => as.map((a) => a.getAttribute('href')));
+    for (const href of links) {
+      const u = new URL(href, BASE + path);
+      if (u.origin !== new URL(BASE).origin) continue;
+      const p = u.pathname + u.search;
+      if (/\.(csv|svg|html|json)$|^\/static\/|^\/s\/|^\/api\//.test(u.pathname) || seen.has(p) || queue.includes(p)) continue;
+      queue.push(p);
+    }
+  }
+  return seen.size;
+}
+
+async function signedIn(email, viewport = { width: 1366, height: 768 }) {
+  const ctx = await browser.newContext({ viewport, baseURL: BASE });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => failures.push(`page error on ${page.url()}: ${e.message}`));
+  if (email) {
+    await page.goto('/signin');
+    await audit(page, 'signed out /signin');
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => !u.pathname.startsWith('/signin'));
+  }
+  return page;
+}
+
+try {
+  for (const [role, email, home] of [
+    ['teacher', env('TEACHER_EMAIL'), '/teacher'],
+    ['grader', env('GRADER_EMAIL'), '/grader'],
+    ['admin', env('ADMIN_EMAIL'), '/admin'],
+  ]) {
+    const page = await signedIn(email);
+    console.log(`${role}: ${await crawl(page, role, home)} pages`);
+    await page.context().close();
+  }
+  for (const viewport of [{ width: 1366, height: 768 }, { width: 390, height: 844 }]) {
+    const page = await signedIn('', viewport);
+    await page.goto(env('STUDENT_LINK'));
+    await audit(page, `student ${viewport.width}px access link`);
+    await page.getByRole('button', { name: 'Open my feedback' }).click();
+    await page.waitForURL(/\/student$/);
+    console.log(`student at ${viewport.width}px: ${await crawl(page, `student ${viewport.width}px`, '/student')} pages`);
+    await page.context().close();
+  }
+} finally {
+  await browser.close();
+}
+console.log(`audited ${audited} page views`);
+if (failures.length) {
+  console.log(`accessibility problems:\n${failures.join('\n')}`);
+  process.exit(1);
+}
+console.log('a11y: ok');

@@ -1,0 +1,32 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// demoSummary checks the demo's class summary page: the table with
+// medians and means, the support list, focus points, turnaround and the
+// exports; pseudonyms by default and names only when asked.
+func demoSummary(t *testing.T, in *instance, teacherToken, assignmentID string) {
+	t.Helper()
+	path := "/teacher/assignments/" + assignmentID + "/summary"
+	r := in.call("GET", path, teacherToken, nil)
+	body := string(r.Body)
+	for _, want := range []string{"Median", "Mean (points)", "Students who may need support", "Your focus points", "Turnaround",
+		"/api/v1/assignments/" + assignmentID + "/gradebook.csv", `id="levels-chart"`} {
+		if r.Status != 200 || !strings.Contains(body, want) {
+			t.Fatalf("the class summary page (%d) lacks %q:\n%.3000s", r.Status, want, body)
+		}
+	}
+	if strings.Contains(body, "%!") {
+		t.Fatalf("the class summary page has a formatting error:\n%s", body)
+	}
+	if strings.Contains(body, "Avery Rivera") {
+		t.Fatal("the class summary shows a student's name without being asked")
+	}
+	named := string(in.call("GET", path+"?names=true", teacherToken, nil).Body)
+	if !strings.Contains(named, "Avery Rivera") && !strings.Contains(named, "Jordan Okafor") {
+		t.Fatal("the class summary with names=true shows no student's name")
+	}
+}
