@@ -160,6 +160,10 @@ func graderBank(t *testing.T, in *instance, email string) {
 	if _, body, _ := page(t, c, in, "/grader/comments"); !strings.Contains(body, "Your comment bank is empty") {
 		t.Fatal("the deleted comment is still in the bank")
 	}
+	// One comment stays in the bank for the browser journey to reuse.
+	if r := postForm(t, c, in, "/grader/comments", url.Values{"_csrf": {tok}, "text": {"Which study shows this? Cite it with its author and year."}, "kind": {"growth"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("adding to the comment bank: %d", r.StatusCode)
+	}
 
 	_, body, tok = page(t, c, in, "/grader/profile")
 	if !strings.Contains(body, `name="day_monday" value="1" checked`) {

@@ -166,15 +166,21 @@ try {
   await grader.getByText(/Draft saved at/).waitFor();
 
   for (const [kind, comment] of [['strength', 'A clear, specific claim that sets up the whole argument.'],
-    ['growth', 'This needs a cited source: which study shows this outcome?']]) {
+    ['growth', 'bank']]) {
     step(`grader selects a passage with the mouse and attaches a ${kind}`);
     const [[s, e]] = await freeSentences(grader);
     await selectWithMouse(grader, s, e);
     await grader.waitForFunction(() => !document.getElementById('attach').disabled);
     const picked = await grader.textContent('#selection');
     assert.ok(picked.length > 20, `selection shown: ${picked}`);
-    await grader.check(`input[name=q-kind][value=${kind}]`);
-    await grader.fill('#q-comment', comment);
+    if (comment === 'bank') { // the grader's saved comment, with its kind
+      await grader.selectOption('#bank-pick', { index: 1 });
+      assert.match(await grader.inputValue('#q-comment'), /^Which study shows this\?/);
+      assert.ok(await grader.isChecked('input[name=q-kind][value=growth]'));
+    } else {
+      await grader.check(`input[name=q-kind][value=${kind}]`);
+      await grader.fill('#q-comment', comment);
+    }
     await Promise.all([grader.waitForEvent('load'), grader.click('#attach')]);
     await grader.waitForSelector(`#essay mark.${kind}`);
   }

@@ -775,7 +775,12 @@ func (p *pages) workspace(c *fiber.Ctx) error {
 			focus[n.Index] = n.Note
 		}
 	}
-	d := map[string]any{"Workspace": w, "JSON": data, "Segments": web.Segments(w.Text, spans), "Focus": focus, "Titles": criterionTitles(w.Assignment.Rubric)}
+	bank, err := p.s.deps.Feedback.Bank(c.UserContext(), caller(c))
+	if err != nil {
+		return err
+	}
+	d := map[string]any{"Workspace": w, "JSON": data, "Segments": web.Segments(w.Text, spans), "Focus": focus,
+		"Titles": criterionTitles(w.Assignment.Rubric), "Bank": bank}
 	return p.render(c, "grader_task", "Grading", d, "grade.js")
 }
 

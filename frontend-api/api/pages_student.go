@@ -1,23 +1,47 @@
 package api
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/marginschool/margin/frontend-api/web"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/services/analytics"
+	"github.com/marginschool/margin/services/feedback"
 )
 
 // studentRoutes registers the student's pages: their submissions, released
-// feedback, ratings, reflections, revisions and progress.
+// feedback, ratings, reflections, revisions and progress with its family
+// links; and the family's read-only progress page, opened with a link's
+// token and no session.
 func (p *pages) studentRoutes() {
 	s, get, post := p.s, fiber.MethodGet, fiber.MethodPost
 	s.handle(get, "/student", students, p.studentHome)
 	s.handle(get, "/student/submissions/:id", students, p.studentFeedback)
 	s.handle(post, "/student/feedback/:id/rate", students, p.rate)
+	s.handle(post, "/student/feedback/:id/reflect", students, p.reflect)
 	s.handle(post, "/student/submissions/:id/revision", students, p.revision)
+	s.handle(get, "/student/progress", students, p.studentProgress)
+	s.handle(get, "/student/progress.svg", students, p.studentProgressChart)
+	s.handle(post, "/student/progress/links", students, p.createFamilyLink)
+	s.handle(post, "/student/progress/links/:id/revoke", students, p.revokeFamilyLink)
+	// The family's token travels in the query string, which the request log
+	// leaves out (as on the JSON API's family route).
+	s.handle(get, "/family", public, p.familyPage)
+	s.handle(get, "/family/progress.svg", public, p.familyChart)
+}
+
+// studentFlashes are the student pages' own ?done= messages.
+var studentFlashes = map[string]string{
+	"reflected": "Your reflection is saved with your feedback.",
+	"asked":     "Your question is saved with your feedback for your teacher.",
+	"unshared":  "The family link is turned off: it no longer opens your progress.",
 }
 
 // studentSubmission is a line of the student's list.
@@ -46,17 +70,55 @@ func (p *pages) studentHome(c *fiber.Ctx) error {
 	return p.render(c, "student_home", "My feedback", map[string]any{"Submissions": out})
 }
 
-func (p *pages) studentFeedback(c *fiber.Ctx) error {
-	fb, err := p.s.deps.Feedback.ForSubmission(c.UserContext(), caller(c), id(c, "id"))
+// reflectForm is what the student typed in the reflection form, kept when
+// it is shown again with its mistakes.
+type reflectForm struct {
+	Kind, Text string
+	Errors     []string
+}
+
+// reflectionView is one of the student's reflections or questions, with the
+// version of their work it is about.
+type reflectionView struct {
+	feedback.Reflection
+	Version int
+}
+
+// feedbackData is the data of the student's feedback page on a submission;
+// the reflection form writes on the newest version's feedback. Returns
+// not_found as Feedback.ForSubmission does.
+func (p *pages) feedbackData(c *fiber.Ctx, subID string) (feedback.StudentFeedback, map[string]any, error) {
+	fb, err := p.s.deps.Feedback.ForSubmission(c.UserContext(), caller(c), subID)
 	if err != nil {
-		return err
+		return fb, nil, err
 	}
 	v := fb.Versions[0]
 	titles := map[string]string{}
 	for _, cv := range v.Criteria {
 		titles[cv.Key] = cv.Title
 	}
-	d := map[string]any{"Feedback": fb, "Titles": titles, "Segments": web.Segments(v.Text, highlightSpans(v.Highlights)), "Stars": []int{1, 2, 3, 4, 5}}
+	// Oldest first, as a conversation reads.
+	var refl []reflectionView
+	for i := len(fb.Versions) - 1; i >= 0; i-- {
+		for _, r := range fb.Versions[i].Reflections {
+			refl = append(refl, reflectionView{Reflection: r, Version: fb.Versions[i].Version})
+		}
+	}
+	d := map[string]any{
+		"Feedback": fb, "Titles": titles, "Segments": web.Segments(v.Text, highlightSpans(v.Highlights)),
+		"Stars": []int{1, 2, 3, 4, 5}, "Reflections": refl, "ManyVersions": len(fb.Versions) > 1,
+		"Reflect": reflectForm{Kind: "reflection"}, "Done": studentFlashes[c.Query("done")],
+	}
+	return fb, d, nil
+}
+
+func (p *pages) studentFeedback(c *fiber.Ctx) error {
+	fb, d, err := p.feedbackData(c, id(c, "id"))
+	if err != nil {
+		return err
+	}
+	// The saved-reflection message shows inside the reflections section
+	// (where the redirect lands), not again at the top.
 	return p.render(c, "student_feedback", fb.Title, d)
 }
 
@@ -71,6 +133,41 @@ func (p *pages) rate(c *fiber.Ctx) error {
 		return c.SendString(fmt.Sprintf(`<p class="rated" role="status">Thank you: you rated this comment %d of 5.</p>`, stars))
 	}
 	return see(c, "/student/submissions/"+esc(c.FormValue("submission_id")), "")
+}
+
+// reflect saves the student's reflection or question (form fields kind and
+// text) on their released feedback :id, then redirects (303) to the
+// feedback page's reflections with ?done=reflected or asked. A mistake
+// (empty, too long, too many) shows the page again with the text kept: with
+// its 4xx status for a plain form post, and with 200 for htmx, which swaps
+// the page's reflections section in place and swaps nothing on a 4xx.
+// Feedback that is not the caller's is not_found.
+func (p *pages) reflect(c *fiber.Ctx) error {
+	fid := id(c, "id")
+	f := reflectForm{Kind: strings.Clone(c.FormValue("kind")), Text: strings.Clone(c.FormValue("text"))}
+	fb, err := p.s.deps.Feedback.Reflect(c.UserContext(), caller(c), fid, f.Kind, f.Text)
+	if err == nil {
+		done := "reflected"
+		if f.Kind == "question" {
+			done = "asked"
+		}
+		return c.Redirect("/student/submissions/"+esc(fb.SubmissionID)+"?done="+done+"#reflections", fiber.StatusSeeOther)
+	}
+	if code := errs.CodeOf(err); code != errs.Invalid && code != errs.Conflict {
+		return err
+	}
+	// The caller is the feedback's student (Reflect checked); the form
+	// names the submission whose page to show again.
+	sf, d, derr := p.feedbackData(c, c.FormValue("submission_id"))
+	if derr != nil || !slices.ContainsFunc(sf.Versions, func(v feedback.StudentVersion) bool { return v.FeedbackID == fid }) {
+		return err
+	}
+	f.Errors = messages(err)
+	d["Reflect"] = f
+	if c.Get("HX-Request") == "true" {
+		return p.render(c, "student_feedback", sf.Title, d)
+	}
+	return p.formError(c, err, "student_feedback", sf.Title, d)
 }
 
 func (p *pages) revision(c *fiber.Ctx) error {
@@ -97,4 +194,250 @@ func (p *pages) revision(c *fiber.Ctx) error {
 		}
 	}
 	return see(c, "/student", "revision")
+}
+
+// --- progress and family links ---
+
+// progressTable is a student's progress as a table: one row per strand
+// (a criterion, or a standard shared by criteria), one column per graded
+// piece of work (an assignment, or a revision of one), oldest first.
+type progressTable struct {
+	Columns []progressColumn
+	Rows    []progressRow
+	// Alt describes the chart in words, for the <img alt>.
+	Alt string
+}
+
+type progressColumn struct {
+	AssignmentID string
+	Title        string
+	Version      int
+	Revision     bool
+	At           time.Time
+}
+
+// progressRow is one strand; Cells follow Columns, nil where the strand
+// was not assessed.
+type progressRow struct {
+	Title, Standard string
+	Cells           []*progressCell
+}
+
+// progressCell is one level, with how it moved since the strand's previous
+// mark: Dir is "up", "down", "same", or "" for the first mark.
+type progressCell struct {
+	Label         string
+	Number, Of    int // level Number (1 is the lowest) of Of
+	Dir, Change   string
+	PreviousLabel string
+}
+
+// progressTableOf lays a Progress out as a table.
+func progressTableOf(pr analytics.Progress) progressTable {
+	type key struct {
+		asg string
+		v   int
+	}
+	var cols []progressColumn
+	seen := map[key]bool{}
+	for _, st := range pr.Strands {
+		for _, m := range st.Marks {
+			if k := (key{m.AssignmentID, m.Version}); !seen[k] {
+				seen[k] = true
+				cols = append(cols, progressColumn{AssignmentID: m.AssignmentID, Title: m.Title, Version: m.Version, Revision: m.Revision, At: m.At})
+			}
+		}
+	}
+	slices.SortFunc(cols, func(a, b progressColumn) int {
+		return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.AssignmentID, b.AssignmentID), cmp.Compare(a.Version, b.Version))
+	})
+	pos := make(map[key]int, len(cols))
+	for i, c := range cols {
+		pos[key{c.AssignmentID, c.Version}] = i
+	}
+	t := progressTable{Columns: cols, Rows: make([]progressRow, 0, len(pr.Strands))}
+	var alt []string
+	for _, st := range pr.Strands {
+		row := progressRow{Title: st.Title, Standard: st.Standard, Cells: make([]*progressCell, len(cols))}
+		labels := make([]string, 0, len(st.Marks))
+		var prev *analytics.Mark // the mark in the previous column
+		for _, m := range st.Marks {
+			labels = append(labels, m.Label)
+			col := pos[key{m.AssignmentID, m.Version}]
+			if c := row.Cells[col]; c != nil {
+				// Two criteria of one rubric on the same standard: one
+				// cell, both levels, compared with nothing.
+				c.Label += " / " + m.Label
+				c.Dir, c.Change = "", ""
+				continue
+			}
+			cell := &progressCell{Label: m.Label, Number: m.Index + 1, Of: m.Levels}
+			if prev != nil {
+				cell.Dir, cell.Change = markChange(*prev, m)
+				cell.PreviousLabel = prev.Label
+			}
+			row.Cells[col] = cell
+			prev = &m
+		}
+		t.Rows = append(t.Rows, row)
+		alt = append(alt, st.Title+": "+strings.Join(labels, " then "))
+	}
+	if len(alt) > 0 {
+		t.Alt = "Line chart of the levels on each criterion, oldest first. " + strings.Join(alt, "; ") + "."
+	}
+	return t
+}
+
+// markChange says how mark m moved from the strand's previous mark: by levels
+// on the same scale, or higher or lower on scales of different sizes.
+func markChange(prev, m analytics.Mark) (dir, text string) {
+	if prev.Levels == m.Levels {
+		switch d := m.Index - prev.Index; {
+		case d > 0:
+			return "up", "up " + levelCount(d)
+		case d < 0:
+			return "down", "down " + levelCount(-d)
+		}
+		return "same", "same level as before"
+	}
+	switch {
+	case m.Fraction > prev.Fraction:
+		return "up", "higher than before"
+	case m.Fraction < prev.Fraction:
+		return "down", "lower than before"
+	}
+	return "same", "same level as before"
+}
+
+func levelCount(n int) string {
+	if n == 1 {
+		return "1 level"
+	}
+	return strconv.Itoa(n) + " levels"
+}
+
+// familyLinkView is an active family link in the student's list.
+type familyLinkView struct {
+	ID, Class string
+	CreatedAt time.Time
+}
+
+// newFamilyLink is a family link just made; its URL holds the token, shown
+// this once.
+type newFamilyLink struct {
+	URL, Path, Class string
+}
+
+// progressData is the data of the student's progress page: the table, the
+// classes a family link can be made for, and the active links.
+func (p *pages) progressData(c *fiber.Ctx) (map[string]any, error) {
+	ctx, u := c.UserContext(), caller(c)
+	pr, err := p.s.deps.Analytics.MyProgress(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	classes, err := p.s.deps.Intake.StudentClasses(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	links := []familyLinkView{}
+	for _, cl := range classes {
+		ls, err := p.s.deps.Analytics.ShareLinks(ctx, u, cl.ID, u.StudentID)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range ls {
+			if l.RevokedAt == nil {
+				links = append(links, familyLinkView{ID: l.ID, Class: cl.Name, CreatedAt: l.CreatedAt})
+			}
+		}
+	}
+	slices.SortFunc(links, func(a, b familyLinkView) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return map[string]any{"Progress": pr, "Table": progressTableOf(pr), "Chart": "/student/progress.svg",
+		"Classes": classes, "Links": links}, nil
+}
+
+// studentProgress shows the student's levels across their assignments,
+// as a chart and a table, and their family links.
+func (p *pages) studentProgress(c *fiber.Ctx) error {
+	d, err := p.progressData(c)
+	if err != nil {
+		return err
+	}
+	return p.renderWith(c, "student_progress", "My progress", d, pageData{Flash: studentFlashes[c.Query("done")]})
+}
+
+// sendProgressChart sends a progress chart; progress with no marks yet has none
+// (not_found).
+func sendProgressChart(c *fiber.Ctx, pr analytics.Progress, err error) error {
+	if err != nil {
+		return err
+	}
+	if len(pr.Strands) == 0 {
+		return errs.E(errs.NotFound, "There are no levels to chart yet.")
+	}
+	svg, err := analytics.ProgressChart(pr)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "image/svg+xml")
+	return c.Send(svg)
+}
+
+func (p *pages) studentProgressChart(c *fiber.Ctx) error {
+	pr, err := p.s.deps.Analytics.MyProgress(c.UserContext(), caller(c))
+	return sendProgressChart(c, pr, err)
+}
+
+// createFamilyLink makes a family link for the class in the form field
+// class_id and shows the progress page with the link, whose token is shown
+// only this once. A class the student is not in is not_found.
+func (p *pages) createFamilyLink(c *fiber.Ctx) error {
+	ctx, u := c.UserContext(), caller(c)
+	classID := strings.Clone(c.FormValue("class_id"))
+	if classID == "" {
+		return errs.F(errs.Invalid, "class_id", "Choose the class to share.")
+	}
+	l, err := p.s.deps.Analytics.CreateShareLink(ctx, u, classID, u.StudentID)
+	if err != nil {
+		return err
+	}
+	d, err := p.progressData(c)
+	if err != nil {
+		return err
+	}
+	path := "/family?token=" + l.Token
+	nl := newFamilyLink{URL: c.BaseURL() + path, Path: path}
+	if cl, err := p.s.deps.Intake.Class(ctx, classID); err == nil {
+		nl.Class = cl.Name
+	}
+	d["NewLink"] = nl
+	return p.render(c, "student_progress", "My progress", d)
+}
+
+// revokeFamilyLink turns a family link off at once; another student's link
+// is not_found.
+func (p *pages) revokeFamilyLink(c *fiber.Ctx) error {
+	if _, err := p.s.deps.Analytics.RevokeShareLink(c.UserContext(), caller(c), id(c, "id")); err != nil {
+		return err
+	}
+	return see(c, "/student/progress", "unshared")
+}
+
+// familyPage is the family's read-only copy of the progress page: the one
+// student's name, levels and assignment titles in the link's class, and
+// nothing else. A bad or revoked token is not_found.
+func (p *pages) familyPage(c *fiber.Ctx) error {
+	token := strings.Clone(c.Query("token"))
+	pr, err := p.s.deps.Analytics.FamilyProgress(c.UserContext(), token)
+	if err != nil {
+		return err
+	}
+	d := map[string]any{"Family": true, "Progress": pr, "Table": progressTableOf(pr), "Chart": "/family/progress.svg?token=" + token}
+	return p.render(c, "student_progress", "Progress: "+pr.Student, d)
+}
+
+func (p *pages) familyChart(c *fiber.Ctx) error {
+	pr, err := p.s.deps.Analytics.FamilyProgress(c.UserContext(), c.Query("token"))
+	return sendProgressChart(c, pr, err)
 }

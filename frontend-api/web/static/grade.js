@@ -51,6 +51,24 @@ essay.addEventListener('keydown', (e) => {
   if (pending) document.getElementById('q-comment').focus();
 });
 
+// The comment bank: choosing a saved comment puts its text in the comment
+// box (and its kind and criterion, when it has them) to adapt before
+// attaching.
+const bankPick = document.getElementById('bank-pick');
+if (bankPick) {
+  bankPick.addEventListener('change', () => {
+    const opt = bankPick.selectedOptions[0];
+    if (!opt || !opt.value) return;
+    document.getElementById('q-comment').value = opt.value;
+    const kind = form.querySelector(`input[name=q-kind][value="${opt.dataset.kind}"]`);
+    if (kind) kind.checked = true;
+    const crit = document.getElementById('q-criterion');
+    if (opt.dataset.criterion && [...crit.options].some((o) => o.value === opt.dataset.criterion)) crit.value = opt.dataset.criterion;
+    bankPick.value = '';
+    document.getElementById('q-comment').focus();
+  });
+}
+
 function content() {
   const c = { levels: {}, comments: {}, quotes, glows: ws.content.glows || [], grows: ws.content.grows || [], focus_notes: [] };
   for (const el of form.querySelectorAll('[data-level]')) if (el.value) c.levels[el.dataset.level] = el.value;
