@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -24,6 +25,12 @@ func demoSummary(t *testing.T, in *instance, teacherToken, assignmentID string) 
 	}
 	if strings.Contains(body, "Avery Rivera") {
 		t.Fatal("the class summary shows a student's name without being asked")
+	}
+	// The assignment page shows the turnaround: since publication, and per
+	// batch how much is approved.
+	asgPage := string(in.call("GET", "/teacher/assignments/"+assignmentID, teacherToken, nil).Body)
+	if !strings.Contains(asgPage, `id="turnaround"`) || !regexp.MustCompile(`[1-9] of \d+ approved; the last`).MatchString(asgPage) {
+		t.Fatalf("the assignment page shows no turnaround:\n%s", asgPage)
 	}
 	named := string(in.call("GET", path+"?names=true", teacherToken, nil).Body)
 	if !strings.Contains(named, "Avery Rivera") && !strings.Contains(named, "Jordan Okafor") {

@@ -162,6 +162,9 @@ func (s *Service) Edit(ctx context.Context, caller account.User, id string, rev 
 	if c, err = checkContent(c, a, anchor.NewDoc(text.GraderText)); err != nil {
 		return Feedback{}, err
 	}
+	if err := checkEdited(c, a); err != nil {
+		return Feedback{}, err
+	}
 	return s.mutate(ctx, id, rev, true, func(f *Feedback) error {
 		if f.State == Draft || f.State == Returned {
 			return errs.E(errs.Conflict, "The grader is still writing this feedback; return or wait for it before editing.")

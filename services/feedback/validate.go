@@ -168,6 +168,32 @@ func asErr(err error) *errs.Error {
 	return errs.E(errs.Invalid, "%s", err.Error())
 }
 
+// checkEdited lists what a teacher's edit may not take away from submitted
+// feedback: a level and a comment on every criterion, and the comment of
+// every quoted comment kept. The grader's minimums (lengths, counts, kinds)
+// are not the teacher's rules. It returns an errs.List with code
+// errs.Unprocessable, or nil.
+func checkEdited(c Content, a intake.Assignment) error {
+	var l errs.List
+	add := func(field, format string, args ...any) {
+		l = append(l, errs.F(errs.Unprocessable, field, format, args...))
+	}
+	for _, cr := range a.Rubric.Criteria {
+		if c.Levels[cr.Key] == "" {
+			add("levels."+cr.Key, "The criterion “%s” needs a level.", cr.Title)
+		}
+		if strings.TrimSpace(c.Comments[cr.Key]) == "" {
+			add("comments."+cr.Key, "The criterion “%s” needs a comment.", cr.Title)
+		}
+	}
+	for i, q := range c.Quotes {
+		if strings.TrimSpace(q.Comment) == "" {
+			add(fmt.Sprintf("quotes[%d].comment", i), "Quoted comment %d is empty: write it or remove the quote.", i+1)
+		}
+	}
+	return l.Err()
+}
+
 // checkComplete lists every reason content cannot be submitted yet, each in
 // its own sentence: a criterion without a level or comment, too few quoted
 // comments or none of a required kind, a comment shorter than the minimum,

@@ -62,6 +62,43 @@ func TestCheckComplete(t *testing.T) {
 	}
 }
 
+func TestCheckEdited(t *testing.T) {
+	r := loadRubric(t)
+	a := intake.Assignment{Rubric: r}
+	tests := []struct {
+		name   string
+		change func(*Content)
+		fields []string
+	}{
+		{"short but present is the teacher's call", func(c *Content) { c.Comments["thesis"] = "ok"; c.Quotes = c.Quotes[:1] }, nil},
+		{"level removed", func(c *Content) { delete(c.Levels, "evidence") }, []string{"levels.evidence"}},
+		{"comment blanked", func(c *Content) { c.Comments["analysis"] = "  " }, []string{"comments.analysis"}},
+		{"quote comment blanked", func(c *Content) { c.Quotes[0].Comment = "" }, []string{"quotes[0].comment"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := emptyContent()
+			for _, cr := range r.Criteria {
+				c.Levels[cr.Key], c.Comments[cr.Key] = "proficient", long
+			}
+			c.Quotes = []Quote{{Criterion: "thesis", Kind: Strength, Comment: long}, {Criterion: "evidence", Kind: Growth, Comment: long}}
+			tt.change(&c)
+			var got []string
+			if l, ok := checkEdited(c, a).(errs.List); ok {
+				for _, e := range l {
+					if e.Code != errs.Unprocessable {
+						t.Errorf("%s: code %s", e.Field, e.Code)
+					}
+					got = append(got, e.Field)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+				t.Fatalf("fields %v, want %v", got, tt.fields)
+			}
+		})
+	}
+}
+
 func TestDisagreementsAndChanges(t *testing.T) {
 	r := loadRubric(t)
 	lv := func(th, ev string) map[string]string { return map[string]string{"thesis": th, "evidence": ev} }

@@ -64,9 +64,12 @@ func demo(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer
 
 // loadDemo creates, through the services' own APIs, a school with a
 // teacher, an admin and three vetted graders; the sample class with its
-// roster; a published assignment with the sample submissions; and two of
-// them graded by a grader, approved and released. It returns errNotEmpty
-// for a data directory that already has users.
+// roster; a published assignment with the sample submissions; two of them
+// graded by a grader, approved and released; a third graded and submitted,
+// awaiting the teacher's review; and a fourth read twice (the assignment's
+// blind second read, by another grader) with levels far enough apart to be
+// flagged for the teacher to adjudicate. It returns errNotEmpty for a data
+// directory that already has users.
 func loadDemo(ctx context.Context, d *deps) (demoSchool, error) {
 	n, err := d.store.DB.Collection("users").EstimatedDocumentCount(ctx)
 	if err != nil {
@@ -105,26 +108,60 @@ func loadDemo(ctx context.Context, d *deps) (demoSchool, error) {
 		return out, err
 	}
 	out.AssignmentID = a.ID
-	grader, offer, err := demoOffer(ctx, d, teacher, a.ID, graders)
+	grader, err := demoAccept(ctx, d, teacher, a.ID, graders, matching.First)
 	if err != nil {
 		return out, err
 	}
-	if _, err := d.matching.Accept(ctx, grader, offer); err != nil {
-		return out, fmt.Errorf("demo accept: %w", err)
+	// Accepting the first read opened the blind second-read batch; a second
+	// round offers it to another grader.
+	reader2, err := demoAccept(ctx, d, teacher, a.ID, graders, matching.Second)
+	if err != nil {
+		return out, err
 	}
+	seconds, err := d.feedback.Tasks(ctx, reader2)
+	if err != nil {
+		return out, err
+	}
+	if len(seconds) == 0 {
+		return out, errors.New("demo: the second reader has no task")
+	}
+	disputed := seconds[0]
 	tasks, err := d.feedback.Tasks(ctx, grader)
 	if err != nil {
 		return out, err
 	}
+	// Of the other first reads, two are approved (and released below) and a
+	// third is left submitted, for the teacher to approve, edit or return.
 	graded := 0
 	for _, t := range tasks {
-		if graded == 2 || t.Reader != matching.Reader(feedback.First) {
+		if t.Reader != matching.First || t.VersionID == disputed.VersionID || graded == 3 {
 			continue
 		}
-		if err := demoGrade(ctx, d, grader, teacher, t.ID); err != nil {
+		f, err := demoGrade(ctx, d, grader, t.ID, demoLevel)
+		if err != nil {
 			return out, err
 		}
-		graded++
+		if graded++; graded == 3 {
+			continue
+		}
+		if _, err := d.feedback.Approve(ctx, teacher, f.ID); err != nil {
+			return out, fmt.Errorf("demo approve: %w", err)
+		}
+	}
+	// The two reads of the disputed version are two levels apart on the
+	// first two criteria, so submitting the second flags both for
+	// adjudication.
+	if _, err := demoGrade(ctx, d, grader, feedback.TaskID(disputed.VersionID, feedback.First), demoLevel); err != nil {
+		return out, err
+	}
+	apart := func(i, n int) int {
+		if i < 2 {
+			return (demoLevel(i, n) + 2) % n
+		}
+		return demoLevel(i, n)
+	}
+	if _, err := demoGrade(ctx, d, reader2, disputed.ID, apart); err != nil {
+		return out, err
 	}
 	if _, err := d.feedback.Release(ctx, teacher, a.ID, ""); err != nil {
 		return out, fmt.Errorf("demo release: %w", err)
@@ -177,10 +214,11 @@ func demoAssignment(ctx context.Context, d *deps, teacher account.User) (intake.
 	if err := json.Unmarshal(raw, &rubric); err != nil {
 		return intake.Assignment{}, nil, err
 	}
-	price := int64(800)
+	price, share := int64(800), 0.2 // one of the five submissions is read twice
 	a, err := d.intake.CreateAssignment(ctx, teacher, intake.AssignmentInput{
 		ClassID: cl.ID, Title: "Research essay: personalized learning", Prompt: "Write a research essay on personalized learning in schools.",
 		Rubric: &rubric, DueAt: time.Now().Add(14 * 24 * time.Hour).UTC(), PriceCents: &price, AllowResubmission: true,
+		SecondReadShare: &share,
 	})
 	if err != nil {
 		return a, nil, fmt.Errorf("demo assignment: %w", err)
@@ -199,21 +237,25 @@ func demoAssignment(ctx context.Context, d *deps, teacher account.User) (intake.
 	return a, res.Students, nil
 }
 
-// demoOffer runs a matching round for the assignment and returns the
-// grader offered its first read, and the offer.
-func demoOffer(ctx context.Context, d *deps, teacher account.User, assignmentID string, graders []account.User) (account.User, string, error) {
+// demoAccept runs a matching round for the assignment and accepts, as the
+// grader it was offered to, the offer of its reader's batch; it returns that
+// grader.
+func demoAccept(ctx context.Context, d *deps, teacher account.User, assignmentID string, graders []account.User, reader matching.Reader) (account.User, error) {
 	m, err := d.matching.RunRoundFor(ctx, teacher, assignmentID)
 	if err != nil {
-		return account.User{}, "", fmt.Errorf("demo matching: %w", err)
+		return account.User{}, fmt.Errorf("demo matching: %w", err)
 	}
 	for _, g := range graders {
 		offers, err := d.matching.GraderOffers(ctx, g, true)
 		if err != nil {
-			return g, "", err
+			return g, err
 		}
 		for _, o := range offers {
-			if o.AssignmentID == assignmentID && o.Reader == matching.Reader(feedback.First) {
-				return g, o.ID, nil
+			if o.AssignmentID == assignmentID && o.Reader == reader {
+				if _, err := d.matching.Accept(ctx, g, o.ID); err != nil {
+					return g, fmt.Errorf("demo accept: %w", err)
+				}
+				return g, nil
 			}
 		}
 	}
@@ -221,21 +263,26 @@ func demoOffer(ctx context.Context, d *deps, teacher account.User, assignmentID 
 	for _, u := range m.Unmatched {
 		why = append(why, u.Reason)
 	}
-	return account.User{}, "", fmt.Errorf("demo: the matching round offered the assignment to no grader: %s", strings.Join(why, "; "))
+	return account.User{}, fmt.Errorf("demo: the matching round offered the %s read to no grader: %s", reader, strings.Join(why, "; "))
 }
 
-// demoGrade writes complete feedback on a task (a level and comment per
-// criterion, a quoted strength and growth, a note per focus point),
-// submits it, and approves it as the teacher.
-func demoGrade(ctx context.Context, d *deps, grader, teacher account.User, taskID string) error {
+// demoLevel is the level (an index into a scale of n levels) the demo's
+// graders give criterion i.
+func demoLevel(i, n int) int { return (i + 1) % n }
+
+// demoGrade writes complete feedback on a task as its grader and submits
+// it: a level per criterion (level(i, n) is criterion i's index into the
+// scale of n levels) with a comment, a quoted strength and growth, and a
+// note per focus point.
+func demoGrade(ctx context.Context, d *deps, grader account.User, taskID string, level func(i, n int) int) (feedback.Feedback, error) {
 	w, err := d.feedback.Open(ctx, grader, taskID)
 	if err != nil {
-		return fmt.Errorf("demo grading: %w", err)
+		return feedback.Feedback{}, fmt.Errorf("demo grading: %w", err)
 	}
 	r := w.Assignment.Rubric
 	c := feedback.Content{Levels: map[string]string{}, Comments: map[string]string{}}
 	for i, cr := range r.Criteria {
-		c.Levels[cr.Key] = r.Scale[(i+1)%len(r.Scale)].Key
+		c.Levels[cr.Key] = r.Scale[level(i, len(r.Scale))].Key
 		c.Comments[cr.Key] = "Clear work on " + strings.ToLower(cr.Title) + "; see the quoted passages for where to push further."
 	}
 	first, second := demoPassages(w.Text)
@@ -249,15 +296,12 @@ func demoGrade(ctx context.Context, d *deps, grader, teacher account.User, taskI
 	}
 	f, err := d.feedback.Save(ctx, grader, taskID, w.Feedback.Rev, c)
 	if err != nil {
-		return fmt.Errorf("demo save: %w", err)
+		return f, fmt.Errorf("demo save: %w", err)
 	}
 	if f, err = d.feedback.Submit(ctx, grader, taskID, f.Rev); err != nil {
-		return fmt.Errorf("demo submit: %w", err)
+		return f, fmt.Errorf("demo submit: %w", err)
 	}
-	if _, err := d.feedback.Approve(ctx, teacher, f.ID); err != nil {
-		return fmt.Errorf("demo approve: %w", err)
-	}
-	return nil
+	return f, nil
 }
 
 // demoPassages picks two sentences of text to quote: the first with some
@@ -315,5 +359,7 @@ func printDemo(w io.Writer, base string, s demoSchool) {
 	for _, name := range names {
 		fmt.Fprintf(w, "  %-18s %s%s\n", name, base, s.StudentLinks[name])
 	}
-	fmt.Fprintf(w, "The assignment with released feedback: %s/teacher/assignments/%s\n\n", base, s.AssignmentID)
+	fmt.Fprintf(w, "The assignment with released feedback: %s/teacher/assignments/%s\n", base, s.AssignmentID)
+	fmt.Fprintln(w, "On its page, one submitted feedback awaits review and one submission's two reads disagree (Adjudicate).")
+	fmt.Fprintln(w)
 }
