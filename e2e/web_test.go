@@ -68,18 +68,7 @@ func TestE2EWeb(t *testing.T) {
 	if missing != "" {
 		t.Skip(missing)
 	}
-	// Screenshots refresh docs/screenshots only when asked
-	// (MARGIN_UPDATE_SCREENSHOTS=1), so a test run leaves the tree clean.
-	shots, err := filepath.Abs("../docs/screenshots")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if os.Getenv("MARGIN_UPDATE_SCREENSHOTS") == "" {
-		shots = t.TempDir()
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	shots := screenshotDir(t)
 	zip, err := filepath.Abs(filepath.Join(fixtures, "class-a-submissions.zip"))
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +78,21 @@ func TestE2EWeb(t *testing.T) {
 		"BASE_URL="+in.url(""), "PASSWORD="+teacherPassword, "TEACHER_EMAIL="+fc.TeacherEmail,
 		"GRADER_EMAIL=ana@tutors.example.net", "ASSIGNMENT_ID="+fc.AssignmentID, "CLASS_ID="+fc.ClassID,
 		"ZIP="+zip, "SCREENSHOTS="+shots, "CHROMIUM="+chromium)
+}
+
+// screenshotDir is where the browser tests save screenshots: docs/screenshots
+// only when asked (MARGIN_UPDATE_SCREENSHOTS=1), so a test run leaves the
+// tree clean; a temporary directory otherwise.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("MARGIN_UPDATE_SCREENSHOTS") == "" {
+		return t.TempDir()
+	}
+	dir, err := filepath.Abs("../docs/screenshots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // browserTools finds node and Chromium for the browser tests and installs
@@ -418,7 +422,7 @@ func TestE2EDemo(t *testing.T) {
 	} else {
 		runBrowser(t, node, "browser/a11y.mjs", "a11y: ok", "BASE_URL="+in.url(""), "PASSWORD="+password[1],
 			"TEACHER_EMAIL="+teacher[1], "GRADER_EMAIL=ana@tutors.example.net", "ADMIN_EMAIL=admin@margin.example.com",
-			"STUDENT_LINK="+readyLink, "CHROMIUM="+chromium)
+			"STUDENT_LINK="+readyLink, "CHROMIUM="+chromium, "SCREENSHOTS="+screenshotDir(t))
 	}
 
 	in.stop()

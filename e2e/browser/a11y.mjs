@@ -15,6 +15,16 @@ const BASE = env('BASE_URL');
 const PASSWORD = env('PASSWORD');
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const MAX_PAGES = 40;
+// With SCREENSHOTS set, the first view of each page below is saved there
+// (docs/screenshots when refreshing them).
+const SHOTS = process.env.SCREENSHOTS;
+const wanted = [
+  ['teacher', /\/teacher\/feedback\/[^/]+\/edit$/, '09-teacher-edit.png'],
+  ['teacher', /\/teacher\/feedback\/[^/]+$/, '10-teacher-adjudicate.png', '#adjudication'],
+  ['grader', /\/grader\/calibration\/[^/]+$/, '11-grader-calibration.png'],
+  ['student 390px', /\/student\/progress$/, '12-student-progress.png'],
+  ['student 390px', /\/student\/submissions\/[^/]+$/, '13-student-reflection.png', '#reflections'],
+];
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -53,6 +63,13 @@ async function crawl(page, role, start) {
     if (!resp || resp.status() >= 400) { failures.push(`${role} ${path}: HTTP ${resp && resp.status()}`); continue; }
     if (!(resp.headers()['content-type'] || '').startsWith('text/html')) continue;
     await audit(page, `${role} ${path}`);
+    for (const w of wanted) {
+      if (!SHOTS || w[0] !== role || !w[1].test(new URL(page.url()).pathname) || w.done) continue;
+      if (w[3] && !(await page.$(w[3]))) continue;
+      if (w[3]) await page.locator(w[3]).scrollIntoViewIfNeeded();
+      await page.screenshot({ path: `${SHOTS}/${w[2]}` });
+      w.done = true;
+    }
     const links = await page.$$eval('a[href]', (as) => as.map((a) => a.getAttribute('href')));
     for (const href of links) {
       const u = new URL(href, BASE + path);
