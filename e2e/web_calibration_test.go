@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -79,19 +78,4 @@ func demoCalibration(t *testing.T, in *instance, teacherToken, password, assignm
 	if r := in.call("GET", "/grader/calibration", teacherToken, nil); r.Status != http.StatusForbidden {
 		t.Fatalf("a teacher on the calibration page: %d", r.Status)
 	}
-}
-
-// postPage posts a form and returns the response with its body.
-func postPage(t *testing.T, c *http.Client, in *instance, path string, form url.Values) (*http.Response, string) {
-	t.Helper()
-	resp, err := c.PostForm(in.url(path), form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	if _, err := io.Copy(&b, resp.Body); err != nil {
-		t.Fatal(err)
-	}
-	return resp, b.String()
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -47,7 +46,7 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 	ed.Set(crit, newLevel)
 	ed.Set(quote, "Edited by the teacher: name the study you mean here.")
 	ed.Set("note", "Raised after a second look")
-	resp, _ = reviewPost(t, c, in, review+"/edit", ed)
+	resp, _ = postPage(t, c, in, review+"/edit", ed)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != review+"?done=edited" {
 		t.Fatalf("a valid edit: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -65,7 +64,7 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 	// now shows the current version.
 	stale := reviewClone(form)
 	stale.Set(quote, "A stale change that must not be saved.")
-	resp, page409 := reviewPost(t, c, in, review+"/edit", stale)
+	resp, page409 := postPage(t, c, in, review+"/edit", stale)
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(page409, "Someone else changed this feedback") ||
 		reviewForm(t, page409, review+"/edit").Get("rev") == form.Get("rev") ||
 		!strings.Contains(page409, "Edited by the teacher: name the study you mean here.") {
@@ -79,7 +78,7 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 	bad.Set(quote, "   ")
 	bad.Set(crit, "stellar")
 	bad.Set("note", "Typed note kept")
-	resp, page400 := reviewPost(t, c, in, review+"/edit", bad)
+	resp, page400 := postPage(t, c, in, review+"/edit", bad)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page400, "Quoted comment 1 is empty; write a comment or tick Remove.") ||
 		!strings.Contains(page400, "“stellar” is not a level of this rubric") || !strings.Contains(page400, ">Typed note kept</textarea>") {
 		t.Fatalf("an invalid edit: %d\n%s", resp.StatusCode, page400)
@@ -102,10 +101,10 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 	hijack := reviewClone(form)
 	hijack.Set("_csrf", otherTok)
 	hijack.Set("rev", reviewForm(t, page409, review+"/edit").Get("rev"))
-	if resp, _ := reviewPost(t, other, in, review+"/edit", hijack); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := postPage(t, other, in, review+"/edit", hijack); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("another teacher's edit: %d, want 404", resp.StatusCode)
 	}
-	if resp, _ := reviewPost(t, other, in, flagged+"/adjudicate", url.Values{"_csrf": {otherTok}, "note": {"mine"}}); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := postPage(t, other, in, flagged+"/adjudicate", url.Values{"_csrf": {otherTok}, "note": {"mine"}}); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("another teacher's adjudication: %d, want 404", resp.StatusCode)
 	}
 
@@ -129,12 +128,12 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 	}
 	bogus := reviewClone(adj)
 	bogus.Set(row[4], "stellar")
-	if resp, b := reviewPost(t, c, in, flagged+"/adjudicate", bogus); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, "which is not on the scale") {
+	if resp, b := postPage(t, c, in, flagged+"/adjudicate", bogus); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, "which is not on the scale") {
 		t.Fatalf("adjudicating with an unknown level: %d\n%s", resp.StatusCode, b)
 	}
 	adj.Set(row[4], second[1])
 	adj.Set("note", "The second read is right about this")
-	resp, _ = reviewPost(t, c, in, flagged+"/adjudicate", adj)
+	resp, _ = postPage(t, c, in, flagged+"/adjudicate", adj)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != flagged+"?done=adjudicated" {
 		t.Fatalf("adjudicating: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -159,21 +158,6 @@ func reviewSignIn(t *testing.T, in *instance, email, password string) *http.Clie
 		t.Fatalf("signing in %s: %d to %q", email, resp.StatusCode, resp.Header.Get("Location"))
 	}
 	return c
-}
-
-// reviewPost posts a form and returns the response and its body.
-func reviewPost(t *testing.T, c *http.Client, in *instance, path string, form url.Values) (*http.Response, string) {
-	t.Helper()
-	resp, err := c.PostForm(in.url(path), form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
 }
 
 var (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -274,6 +275,21 @@ func postForm(t *testing.T, c *http.Client, in *instance, path string, form url.
 	}
 	resp.Body.Close()
 	return resp
+}
+
+// postPage posts a form and returns the response with its body.
+func postPage(t *testing.T, c *http.Client, in *instance, path string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(in.url(path), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
 }
 
 // checkPages checks, over HTTP, the promises every page makes.

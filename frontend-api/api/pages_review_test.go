@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/services/feedback"
 )
 
@@ -55,15 +54,7 @@ func TestEditFormContent(t *testing.T) {
 			f := form()
 			tt.change(&f)
 			c, err := f.content(stored)
-			var got []string
-			if l, ok := err.(errs.List); ok {
-				for _, e := range l {
-					got = append(got, e.Field)
-				}
-			} else if err != nil {
-				t.Fatalf("error %v is not an errs.List", err)
-			}
-			if strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+			if got := errFields(t, err); strings.Join(got, ",") != strings.Join(tt.fields, ",") {
 				t.Fatalf("fields with mistakes %v, want %v", got, tt.fields)
 			}
 			if tt.check != nil {
