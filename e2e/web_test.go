@@ -79,6 +79,33 @@ func TestE2EWeb(t *testing.T) {
 		"BASE_URL="+in.url(""), "PASSWORD="+teacherPassword, "TEACHER_EMAIL="+fc.TeacherEmail,
 		"GRADER_EMAIL=ana@tutors.example.net", "ASSIGNMENT_ID="+fc.AssignmentID, "CLASS_ID="+fc.ClassID,
 		"ZIP="+zip, "SCREENSHOTS="+shots, "CHROMIUM="+chromium)
+	rubricBuilder(t, in, fc, node, chromium, shots)
+	formKeepsLibraryChoice(t, in, fc)
+}
+
+// formKeepsLibraryChoice posts the new-assignment form with a library
+// rubric, no revisions and a price that is not money: the form comes back
+// with the sentence and with the rubric and the checkbox as chosen.
+func formKeepsLibraryChoice(t *testing.T, in *instance, fc fixtureClass) {
+	t.Helper()
+	lib := asSlice(in.must(200, "GET", "/api/v1/rubrics", fc.TeacherToken, nil)["rubrics"])
+	if len(lib) == 0 {
+		t.Fatal("the library is empty")
+	}
+	rid := lib[0].(map[string]any)["id"].(string)
+	c := browserClient(t)
+	_, _, tok := page(t, c, in, "/signin")
+	postForm(t, c, in, "/signin", url.Values{"_csrf": {tok}, "email": {fc.TeacherEmail}, "password": {teacherPassword}})
+	path := "/teacher/classes/" + fc.ClassID
+	_, _, tok = page(t, c, in, path)
+	r, body := postPage(t, c, in, path+"/assignments", url.Values{"_csrf": {tok}, "title": {"Library essay"}, "prompt": {"Write."},
+		"due": {"2027-01-15"}, "price": {"eight dollars"}, "rubric_id": {rid}})
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(body, "dollars and cents") {
+		t.Fatalf("a price that is not money: %d", r.StatusCode)
+	}
+	if !strings.Contains(body, `value="`+rid+`" selected`) || strings.Contains(body, `name="allow_resubmission" value="1" checked`) {
+		t.Fatalf("the form came back without the library rubric chosen or with revisions allowed again:\n%s", body)
+	}
 }
 
 // screenshotDir is where the browser tests save screenshots: docs/screenshots

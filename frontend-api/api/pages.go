@@ -416,7 +416,12 @@ func (p *pages) createClass(c *fiber.Ctx) error {
 }
 
 // assignmentForm is the new-assignment form as the teacher filled it in.
-type assignmentForm struct{ Title, Prompt, Due, Price, Rubric string }
+// assignmentForm is the new-assignment form as typed, to show it again with
+// its mistakes.
+type assignmentForm struct {
+	Title, Prompt, Due, Price, Rubric, RubricID string
+	NoResubmission                              bool
+}
 
 type accessLinkView struct{ Name, Path, URL string }
 
@@ -503,8 +508,9 @@ func (p *pages) accessLink(c *fiber.Ctx) error {
 func (p *pages) createAssignment(c *fiber.Ctx) error {
 	classID := id(c, "id")
 	form := assignmentForm{Title: c.FormValue("title"), Prompt: c.FormValue("prompt"), Due: c.FormValue("due"),
-		Price: c.FormValue("price"), Rubric: c.FormValue("rubric")}
-	in, err := assignmentInput(classID, form, c.FormValue("rubric_id"), c.FormValue("allow_resubmission") != "")
+		Price: c.FormValue("price"), Rubric: c.FormValue("rubric"), RubricID: c.FormValue("rubric_id"),
+		NoResubmission: c.FormValue("allow_resubmission") == ""}
+	in, err := assignmentInput(classID, form, form.RubricID, !form.NoResubmission)
 	var a intake.Assignment
 	if err == nil {
 		a, err = p.s.deps.Intake.CreateAssignment(c.UserContext(), caller(c), in)
