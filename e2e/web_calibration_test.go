@@ -7,13 +7,13 @@ import (
 	"testing"
 )
 
-// demoCalibration drives the grader's calibration pages on the demo
-// school: the teacher sets two anchor papers; a grader finds the
+// demoCalibration drives calibration through the pages on the demo school:
+// the teacher scores two anchor papers on the assignment page; a grader finds the
 // assignment waiting for calibration, leaves a criterion out (the form
 // comes back with the sentence and the levels chosen), scores the first
 // paper far from the teacher (not passed: the teacher's levels are shown),
 // and passes on the second paper.
-func demoCalibration(t *testing.T, in *instance, teacherToken, password, assignmentID string) {
+func demoCalibration(t *testing.T, in *instance, teacherToken, teacherEmail, password, assignmentID string) {
 	t.Helper()
 	criteria := []string{"thesis", "evidence", "analysis", "organization", "conventions"}
 	all := func(level string) map[string]string {
@@ -23,17 +23,44 @@ func demoCalibration(t *testing.T, in *instance, teacherToken, password, assignm
 		}
 		return m
 	}
-	in.must(200, "PUT", "/api/v1/assignments/"+assignmentID+"/anchors", teacherToken, map[string]any{"anchors": []map[string]any{
-		{"student_id": "1001", "levels": all("proficient")}, {"student_id": "1003", "levels": all("developing")},
-	}})
+	// The teacher scores two anchor papers on the assignment page (a form
+	// missing a level comes back with the sentence and the choices kept).
+	tc := browserClient(t)
+	_, _, tok := page(t, tc, in, "/signin")
+	postForm(t, tc, in, "/signin", url.Values{"_csrf": {tok}, "email": {teacherEmail}, "password": {password}})
+	asgPath := "/teacher/assignments/" + assignmentID
+	_, body, tok := page(t, tc, in, asgPath)
+	if !strings.Contains(body, "Anchor papers for calibration") {
+		t.Fatalf("the assignment page has no anchor papers section:\n%s", body)
+	}
+	anchor := func(student string, levels map[string]string) (*http.Response, string) {
+		f := url.Values{"_csrf": {tok}, "student_id": {student}}
+		for k, v := range levels {
+			f.Set("level-"+k, v)
+		}
+		return postPage(t, tc, in, asgPath+"/anchors", f)
+	}
+	partial := all("advanced")
+	delete(partial, "conventions")
+	if r, body := anchor("1001", partial); r.StatusCode/100 != 4 || !strings.Contains(body, "Conventions") || !strings.Contains(body, `value="1001" selected`) {
+		t.Fatalf("an anchor without a conventions level: %d", r.StatusCode)
+	}
+	for _, a := range [][2]string{{"1001", "proficient"}, {"1003", "developing"}} { // in this order: graders get the first one first
+		if r, _ := anchor(a[0], all(a[1])); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("saving the anchor paper of %s: %d", a[0], r.StatusCode)
+		}
+	}
+	if _, body, _ := page(t, tc, in, asgPath); !strings.Contains(body, "2 anchor paper(s)") {
+		t.Fatalf("the assignment page after two anchors:\n%s", body)
+	}
 
 	c := browserClient(t)
-	_, _, tok := page(t, c, in, "/signin")
+	_, _, tok = page(t, c, in, "/signin")
 	postForm(t, c, in, "/signin", url.Values{"_csrf": {tok}, "email": {"cho@readers.example.net"}, "password": {password}})
 	if _, body, _ := page(t, c, in, "/grader"); !strings.Contains(body, "waiting for your calibration") {
 		t.Fatalf("the grader's home does not point to calibration:\n%s", body)
 	}
-	_, body, _ := page(t, c, in, "/grader/calibration")
+	_, body, _ = page(t, c, in, "/grader/calibration")
 	if !strings.Contains(body, "Research essay: personalized learning") || !strings.Contains(body, "Score the anchor paper") {
 		t.Fatalf("the calibration list:\n%s", body)
 	}
@@ -50,8 +77,6 @@ func demoCalibration(t *testing.T, in *instance, teacherToken, password, assignm
 		}
 		return f
 	}
-	partial := all("advanced")
-	delete(partial, "conventions")
 	r, body := postPage(t, c, in, path, form(partial))
 	if r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("a calibration without a conventions level: %d", r.StatusCode)

@@ -456,7 +456,7 @@ func TestE2EDemo(t *testing.T) {
 	demoTeacherReview(t, in, teacher[1], password[1], asg[1])
 	demoStudentPages(t, in, paths)
 	demoSummary(t, in, tok, asg[1])
-	demoCalibration(t, in, tok, password[1], asg[1])
+	demoCalibration(t, in, tok, teacher[1], password[1], asg[1])
 
 	// Every page of every role passes the accessibility audit, when the
 	// browser tools are installed.

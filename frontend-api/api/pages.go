@@ -574,23 +574,37 @@ func assignmentInput(classID string, f assignmentForm, rubricID string, resubmit
 // --- teacher: an assignment ---
 
 func (p *pages) assignmentPage(c *fiber.Ctx) error {
+	d, err := p.assignmentData(c)
+	if err != nil {
+		return err
+	}
+	return p.render(c, "teacher_assignment", d["Assignment"].(intake.Assignment).Title, d, "upload.js")
+}
+
+// assignmentData is what the assignment page shows: the submissions, the
+// anchor papers, and once published the graders, feedback and turnaround.
+func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 	ctx, u, aid := c.UserContext(), caller(c), id(c, "id")
 	a, err := p.s.deps.Intake.AuthorizeAssignment(ctx, u, aid)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	page, err := p.s.deps.Intake.ListSubmissions(ctx, u, aid, "", 500)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d := map[string]any{"Assignment": a, "Rows": page.Rows}
+	anchors, err := p.anchorViews(c, a)
+	if err != nil {
+		return nil, err
+	}
+	d := map[string]any{"Assignment": a, "Rows": page.Rows, "Anchors": anchors, "AnchorForm": map[string]string{}}
 	if a.State != intake.Draft {
 		if m, err := p.s.deps.Matching.ForAssignment(ctx, u, aid); err == nil {
 			d["Matching"] = m
 		}
 		rows, err := p.s.deps.Feedback.List(ctx, u, aid)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d["Feedback"] = rows
 		// Turnaround comes from the class summary (cached per change of
@@ -603,7 +617,7 @@ func (p *pages) assignmentPage(c *fiber.Ctx) error {
 			d["Turnaround"], d["BatchTimes"] = sum.Turnaround, byBatch
 		}
 	}
-	return p.render(c, "teacher_assignment", a.Title, d, "upload.js")
+	return d, nil
 }
 
 func (p *pages) publish(c *fiber.Ctx) error {

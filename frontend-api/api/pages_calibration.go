@@ -1,8 +1,12 @@
 package api
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/marginschool/margin/services/intake"
 	"github.com/marginschool/margin/services/matching"
 )
 
@@ -14,6 +18,9 @@ func (p *pages) calibrationRoutes() {
 	s.handle(get, "/grader/calibration", graders, p.calibrationList)
 	s.handle(get, "/grader/calibration/:id", graders, p.calibrationPage)
 	s.handle(post, "/grader/calibration/:id", graders, p.calibrate)
+
+	s.handle(post, "/teacher/assignments/:id/anchors", teachers, p.saveAnchor)
+	s.handle(post, "/teacher/assignments/:id/anchors/:sid/remove", teachers, p.removeAnchor)
 }
 
 func (p *pages) calibrationList(c *fiber.Ctx) error {
@@ -67,4 +74,88 @@ func (p *pages) calibrate(c *fiber.Ctx) error {
 	}
 	v.Result = &res
 	return p.render(c, "grader_calibrate", "Calibration result", v)
+}
+
+// anchorView is one anchor paper as its teacher sees it: the student and
+// the reference level on each criterion, by label.
+type anchorView struct {
+	StudentID string
+	Levels    []criterionView
+	keys      map[string]string // criterion key → level key, to save the list again
+}
+
+// anchorViews lists an assignment's anchor papers for its teacher.
+func (p *pages) anchorViews(c *fiber.Ctx, a intake.Assignment) ([]anchorView, error) {
+	an, err := p.s.deps.Matching.AnchorsFor(c.UserContext(), caller(c), a.ID)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]string{}
+	for _, l := range a.Rubric.Scale {
+		labels[l.Key] = l.Label
+	}
+	out := make([]anchorView, 0, len(an.Anchors))
+	for _, x := range an.Anchors {
+		v := anchorView{StudentID: strings.TrimPrefix(x.SubmissionID, a.ID+":"), keys: x.Levels}
+		for _, cr := range a.Rubric.Criteria {
+			v.Levels = append(v.Levels, criterionView{Title: cr.Title, Level: labels[x.Levels[cr.Key]]})
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// saveAnchor adds a student's submission as an anchor paper with the
+// teacher's levels from the form (level-<criterion>), or replaces that
+// student's levels; the other anchors stay as they are.
+func (p *pages) saveAnchor(c *fiber.Ctx) error {
+	d, err := p.assignmentData(c)
+	if err != nil {
+		return err
+	}
+	a := d["Assignment"].(intake.Assignment)
+	student := strings.TrimSpace(c.FormValue("student_id"))
+	levels := map[string]string{}
+	for _, cr := range a.Rubric.Criteria {
+		levels[cr.Key] = c.FormValue("level-" + cr.Key)
+	}
+	in := []matching.AnchorInput{}
+	for _, v := range d["Anchors"].([]anchorView) {
+		if v.StudentID != student {
+			in = append(in, matching.AnchorInput{StudentID: v.StudentID, Levels: v.keys})
+		}
+	}
+	in = append(in, matching.AnchorInput{StudentID: student, Levels: levels})
+	if _, err := p.s.deps.Matching.SetAnchors(c.UserContext(), caller(c), a.ID, in); err != nil {
+		form := map[string]string{"student_id": student}
+		for k, v := range levels {
+			form["level-"+k] = v
+		}
+		d["AnchorForm"] = form
+		return p.formError(c, err, "teacher_assignment", a.Title, d, "upload.js")
+	}
+	return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "")
+}
+
+// removeAnchor takes a student's submission off the anchor papers.
+func (p *pages) removeAnchor(c *fiber.Ctx) error {
+	d, err := p.assignmentData(c)
+	if err != nil {
+		return err
+	}
+	a, sid := d["Assignment"].(intake.Assignment), id(c, "sid")
+	views := d["Anchors"].([]anchorView)
+	in := []matching.AnchorInput{}
+	for _, v := range views {
+		if v.StudentID != sid {
+			in = append(in, matching.AnchorInput{StudentID: v.StudentID, Levels: v.keys})
+		}
+	}
+	if !slices.ContainsFunc(views, func(v anchorView) bool { return v.StudentID == sid }) {
+		return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "")
+	}
+	if _, err := p.s.deps.Matching.SetAnchors(c.UserContext(), caller(c), a.ID, in); err != nil {
+		return err
+	}
+	return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "")
 }
