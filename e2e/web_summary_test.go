@@ -15,9 +15,19 @@ func demoSummary(t *testing.T, in *instance, teacherToken, assignmentID string) 
 	r := in.call("GET", path, teacherToken, nil)
 	body := string(r.Body)
 	for _, want := range []string{"Median", "Mean (points)", "Students who may need support", "Your focus points", "Turnaround",
-		"/api/v1/assignments/" + assignmentID + "/gradebook.csv", `id="levels-chart"`} {
+		`id="levels-chart"`} {
 		if r.Status != 200 || !strings.Contains(body, want) {
 			t.Fatalf("the class summary page (%d) lacks %q:\n%.3000s", r.Status, want, body)
+		}
+	}
+	// Every export link works for the teacher's session.
+	links := regexp.MustCompile(`href="(/api/v1/analytics/assignments/[^"]+)"`).FindAllStringSubmatch(body, -1)
+	if len(links) != 3 {
+		t.Fatalf("the class summary page has %d export links, want 3", len(links))
+	}
+	for _, l := range links {
+		if r := in.call("GET", l[1], teacherToken, nil); r.Status != 200 || len(r.Body) == 0 {
+			t.Fatalf("the export %s: %d", l[1], r.Status)
 		}
 	}
 	if strings.Contains(body, "%!") {

@@ -415,7 +415,6 @@ func (p *pages) createClass(c *fiber.Ctx) error {
 	return see(c, "/teacher/classes/"+esc(cl.ID), "class")
 }
 
-// assignmentForm is the new-assignment form as the teacher filled it in.
 // assignmentForm is the new-assignment form as typed, to show it again with
 // its mistakes.
 type assignmentForm struct {
@@ -526,8 +525,6 @@ func (p *pages) createAssignment(c *fiber.Ctx) error {
 	return see(c, "/teacher/assignments/"+esc(a.ID), "")
 }
 
-// assignmentInput reads the new-assignment form; its mistakes come back as
-// an errs.List.
 // moneyForm is an amount as a teacher types it: whole units with at most
 // two decimals ("8", "8.5", "8.50"), up to 999,999.99.
 var moneyForm = regexp.MustCompile(`^([0-9]{1,6})(?:\.([0-9]{1,2}))?$`)
@@ -545,6 +542,8 @@ func parseCents(s string) (int64, bool) {
 	return units*100 + cents, true
 }
 
+// assignmentInput reads the new-assignment form; its mistakes come back as
+// an errs.List.
 func assignmentInput(classID string, f assignmentForm, rubricID string, resubmit bool) (intake.AssignmentInput, error) {
 	in := intake.AssignmentInput{ClassID: classID, Title: f.Title, Prompt: f.Prompt, RubricID: rubricID, AllowResubmission: resubmit}
 	var l errs.List
@@ -607,15 +606,17 @@ func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 			return nil, err
 		}
 		d["Feedback"] = rows
-		// Turnaround comes from the class summary (cached per change of
-		// the feedback); an assignment without feedback yet has none.
+		// Turnaround comes from the class summary (computed afresh until
+		// the assignment is released, cached after); when it cannot be
+		// computed the page goes without it.
+		byBatch := map[string]analytics.BatchTimes{}
 		if sum, err := p.s.deps.Analytics.ClassSummary(ctx, u, aid, analytics.Options{}); err == nil {
-			byBatch := map[string]analytics.BatchTimes{}
 			for _, b := range sum.Turnaround.Batches {
 				byBatch[b.BatchID] = b
 			}
-			d["Turnaround"], d["BatchTimes"] = sum.Turnaround, byBatch
+			d["Turnaround"] = sum.Turnaround
 		}
+		d["BatchTimes"] = byBatch
 	}
 	return d, nil
 }

@@ -1,11 +1,14 @@
 package api
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/services/intake"
 	"github.com/marginschool/margin/services/matching"
 )
@@ -18,6 +21,7 @@ func (p *pages) calibrationRoutes() {
 	s.handle(get, "/grader/calibration", graders, p.calibrationList)
 	s.handle(get, "/grader/calibration/:id", graders, p.calibrationPage)
 	s.handle(post, "/grader/calibration/:id", graders, p.calibrate)
+	s.handle(get, "/grader/calibration/:id/attempts/:n", graders, p.calibrationOutcome)
 
 	s.handle(post, "/teacher/assignments/:id/anchors", teachers, p.saveAnchor)
 	s.handle(post, "/teacher/assignments/:id/anchors/:sid/remove", teachers, p.removeAnchor)
@@ -51,28 +55,49 @@ func (p *pages) calibrationPage(c *fiber.Ctx) error {
 }
 
 // calibrate scores the anchor from the form's level-<criterion> fields and
-// shows the outcome: passed, or the reference levels beside the grader's
-// with a retry when one is left.
+// sends the grader to the outcome's page (post/redirect/get, so reloading
+// it never spends the retry); a form missing a level comes back with the
+// levels chosen.
 func (p *pages) calibrate(c *fiber.Ctx) error {
 	ctx, u, aid := c.UserContext(), caller(c), id(c, "id")
 	t, err := p.s.deps.Matching.Calibration(ctx, u, aid)
 	if err != nil {
 		return err
 	}
-	v := calibrationView{Task: t, Chosen: map[string]string{}, Labels: map[string]string{}, Titles: criterionTitles(t.Rubric)}
+	chosen := map[string]string{}
 	for _, cr := range t.Rubric.Criteria {
 		if l := c.FormValue("level-" + cr.Key); l != "" {
-			v.Chosen[cr.Key] = l
+			chosen[cr.Key] = l
 		}
 	}
-	for _, l := range t.Rubric.Scale {
+	res, err := p.s.deps.Matching.Calibrate(ctx, u, aid, chosen)
+	if err != nil {
+		return p.formError(c, err, "grader_calibrate", "Calibration", calibrationView{Task: t, Chosen: chosen})
+	}
+	return see(c, fmt.Sprintf("/grader/calibration/%s/attempts/%d", esc(aid), res.Attempt.N), "")
+}
+
+// calibrationOutcome shows one of the grader's attempts: passed, or the
+// reference levels beside the grader's with a retry when one is left.
+func (p *pages) calibrationOutcome(c *fiber.Ctx) error {
+	n, err := strconv.Atoi(c.Params("n"))
+	if err != nil {
+		return errs.E(errs.NotFound, "No such calibration attempt.")
+	}
+	ctx, u, aid := c.UserContext(), caller(c), id(c, "id")
+	res, err := p.s.deps.Matching.Outcome(ctx, u, aid, n)
+	if err != nil {
+		return err
+	}
+	a, err := p.s.deps.Intake.Assignment(ctx, aid)
+	if err != nil {
+		return err
+	}
+	v := calibrationView{Task: matching.CalibrationTask{AssignmentID: aid, Rubric: a.Rubric}, Result: &res,
+		Labels: map[string]string{}, Titles: criterionTitles(a.Rubric)}
+	for _, l := range a.Rubric.Scale {
 		v.Labels[l.Key] = l.Label
 	}
-	res, err := p.s.deps.Matching.Calibrate(ctx, u, aid, v.Chosen)
-	if err != nil {
-		return p.formError(c, err, "grader_calibrate", "Calibration", v)
-	}
-	v.Result = &res
 	return p.render(c, "grader_calibrate", "Calibration result", v)
 }
 
@@ -106,8 +131,9 @@ func (p *pages) anchorViews(c *fiber.Ctx, a intake.Assignment) ([]anchorView, er
 }
 
 // saveAnchor adds a student's submission as an anchor paper with the
-// teacher's levels from the form (level-<criterion>), or replaces that
-// student's levels; the other anchors stay as they are.
+// teacher's levels from the form (level-<criterion>), or gives that
+// student's paper the new levels in its place; the other anchors stay as
+// they are.
 func (p *pages) saveAnchor(c *fiber.Ctx) error {
 	d, err := p.assignmentData(c)
 	if err != nil {
@@ -119,13 +145,16 @@ func (p *pages) saveAnchor(c *fiber.Ctx) error {
 	for _, cr := range a.Rubric.Criteria {
 		levels[cr.Key] = c.FormValue("level-" + cr.Key)
 	}
-	in := []matching.AnchorInput{}
+	in, found := []matching.AnchorInput{}, false
 	for _, v := range d["Anchors"].([]anchorView) {
-		if v.StudentID != student {
-			in = append(in, matching.AnchorInput{StudentID: v.StudentID, Levels: v.keys})
+		if v.StudentID == student { // new levels, same place
+			v.keys, found = levels, true
 		}
+		in = append(in, matching.AnchorInput{StudentID: v.StudentID, Levels: v.keys})
 	}
-	in = append(in, matching.AnchorInput{StudentID: student, Levels: levels})
+	if !found {
+		in = append(in, matching.AnchorInput{StudentID: student, Levels: levels})
+	}
 	if _, err := p.s.deps.Matching.SetAnchors(c.UserContext(), caller(c), a.ID, in); err != nil {
 		form := map[string]string{"student_id": student}
 		for k, v := range levels {

@@ -381,9 +381,10 @@ func valueOf(v formValue, name string) string {
 
 // content applies the form to the stored content and returns the new
 // content. It refuses, in an errs.List, a level not on the scale, and what
-// an edit may not leave behind though the feedback service would store it:
-// a criterion without a level or comment, and an empty quoted comment
-// (remove it instead), glow, grow or focus note.
+// an edit may not leave behind: a criterion without a level or comment and
+// an empty quoted comment (remove it instead), which the feedback service
+// refuses too, and an empty glow, grow or focus note, which only this form
+// does.
 func (f editForm) content(stored feedback.Content) (feedback.Content, error) {
 	var l errs.List
 	add := func(field, format string, args ...any) { l = append(l, errs.F(errs.Invalid, field, format, args...)) }

@@ -43,6 +43,11 @@ type Attempt struct {
 	N            int               `json:"n" bson:"n"`
 	Anchor       int               `json:"anchor" bson:"anchor"`
 	Levels       map[string]string `json:"levels" bson:"levels"`
+	// SubmissionID is the anchor paper scored and Reference its levels
+	// then, so the outcome stays what the grader was scored against when
+	// the teacher later changes the anchors.
+	SubmissionID string            `json:"submission_id" bson:"submission_id,omitempty"`
+	Reference    map[string]string `json:"-" bson:"reference,omitempty"`
 	Passed       bool              `json:"passed" bson:"passed"`
 	Exact        int               `json:"exact" bson:"exact"`
 	Criteria     int               `json:"criteria" bson:"criteria"`
@@ -129,15 +134,11 @@ func (s *Service) Calibration(ctx context.Context, caller account.User, assignme
 	if caller.Role != account.Grader {
 		return CalibrationTask{}, errs.E(errs.Forbidden, "Only graders calibrate.")
 	}
-	a, anchors, err := s.anchoredAssignment(ctx, assignmentID)
+	a, anchors, done, err := s.calibrationFor(ctx, caller, assignmentID)
 	if err != nil {
 		return CalibrationTask{}, err
 	}
-	done, err := s.attempts(ctx, assignmentID, caller.ID)
-	if err != nil {
-		return CalibrationTask{}, err
-	}
-	next, err := nextAnchor(done, len(anchors.Anchors))
+	next, err := nextAnchor(done, anchors.Anchors)
 	if err != nil {
 		return CalibrationTask{}, err
 	}
@@ -148,16 +149,78 @@ func (s *Service) Calibration(ctx context.Context, caller account.User, assignme
 	return CalibrationTask{AssignmentID: a.ID, Anchor: next, Prompt: a.Prompt, Rubric: a.Rubric, Text: txt.GraderText, Attempts: nonNil(done)}, nil
 }
 
-// nextAnchor picks the anchor for the next attempt: the first one, then a
-// different one.
-func nextAnchor(done []Attempt, anchors int) (int, error) {
+// nextAnchor picks the anchor for the next attempt: the first, in the
+// teacher's order, that the grader has not scored yet (so a retry is always
+// on a paper whose reference they have not seen).
+func nextAnchor(done []Attempt, anchors []Anchor) (int, error) {
 	if slices.ContainsFunc(done, func(a Attempt) bool { return a.Passed }) {
 		return 0, errs.E(errs.Conflict, "You have already passed calibration on this assignment.")
 	}
-	if len(done) >= maxAttempts || len(done) >= anchors {
+	if len(done) >= maxAttempts {
 		return 0, errs.E(errs.Conflict, "You have used your calibration attempts on this assignment.")
 	}
-	return len(done), nil
+	seen := map[string]bool{}
+	for _, at := range done {
+		id := at.SubmissionID
+		if id == "" && at.Anchor < len(anchors) { // recorded before attempts named their paper
+			id = anchors[at.Anchor].SubmissionID
+		}
+		seen[id] = true
+	}
+	for i, an := range anchors {
+		if !seen[an.SubmissionID] {
+			return i, nil
+		}
+	}
+	return 0, errs.E(errs.Conflict, "You have scored every anchor paper of this assignment.")
+}
+
+// calibrationFor returns an open anchored assignment, its anchors and the
+// grader's attempts, if caller may calibrate on it: a grader who has
+// attempted it already, or one whose profile fits its work (vetted,
+// subject, grade band, no conflict or block; availability and capacity
+// change week to week and do not count). Returns forbidden for others.
+func (s *Service) calibrationFor(ctx context.Context, caller account.User, assignmentID string) (intake.Assignment, Anchors, []Attempt, error) {
+	if caller.Role != account.Grader {
+		return intake.Assignment{}, Anchors{}, nil, errs.E(errs.Forbidden, "Only graders calibrate.")
+	}
+	a, anchors, err := s.anchoredAssignment(ctx, assignmentID)
+	if err != nil {
+		return a, anchors, nil, err
+	}
+	done, err := s.attempts(ctx, assignmentID, caller.ID)
+	if err != nil || len(done) > 0 {
+		return a, anchors, done, err
+	}
+	doc, err := s.profileDoc(ctx, caller.ID)
+	if errs.Is(err, errs.NotFound) {
+		return a, anchors, nil, errs.E(errs.Forbidden, "Fill in your grader profile before you calibrate.")
+	}
+	if err != nil {
+		return a, anchors, nil, err
+	}
+	if r, err := s.fits(ctx, doc, a); err != nil {
+		return a, anchors, nil, err
+	} else if r != eligible {
+		return a, anchors, nil, errs.E(errs.Forbidden, "This assignment's work is not open to you (%s), so there is nothing to calibrate.", reasonPhrases[r])
+	}
+	return a, anchors, done, nil
+}
+
+// fits reports the first rule that keeps a grader with profile doc from
+// assignment a's work whatever their calibration, availability and
+// capacity, or eligible.
+func (s *Service) fits(ctx context.Context, doc profileDoc, a intake.Assignment) (reason, error) {
+	b := Batch{SchoolID: a.SchoolID, TeacherID: a.TeacherID, Subject: normSubject(a.Subject), GradeLevel: a.GradeLevel, DueAt: a.DueAt}
+	prefs, err := s.prefs(ctx, a.TeacherID)
+	if err != nil {
+		return eligible, err
+	}
+	g := candidate{profileDoc: doc, Free: math.MaxInt32, Calibrated: true}
+	if r := check(b, g, s.schoolOf(ctx, b), prefs, true, s.stamp()); r != unavailable {
+		return r, nil
+	}
+	return eligible, nil
 }
 
 func (s *Service) anchoredAssignment(ctx context.Context, assignmentID string) (intake.Assignment, Anchors, error) {
@@ -199,18 +262,11 @@ type ReferenceLevel struct {
 // attempt record it once (conflict for the other). Errors are as for
 // Calibration, plus invalid when a criterion lacks a level of the scale.
 func (s *Service) Calibrate(ctx context.Context, caller account.User, assignmentID string, levels map[string]string) (AttemptResult, error) {
-	if caller.Role != account.Grader {
-		return AttemptResult{}, errs.E(errs.Forbidden, "Only graders calibrate.")
-	}
-	a, anchors, err := s.anchoredAssignment(ctx, assignmentID)
+	a, anchors, done, err := s.calibrationFor(ctx, caller, assignmentID)
 	if err != nil {
 		return AttemptResult{}, err
 	}
-	done, err := s.attempts(ctx, assignmentID, caller.ID)
-	if err != nil {
-		return AttemptResult{}, err
-	}
-	next, err := nextAnchor(done, len(anchors.Anchors))
+	next, err := nextAnchor(done, anchors.Anchors)
 	if err != nil {
 		return AttemptResult{}, err
 	}
@@ -220,7 +276,8 @@ func (s *Service) Calibrate(ctx context.Context, caller account.User, assignment
 		return AttemptResult{}, err
 	}
 	at := Attempt{ID: assignmentID + ":" + caller.ID + ":" + itoa(len(done)+1), AssignmentID: assignmentID, GraderID: caller.ID,
-		N: len(done) + 1, Anchor: next, Levels: levels, Passed: passed, Exact: exact, Criteria: len(a.Rubric.Criteria), At: s.stamp()}
+		N: len(done) + 1, Anchor: next, SubmissionID: anchors.Anchors[next].SubmissionID, Reference: ref, Levels: levels,
+		Passed: passed, Exact: exact, Criteria: len(a.Rubric.Criteria), At: s.stamp()}
 	if _, err := s.c(colAttempts).InsertOne(ctx, at); err != nil {
 		if mongostore.IsDuplicateKey(err) {
 			return AttemptResult{}, errs.E(errs.Conflict, "This attempt was already submitted.")
@@ -234,14 +291,42 @@ func (s *Service) Calibrate(ctx context.Context, caller account.User, assignment
 	if _, err := s.c(colProfiles).UpdateOne(ctx, bson.D{{Key: "_id", Value: caller.ID}}, bson.D{{Key: "$inc", Value: inc}}); err != nil {
 		return AttemptResult{}, errs.Wrap(err, "count attempt")
 	}
+	return outcome(a.Rubric, anchors.Anchors, append(done, at)), nil
+}
+
+// outcome is the result of the last of attempts: on a fail, the reference
+// it was scored against beside the grader's levels, and whether a retry is
+// left.
+func outcome(r intake.Rubric, anchors []Anchor, attempts []Attempt) AttemptResult {
+	at := attempts[len(attempts)-1]
 	res := AttemptResult{Attempt: at}
-	if !passed {
-		res.Retry = at.N < maxAttempts && at.N < len(anchors.Anchors)
-		for _, c := range a.Rubric.Criteria {
-			res.Reference = append(res.Reference, ReferenceLevel{Criterion: c.Key, Level: ref[c.Key], Descriptor: c.Descriptors[ref[c.Key]], Yours: levels[c.Key]})
-		}
+	if at.Passed {
+		return res
 	}
-	return res, nil
+	ref := at.Reference
+	if ref == nil && at.Anchor < len(anchors) { // recorded before attempts kept their reference
+		ref = anchors[at.Anchor].Levels
+	}
+	_, err := nextAnchor(attempts, anchors)
+	res.Retry = err == nil
+	for _, c := range r.Criteria {
+		res.Reference = append(res.Reference, ReferenceLevel{Criterion: c.Key, Level: ref[c.Key], Descriptor: c.Descriptors[ref[c.Key]], Yours: at.Levels[c.Key]})
+	}
+	return res
+}
+
+// Outcome returns the calling grader's attempt n (from 1) on an assignment
+// and its result, as Calibrate returned it. Returns not_found for an
+// attempt that does not exist (or is another grader's).
+func (s *Service) Outcome(ctx context.Context, caller account.User, assignmentID string, n int) (AttemptResult, error) {
+	a, anchors, done, err := s.calibrationFor(ctx, caller, assignmentID)
+	if err != nil {
+		return AttemptResult{}, err
+	}
+	if n < 1 || n > len(done) {
+		return AttemptResult{}, errs.E(errs.NotFound, "You have no calibration attempt %d on this assignment.", n)
+	}
+	return outcome(a.Rubric, anchors.Anchors, done[:n]), nil
 }
 
 // scoreAttempt compares levels with the reference on every criterion.
@@ -317,7 +402,9 @@ type CalibrationOpening struct {
 // Calibrations lists the calling grader's calibration openings, soonest due
 // first: those they may still attempt, and those they attempted (passed or
 // not) while the assignment is open. A grader without a profile has none.
-// Returns forbidden for non-graders.
+// It reads every anchors document (one per anchored assignment, platform
+// wide) and each one's assignment: cheap while anchored assignments number
+// in the hundreds. Returns forbidden for non-graders.
 func (s *Service) Calibrations(ctx context.Context, caller account.User) ([]CalibrationOpening, error) {
 	if caller.Role != account.Grader {
 		return nil, errs.E(errs.Forbidden, "Only graders calibrate.")
@@ -342,8 +429,6 @@ func (s *Service) Calibrations(ctx context.Context, caller account.User) ([]Cali
 	for _, at := range mine {
 		tried[at.AssignmentID] = append(tried[at.AssignmentID], at)
 	}
-	now := s.stamp()
-	me := candidate{profileDoc: doc, Free: math.MaxInt32, Calibrated: true}
 	for _, an := range all {
 		if len(an.Anchors) == 0 {
 			continue
@@ -354,18 +439,13 @@ func (s *Service) Calibrations(ctx context.Context, caller account.User) ([]Cali
 		}
 		done := tried[a.ID]
 		if len(done) == 0 {
-			b := Batch{SchoolID: a.SchoolID, TeacherID: a.TeacherID, Subject: normSubject(a.Subject), GradeLevel: a.GradeLevel, DueAt: a.DueAt}
-			prefs, err := s.prefs(ctx, a.TeacherID)
-			if err != nil {
+			if r, err := s.fits(ctx, doc, a); err != nil {
 				return nil, err
-			}
-			// Availability changes week to week; everything else rules the
-			// grader out of the work whatever the calibration.
-			if r := check(b, me, s.schoolOf(ctx, b), prefs, true, now); r != eligible && r != unavailable {
+			} else if r != eligible {
 				continue
 			}
 		}
-		_, nextErr := nextAnchor(done, len(an.Anchors))
+		_, nextErr := nextAnchor(done, an.Anchors)
 		out = append(out, CalibrationOpening{
 			AssignmentID: a.ID, Title: a.Title, Subject: a.Subject, GradeLevel: a.GradeLevel, DueAt: a.DueAt,
 			Attempts: len(done), Passed: slices.ContainsFunc(done, func(at Attempt) bool { return at.Passed }), MayAttempt: nextErr == nil,

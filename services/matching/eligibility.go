@@ -39,19 +39,21 @@ const (
 // reasonText describes n graders failing for r, e.g. "2 outside the grade
 // band".
 func reasonText(r reason, n int) string {
-	s := map[reason]string{
-		notVetted:        "not vetted yet",
-		wrongSubject:     "not grading this subject",
-		wrongBand:        "outside the grade band",
-		affiliated:       "with a declared tie to the school",
-		sameDomain:       "sharing an email domain with the school's teacher",
-		blockedByTeacher: "blocked by the teacher",
-		excluded:         "already declined it or first-read it",
-		notCalibrated:    "not calibrated on this assignment's anchor papers",
-		unavailable:      "not available before the due date",
-		noCapacity:       "without free capacity for it",
-	}[r]
-	return fmt.Sprintf("%d %s", n, s)
+	return fmt.Sprintf("%d %s", n, reasonPhrases[r])
+}
+
+// reasonPhrases say why graders fail a rule, e.g. "outside the grade band".
+var reasonPhrases = map[reason]string{
+	notVetted:        "not vetted yet",
+	wrongSubject:     "not grading this subject",
+	wrongBand:        "outside the grade band",
+	affiliated:       "with a declared tie to the school",
+	sameDomain:       "sharing an email domain with the school's teacher",
+	blockedByTeacher: "blocked by the teacher",
+	excluded:         "already declined it or first-read it",
+	notCalibrated:    "not calibrated on this assignment's anchor papers",
+	unavailable:      "not available before the due date",
+	noCapacity:       "without free capacity for it",
 }
 
 // school is what conflict checks need to know about a batch's school.

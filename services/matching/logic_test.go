@@ -170,3 +170,33 @@ func TestProfileInputValidation(t *testing.T) {
 		t.Fatalf("normalize: %v %v %v", out.Subjects, days, err)
 	}
 }
+
+func TestNextAnchor(t *testing.T) {
+	x, y, z := Anchor{SubmissionID: "a:x"}, Anchor{SubmissionID: "a:y"}, Anchor{SubmissionID: "a:z"}
+	tests := []struct {
+		name    string
+		done    []Attempt
+		anchors []Anchor
+		want    int
+		wantErr bool
+	}{
+		{"first attempt: the first paper", nil, []Anchor{x, y}, 0, false},
+		{"retry: the next paper", []Attempt{{SubmissionID: "a:x"}}, []Anchor{x, y}, 1, false},
+		{"retry after the teacher reordered: still a paper not seen", []Attempt{{SubmissionID: "a:x"}}, []Anchor{y, x}, 0, false},
+		{"an old attempt named by position", []Attempt{{Anchor: 0}}, []Anchor{x, y}, 1, false},
+		{"passed", []Attempt{{SubmissionID: "a:x", Passed: true}}, []Anchor{x, y}, 0, true},
+		{"both attempts used", []Attempt{{SubmissionID: "a:x"}, {SubmissionID: "a:y"}}, []Anchor{x, y, z}, 0, true},
+		{"every paper seen", []Attempt{{SubmissionID: "a:x"}}, []Anchor{x}, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := nextAnchor(tt.done, tt.anchors)
+			if (err != nil) != tt.wantErr || (err == nil && got != tt.want) {
+				t.Fatalf("nextAnchor = %d, %v; want %d (error %v)", got, err, tt.want, tt.wantErr)
+			}
+			if err != nil && !errs.Is(err, errs.Conflict) {
+				t.Fatalf("error %v is not a conflict", err)
+			}
+		})
+	}
+}

@@ -416,8 +416,18 @@ func TestCalibrationsListsWhatStandsBetweenAGraderAndWork(t *testing.T) {
 	if got := list(fits)[0]; got.AssignmentID != w.asg.ID || !got.MayAttempt || got.Passed || got.Attempts != 0 || got.Title != "Essay" {
 		t.Fatalf("the opening: %+v", got)
 	}
+	// The grader who does not fit may not open the paper by its ID either.
+	if _, err := w.s.Calibration(ctx, tied, w.asg.ID); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("a grader with a tie to the school opening the anchor paper: %v", err)
+	}
 	if _, err := w.s.Calibrate(ctx, fits, w.asg.ID, levels); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := w.s.Outcome(ctx, fits, w.asg.ID, 1); err != nil || !got.Attempt.Passed || got.Attempt.SubmissionID == "" {
+		t.Fatalf("the outcome of attempt 1: %+v, %v", got, err)
+	}
+	if _, err := w.s.Outcome(ctx, fits, w.asg.ID, 2); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("an attempt not made: %v", err)
 	}
 	if got := list(fits); len(got) != 1 || !got[0].Passed || got[0].MayAttempt || got[0].Attempts != 1 {
 		t.Fatalf("after passing: %+v", got)

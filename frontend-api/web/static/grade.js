@@ -36,14 +36,18 @@ essay.addEventListener('keyup', captureSelection);
 
 // Keyboard selection: the text becomes a read-only caret area, so a
 // keyboard user moves with the arrow keys and selects with Shift, as in any
-// document; every edit (typing, paste, drop, cut, undo) is refused. Enter
-// with a passage selected moves on to writing its comment.
+// document. Edits (typing, paste, drop, cut, undo) are cancelled; the few
+// that cannot be (an input method's composition) are undone by putting the
+// text back as the server drew it. Enter with a passage selected moves on
+// to writing its comment.
+const pristine = [...essay.childNodes].map((n) => n.cloneNode(true));
 essay.contentEditable = 'true';
 essay.spellcheck = false;
 essay.setAttribute('role', 'textbox');
 essay.setAttribute('aria-readonly', 'true');
 essay.setAttribute('aria-multiline', 'true');
 for (const ev of ['beforeinput', 'paste', 'drop', 'cut']) essay.addEventListener(ev, (e) => e.preventDefault());
+essay.addEventListener('input', () => essay.replaceChildren(...pristine.map((n) => n.cloneNode(true))));
 essay.addEventListener('keydown', (e) => {
   if (e.key !== 'Enter') return;
   e.preventDefault();
