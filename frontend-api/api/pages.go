@@ -598,23 +598,27 @@ func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 	}
 	d := map[string]any{"Assignment": a, "Rows": page.Rows, "Anchors": anchors, "AnchorForm": map[string]string{}}
 	if a.State != intake.Draft {
-		if m, err := p.s.deps.Matching.ForAssignment(ctx, u, aid); err == nil {
-			d["Matching"] = m
-		}
 		rows, err := p.s.deps.Feedback.List(ctx, u, aid)
 		if err != nil {
 			return nil, err
 		}
 		d["Feedback"] = rows
-		// Turnaround comes from the class summary (computed afresh until
-		// the assignment is released, cached after); when it cannot be
-		// computed the page goes without it.
+		// Turnaround from the batches and the feedback rows already read:
+		// no class summary is computed for it.
 		byBatch := map[string]analytics.BatchTimes{}
-		if sum, err := p.s.deps.Analytics.ClassSummary(ctx, u, aid, analytics.Options{}); err == nil {
-			for _, b := range sum.Turnaround.Batches {
+		if m, err := p.s.deps.Matching.ForAssignment(ctx, u, aid); err == nil {
+			d["Matching"] = m
+			tasks := map[string][]string{}
+			for _, b := range m.Batches {
+				for _, it := range b.Items {
+					tasks[b.ID] = append(tasks[b.ID], feedback.TaskID(it.VersionID, string(b.Reader)))
+				}
+			}
+			t := analytics.TurnaroundOf(a, tasks, rows)
+			for _, b := range t.Batches {
 				byBatch[b.BatchID] = b
 			}
-			d["Turnaround"] = sum.Turnaround
+			d["Turnaround"] = t
 		}
 		d["BatchTimes"] = byBatch
 	}

@@ -90,7 +90,7 @@ func newWorld(t *testing.T) *world {
 	if w.class, err = in.CreateClass(ctx, w.teacher, intake.ClassInput{Name: "Period 3", Subject: "English", GradeLevel: ptr(10)}); err != nil {
 		t.Fatal(err)
 	}
-	roster, err := os.Open("../../../shared/fixtures/class-a/roster.csv")
+	roster, err := os.Open("../../testdata/class-a/roster.csv")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
 )
 
@@ -16,7 +17,7 @@ import (
 // conventions (weight 1); two focus points.
 func fixtureRubric(t testing.TB) intake.Rubric {
 	t.Helper()
-	data, err := os.ReadFile("../../../shared/fixtures/class-a/rubric.json")
+	data, err := os.ReadFile("../../testdata/class-a/rubric.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,5 +442,37 @@ func TestSummarizeFractionalRubric(t *testing.T) {
 	want := (1.0/3 + 0.5 + 2*(2.0/3+0.5) + 1.5) / 4
 	if got := *s.Criteria[0].MeanPoints; math.Abs(got-want) > 1e-12 {
 		t.Errorf("thesis mean points = %v; want %v", got, want)
+	}
+}
+
+func TestTurnaroundOf(t *testing.T) {
+	pub := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	at := func(h int) *time.Time { x := pub.Add(time.Duration(h) * time.Hour); return &x }
+	a := intake.Assignment{PublishedAt: &pub}
+	batches := map[string][]string{"b1": {"v1:first", "v2:first"}, "b2": {"v3:first"}, "b3": {"v1:second"}}
+	rows := []feedback.Row{{TaskID: "v1:first", ApprovedAt: at(20)}, {TaskID: "v2:first", ApprovedAt: at(30)},
+		{TaskID: "v3:first"}, {TaskID: "elsewhere", ApprovedAt: at(1)}, {TaskID: "v1:second", State: feedback.Draft, UpdatedAt: *at(3)}}
+	got := TurnaroundOf(a, batches, rows)
+	if got.Hours != nil || len(got.Batches) != 3 {
+		t.Fatalf("turnaround %+v", got)
+	}
+	b1, b2, b3 := got.Batches[0], got.Batches[1], got.Batches[2]
+	if b1.BatchID != "b1" || b1.Submissions != 2 || b1.Approved != 2 || b1.Hours == nil || *b1.Hours != 30 || !b1.LastApproved.Equal(*at(30)) {
+		t.Errorf("b1 %+v", b1)
+	}
+	if b2.Submissions != 1 || b2.Approved != 0 || b2.Hours != nil {
+		t.Errorf("b2 %+v", b2)
+	}
+	if b3.Submissions != 1 || b3.Approved != 0 { // a draft is not approved
+		t.Errorf("b3 %+v", b3)
+	}
+	old := []feedback.Row{{TaskID: "v3:first", State: feedback.Released, UpdatedAt: *at(40)}} // written before rows had ApprovedAt
+	if b := TurnaroundOf(a, map[string][]string{"b2": {"v3:first"}}, old).Batches[0]; b.Approved != 1 || b.Hours == nil || *b.Hours != 40 {
+		t.Errorf("an old released row: %+v", b)
+	}
+	rel := *at(50)
+	a.ReleasedAt = &rel
+	if h := TurnaroundOf(a, batches, rows).Hours; h == nil || *h != 50 {
+		t.Errorf("hours to release %v", h)
 	}
 }

@@ -135,12 +135,13 @@ type Row struct {
 	Flagged    bool              `json:"flagged" bson:"flagged"` // an unresolved second-read disagreement
 	AssignedID string            `json:"assignment_id" bson:"assignment_id"`
 	UpdatedAt  time.Time         `json:"updated_at" bson:"updated_at"`
+	ApprovedAt *time.Time        `json:"approved_at,omitempty" bson:"approved_at,omitempty"` // when first approved
 }
 
 func rowOf(f Feedback) Row {
 	return Row{
 		TaskID: f.ID, StudentID: f.StudentID, Version: f.Version, Reader: f.Reader, State: f.State,
-		GraderID: f.GraderID, Levels: f.Levels, AssignedID: f.AssignmentID, UpdatedAt: f.UpdatedAt,
+		GraderID: f.GraderID, Levels: f.Levels, AssignedID: f.AssignmentID, UpdatedAt: f.UpdatedAt, ApprovedAt: f.ApprovedAt,
 		Flagged: f.Disagreement != nil && !f.Disagreement.Resolved,
 	}
 }
