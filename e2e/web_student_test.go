@@ -103,18 +103,18 @@ func demoStudentPages(t *testing.T, in *instance, links []string) {
 	// An empty one is refused with its sentence; an overlong one too, with
 	// the text kept in the form; with htmx the mistake is a 200 page for
 	// the in-place swap.
-	if r, body := spPost(t, a.C, in, reflectPath, form("reflection", "  \n "), ""); r.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Write something first.") {
+	if r, body := postPage(t, a.C, in, reflectPath, form("reflection", "  \n ")); r.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Write something first.") {
 		t.Errorf("an empty reflection: %d, want 400 with its sentence", r.StatusCode)
 	}
 	long := strings.Repeat("so ", 664) + "<b>kept</b>"
-	r, body := spPost(t, a.C, in, reflectPath, form("question", long), "")
+	r, body := postPage(t, a.C, in, reflectPath, form("question", long))
 	if r.StatusCode != http.StatusBadRequest || !strings.Contains(body, "longer than 2000 characters") || !strings.Contains(body, html.EscapeString(long)+"</textarea>") {
 		t.Errorf("an overlong question: %d, want 400 with its sentence and the text kept", r.StatusCode)
 	}
 	if !regexp.MustCompile(`value="question" checked`).MatchString(body) {
 		t.Error("the overlong question's kind is not kept")
 	}
-	if r, body := spPost(t, a.C, in, reflectPath, form("reflection", ""), "true"); r.StatusCode != 200 || !strings.Contains(body, `id="reflect-error"`) {
+	if r, body := postPage(t, a.C, in, reflectPath, form("reflection", ""), "HX-Request", "true"); r.StatusCode != 200 || !strings.Contains(body, `id="reflect-error"`) {
 		t.Errorf("an empty reflection with htmx: %d, want 200 with the error in the section", r.StatusCode)
 	}
 
@@ -136,7 +136,7 @@ func demoStudentPages(t *testing.T, in *instance, links []string) {
 	if cm == nil {
 		t.Fatal("no family-link form on the progress page")
 	}
-	r, body = spPost(t, a.C, in, "/student/progress/links", url.Values{"_csrf": {tok}, "class_id": {html.UnescapeString(cm[1])}}, "")
+	r, body = postPage(t, a.C, in, "/student/progress/links", url.Values{"_csrf": {tok}, "class_id": {html.UnescapeString(cm[1])}})
 	fm, vm := spFamilyURL.FindStringSubmatch(body), spRevoke.FindStringSubmatch(body)
 	if r.StatusCode != 200 || fm == nil || vm == nil {
 		t.Fatalf("creating a family link: %d, link %v, revoke form %v", r.StatusCode, fm, vm)
@@ -191,30 +191,6 @@ func demoStudentPages(t *testing.T, in *instance, links []string) {
 	if _, body, _ := page(t, a.C, in, "/student/progress"); strings.Contains(body, revoke) {
 		t.Error("a turned-off family link is still listed")
 	}
-}
-
-// spPost posts a form (with HX-Request when hx is "true") and returns the
-// response with its body.
-func spPost(t *testing.T, c *http.Client, in *instance, path string, form url.Values, hx string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest("POST", in.url(path), strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if hx != "" {
-		req.Header.Set("HX-Request", hx)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
 }
 
 // spGet GETs path with c and drains the body.

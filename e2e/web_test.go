@@ -304,10 +304,19 @@ func postForm(t *testing.T, c *http.Client, in *instance, path string, form url.
 	return resp
 }
 
-// postPage posts a form and returns the response with its body.
-func postPage(t *testing.T, c *http.Client, in *instance, path string, form url.Values) (*http.Response, string) {
+// postPage posts a form, with header as name and value pairs, and returns
+// the response with its body.
+func postPage(t *testing.T, c *http.Client, in *instance, path string, form url.Values, header ...string) (*http.Response, string) {
 	t.Helper()
-	resp, err := c.PostForm(in.url(path), form)
+	req, err := http.NewRequest("POST", in.url(path), strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
