@@ -60,18 +60,22 @@ func (p *pages) calibrationPage(c *fiber.Ctx) error {
 // levels chosen.
 func (p *pages) calibrate(c *fiber.Ctx) error {
 	ctx, u, aid := c.UserContext(), caller(c), id(c, "id")
-	t, err := p.s.deps.Matching.Calibration(ctx, u, aid)
+	a, err := p.s.deps.Intake.Assignment(ctx, aid) // for the rubric's keys; Calibrate decides who may
 	if err != nil {
 		return err
 	}
 	chosen := map[string]string{}
-	for _, cr := range t.Rubric.Criteria {
+	for _, cr := range a.Rubric.Criteria {
 		if l := c.FormValue("level-" + cr.Key); l != "" {
 			chosen[cr.Key] = l
 		}
 	}
 	res, err := p.s.deps.Matching.Calibrate(ctx, u, aid, chosen)
 	if err != nil {
+		t, terr := p.s.deps.Matching.Calibration(ctx, u, aid)
+		if terr != nil { // nothing left to score: say why Calibrate refused
+			return err
+		}
 		return p.formError(c, err, "grader_calibrate", "Calibration", calibrationView{Task: t, Chosen: chosen})
 	}
 	return see(c, fmt.Sprintf("/grader/calibration/%s/attempts/%d", esc(aid), res.Attempt.N), "")
@@ -115,38 +119,45 @@ func (p *pages) anchorViews(c *fiber.Ctx, a intake.Assignment) ([]anchorView, er
 	if err != nil {
 		return nil, err
 	}
-	labels := map[string]string{}
-	for _, l := range a.Rubric.Scale {
-		labels[l.Key] = l.Label
-	}
 	out := make([]anchorView, 0, len(an.Anchors))
 	for _, x := range an.Anchors {
 		v := anchorView{StudentID: strings.TrimPrefix(x.SubmissionID, a.ID+":"), keys: x.Levels}
 		for _, cr := range a.Rubric.Criteria {
-			v.Levels = append(v.Levels, criterionView{Title: cr.Title, Level: labels[x.Levels[cr.Key]]})
+			v.Levels = append(v.Levels, criterionView{Title: cr.Title, Level: levelLabel(a.Rubric, x.Levels[cr.Key])})
 		}
 		out = append(out, v)
 	}
 	return out, nil
 }
 
+// teacherAnchors returns the path's assignment for its teacher, with its
+// anchor papers.
+func (p *pages) teacherAnchors(c *fiber.Ctx) (intake.Assignment, []anchorView, error) {
+	a, err := p.s.deps.Intake.AuthorizeAssignment(c.UserContext(), caller(c), id(c, "id"))
+	if err != nil {
+		return a, nil, err
+	}
+	views, err := p.anchorViews(c, a)
+	return a, views, err
+}
+
 // saveAnchor adds a student's submission as an anchor paper with the
 // teacher's levels from the form (level-<criterion>), or gives that
 // student's paper the new levels in its place; the other anchors stay as
-// they are.
+// they are. A mistake shows the assignment page again with the form as
+// filled in.
 func (p *pages) saveAnchor(c *fiber.Ctx) error {
-	d, err := p.assignmentData(c)
+	a, views, err := p.teacherAnchors(c)
 	if err != nil {
 		return err
 	}
-	a := d["Assignment"].(intake.Assignment)
 	student := strings.TrimSpace(c.FormValue("student_id"))
 	levels := map[string]string{}
 	for _, cr := range a.Rubric.Criteria {
 		levels[cr.Key] = c.FormValue("level-" + cr.Key)
 	}
 	in, found := []matching.AnchorInput{}, false
-	for _, v := range d["Anchors"].([]anchorView) {
+	for _, v := range views {
 		if v.StudentID == student { // new levels, same place
 			v.keys, found = levels, true
 		}
@@ -156,6 +167,10 @@ func (p *pages) saveAnchor(c *fiber.Ctx) error {
 		in = append(in, matching.AnchorInput{StudentID: student, Levels: levels})
 	}
 	if _, err := p.s.deps.Matching.SetAnchors(c.UserContext(), caller(c), a.ID, in); err != nil {
+		d, derr := p.assignmentData(c)
+		if derr != nil {
+			return derr
+		}
 		form := map[string]string{"student_id": student}
 		for k, v := range levels {
 			form["level-"+k] = v
@@ -168,20 +183,19 @@ func (p *pages) saveAnchor(c *fiber.Ctx) error {
 
 // removeAnchor takes a student's submission off the anchor papers.
 func (p *pages) removeAnchor(c *fiber.Ctx) error {
-	d, err := p.assignmentData(c)
+	a, views, err := p.teacherAnchors(c)
 	if err != nil {
 		return err
 	}
-	a, sid := d["Assignment"].(intake.Assignment), id(c, "sid")
-	views := d["Anchors"].([]anchorView)
+	sid := id(c, "sid")
+	if !slices.ContainsFunc(views, func(v anchorView) bool { return v.StudentID == sid }) {
+		return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "")
+	}
 	in := []matching.AnchorInput{}
 	for _, v := range views {
 		if v.StudentID != sid {
 			in = append(in, matching.AnchorInput{StudentID: v.StudentID, Levels: v.keys})
 		}
-	}
-	if !slices.ContainsFunc(views, func(v anchorView) bool { return v.StudentID == sid }) {
-		return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "")
 	}
 	if _, err := p.s.deps.Matching.SetAnchors(c.UserContext(), caller(c), a.ID, in); err != nil {
 		return err

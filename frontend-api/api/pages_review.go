@@ -32,13 +32,6 @@ func (p *pages) reviewRoutes() {
 	s.handle(post, "/teacher/feedback/:id/adjudicate", teachers, p.adjudicate)
 }
 
-// reviewFlashes are the review pages' own ?done= messages (fixed text, as
-// with flashes).
-var reviewFlashes = map[string]string{
-	"edited":      "Feedback edited; the change is kept in its history.",
-	"adjudicated": "Adjudicated: your levels now count for this submission.",
-}
-
 // criterionView is one criterion of a feedback as the review page lists it:
 // the level's label, not its key.
 type criterionView struct{ Title, Level, Comment string }
@@ -95,7 +88,7 @@ func (p *pages) reviewPage(c *fiber.Ctx) error {
 		return err
 	}
 	d := p.reviewData(c, r, a, nil, "")
-	return p.renderWith(c, "teacher_review", "Review", d, pageData{Flash: reviewFlashes[c.Query("done")]})
+	return p.render(c, "teacher_review", "Review", d)
 }
 
 // review returns the feedback named by the path for its teacher, with its

@@ -37,11 +37,12 @@ func (p *pages) studentRoutes() {
 	s.handle(get, "/family/progress.svg", public, p.familyChart)
 }
 
-// studentFlashes are the student pages' own ?done= messages.
-var studentFlashes = map[string]string{
+// reflectionNotes are the ?done= messages of the reflection form, shown
+// inside the page's reflections section (where the redirect lands) rather
+// than at the top, as flashes are.
+var reflectionNotes = map[string]string{
 	"reflected": "Your reflection is saved with your feedback.",
 	"asked":     "Your question is saved with your feedback for your teacher.",
-	"unshared":  "The family link is turned off: it no longer opens your progress.",
 }
 
 // studentSubmission is a line of the student's list.
@@ -107,7 +108,7 @@ func (p *pages) feedbackData(c *fiber.Ctx, subID string) (feedback.StudentFeedba
 	d := map[string]any{
 		"Feedback": fb, "Titles": titles, "Segments": web.Segments(v.Text, highlightSpans(v.Highlights)),
 		"Stars": []int{1, 2, 3, 4, 5}, "Reflections": refl, "ManyVersions": len(fb.Versions) > 1,
-		"Reflect": reflectForm{Kind: "reflection"}, "Done": studentFlashes[c.Query("done")],
+		"Reflect": reflectForm{Kind: "reflection"}, "Done": reflectionNotes[c.Query("done")],
 	}
 	return fb, d, nil
 }
@@ -364,7 +365,7 @@ func (p *pages) studentProgress(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return p.renderWith(c, "student_progress", "My progress", d, pageData{Flash: studentFlashes[c.Query("done")]})
+	return p.render(c, "student_progress", "My progress", d)
 }
 
 // sendProgressChart sends a progress chart; progress with no marks yet has none

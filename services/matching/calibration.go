@@ -223,9 +223,15 @@ func (s *Service) fits(ctx context.Context, doc profileDoc, a intake.Assignment)
 	return eligible, nil
 }
 
+// openForGrading reports whether graders may still take on a's work (and
+// so calibrate for it): published, or in grading.
+func openForGrading(a intake.Assignment) bool {
+	return a.State == intake.Published || a.State == intake.InGrading
+}
+
 func (s *Service) anchoredAssignment(ctx context.Context, assignmentID string) (intake.Assignment, Anchors, error) {
 	a, err := s.intake.Assignment(ctx, assignmentID)
-	if err != nil || (a.State != intake.Published && a.State != intake.InGrading) {
+	if err != nil || !openForGrading(a) {
 		return intake.Assignment{}, Anchors{}, errs.E(errs.NotFound, "No open assignment with ID %q.", assignmentID)
 	}
 	anchors, err := s.anchors(ctx, assignmentID)
@@ -434,7 +440,7 @@ func (s *Service) Calibrations(ctx context.Context, caller account.User) ([]Cali
 			continue
 		}
 		a, err := s.intake.Assignment(ctx, an.AssignmentID)
-		if err != nil || (a.State != intake.Published && a.State != intake.InGrading) {
+		if err != nil || !openForGrading(a) {
 			continue
 		}
 		done := tried[a.ID]
