@@ -125,12 +125,19 @@ func screenshotDir(t *testing.T) string {
 
 // browserTools finds node and Chromium for the browser tests and installs
 // e2e/browser's npm packages if they are missing; missing says what is not
-// installed (the tests that need them are then skipped).
+// installed (the tests that need them are then skipped). With
+// MARGIN_BROWSER_TESTS=required (as scripts/test sets it) a missing tool
+// fails the test instead, so CI can never pass with the browser unrun.
 func browserTools(t *testing.T) (node, chromium, missing string) {
 	t.Helper()
+	defer func() {
+		if missing != "" && os.Getenv("MARGIN_BROWSER_TESTS") == "required" {
+			t.Fatalf("MARGIN_BROWSER_TESTS=required, but %s", missing)
+		}
+	}()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		return "", "", "node is not installed; the browser tests need node and chromium (apt-get install -y nodejs npm chromium)"
+		return "", "", "node is not installed; the browser tests need node and chromium (apt-get install -y nodejs chromium)"
 	}
 	chromium = os.Getenv("CHROMIUM")
 	if chromium == "" {
