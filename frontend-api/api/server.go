@@ -1,8 +1,8 @@
-// Package api is Margin's HTTP edge: the JSON API under /api/v1 (and, later,
-// the web pages), built on Fiber. It authenticates every request, checks the
-// caller's role against what each route declares, decodes and validates
-// input, calls the services, and maps their errors to HTTP in one place
-// (errorHandler). It holds no business rules of its own.
+// Package api is Margin's HTTP edge: the JSON API under /api/v1 and the
+// server-rendered web pages, built on Fiber. It authenticates every
+// request, checks the caller's role against what each route declares,
+// decodes and validates input, calls the services, and maps their errors to
+// HTTP in one place (errorHandler). It holds no business rules of its own.
 package api
 
 import (

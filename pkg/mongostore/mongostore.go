@@ -6,7 +6,8 @@
 // The embedded store is single-process: FerretDB v1 runs findAndModify and
 // update as a read followed by a write, so the client is limited to one
 // in-flight operation (maxPoolSize=1), which makes every single-document
-// operation atomic within this process. See ../shared/STORE-NOTES.md.
+// operation atomic within this process. docs/STORE.md lists what the
+// embedded store does and does not do.
 package mongostore
 
 import (
