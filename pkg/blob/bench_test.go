@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -124,4 +125,39 @@ func BenchmarkPutVerified(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSync: what the atomic backend's syncs cost on this disk, one
+// new 16 KiB file and one directory.
+//
+//	go test ./pkg/blob -run '^$' -bench Sync
+func BenchmarkSync(b *testing.B) {
+	body, _ := benchBody(16 << 10)
+	b.Run("file16KiB", func(b *testing.B) {
+		dir := b.TempDir()
+		for b.Loop() {
+			f, err := os.CreateTemp(dir, "f")
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Write(body)
+			if err := f.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+	})
+	b.Run("dir", func(b *testing.B) {
+		dir := b.TempDir()
+		for b.Loop() {
+			f, err := os.CreateTemp(dir, "f")
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			if err := syncDir(dir); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
