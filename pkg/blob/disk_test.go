@@ -11,12 +11,17 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3afero"
+	"github.com/spf13/afero"
 
 	"github.com/marginschool/margin/pkg/blob"
 )
@@ -294,5 +299,38 @@ func copyTree(t *testing.T, src, dst string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadsS3aferoData: a data directory written by the embedded S3 of
+// earlier versions (gofakes3's s3afero backend) reads the same.
+func TestReadsS3aferoData(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(old, gofakes3.WithAutoBucket(false)).Server())
+	s0, err := blob.New(ctx, blob.Config{Endpoint: srv.URL, Bucket: "margin", AccessKey: "k", SecretKey: "s", PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, s0.EnsureBucket(ctx))
+	body, sum, key := original("Written before the upgrade. ")
+	if _, err := s0.Put(ctx, key, bytes.NewReader(body), "application/pdf"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+
+	s, _, _ := embedded(t, dir, "")
+	if info, err := s.Head(ctx, key); err != nil || info.SHA256 != sum || info.Size != int64(len(body)) || info.ContentType != "application/pdf" {
+		t.Fatalf("HEAD of an s3afero object: %+v, %v", info, err)
+	}
+	if got := mustRead(t, s, key); !bytes.Equal(got, body) {
+		t.Fatalf("GET of an s3afero object: %d bytes, want %d", len(got), len(body))
+	}
+	if p, err := s.List(ctx, "submissions/", "", 10); err != nil || len(p.Keys) != 1 || p.Keys[0] != key {
+		t.Fatalf("list = %+v, %v", p, err)
 	}
 }

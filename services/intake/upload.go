@@ -246,10 +246,10 @@ func rejected(name string, err error) Outcome {
 
 // ingest stores one file as a version of a student's submission. The order
 // makes a failure at any step safe to retry: the original goes to S3 under
-// its content address and is read back and verified; then the text; then the submission
-// version (a conditional update, so two uploads never take the same version
-// number); then the list row. Nothing refers to the object or the text until
-// the version is recorded.
+// its content address and is read back and verified; then the text; then
+// the submission version (a conditional update, so two uploads never take
+// the same version number); then the list row. Nothing refers to the object
+// or the text until the version is recorded.
 func (b *Batch) ingest(ctx context.Context, name, studentID string, r io.ReaderAt, size int64) Outcome {
 	s := b.s
 	o := Outcome{File: name}
