@@ -72,3 +72,31 @@ func TestTempDirSweep(t *testing.T) {
 		t.Fatalf("after both stopped: %v, want only %s", runs, foreign)
 	}
 }
+
+// TestTempDirDefault: temporary files live in the data directory unless
+// both MongoDB and S3 are configured (then the data directory is unused).
+func TestTempDirDefault(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("TMPDIR", "/var/tmp")
+	for _, tc := range []struct {
+		mongo, s3, tmp, want string
+	}{
+		{"", "", "", filepath.Join(data, "tmp")},
+		{"mongodb://db", "", "", filepath.Join(data, "tmp")},
+		{"", "http://s3", "", filepath.Join(data, "tmp")},
+		{"mongodb://db", "http://s3", "", "/var/tmp/margin"},
+		{"mongodb://db", "http://s3", "/srv/margin-tmp", "/srv/margin-tmp"},
+	} {
+		t.Setenv("MARGIN_DATA_DIR", data)
+		t.Setenv("MARGIN_MONGODB_URI", tc.mongo)
+		t.Setenv("MARGIN_S3_ENDPOINT", tc.s3)
+		t.Setenv("MARGIN_TMP_DIR", tc.tmp)
+		cfg, err := loadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.TmpDir != tc.want {
+			t.Errorf("mongo %q, s3 %q, MARGIN_TMP_DIR %q: TmpDir = %s, want %s", tc.mongo, tc.s3, tc.tmp, cfg.TmpDir, tc.want)
+		}
+	}
+}
