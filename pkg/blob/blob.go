@@ -26,8 +26,8 @@ import (
 // ErrNotFound is returned (wrapped) when an object or bucket does not exist.
 var ErrNotFound = errors.New("blob: not found")
 
-// ErrCorrupt is returned by Put when the stored object does not match what
-// was sent (size, MD5 or SHA-256 disagree after the write).
+// ErrCorrupt is returned by Put and PutVerified when the stored object does
+// not match what was sent (size, MD5 or SHA-256 disagree after the write).
 var ErrCorrupt = errors.New("blob: stored object does not match")
 
 // Config says which S3 to use.
@@ -115,7 +115,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // object's size must match, its ETag must be the MD5 of what was sent, and its
 // SHA-256 (kept in the object's metadata) is returned. The body is read twice
 // (once to hash it, once to send it), so it must be seekable. Returns
-// ErrCorrupt if the stored object disagrees with what was sent.
+// ErrCorrupt if the stored object disagrees with what was sent. To store a
+// content-addressed original, use PutVerified, which reads the object back.
 func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) (Info, error) {
 	sum := sha256.New()
 	md := md5.New()
@@ -128,19 +129,8 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, content
 	}
 	shaHex := hex.EncodeToString(sum.Sum(nil))
 	md5Hex := hex.EncodeToString(md.Sum(nil))
-	if contentType == "" {
-		contentType = "application/octet-stream"
-	}
-	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        &s.bucket,
-		Key:           &key,
-		Body:          body,
-		ContentLength: aws.Int64(size),
-		ContentType:   &contentType,
-		Metadata:      map[string]string{"sha256": shaHex},
-	})
-	if err != nil {
-		return Info{}, fmt.Errorf("blob: put %s: %w", key, err)
+	if err := s.putObject(ctx, key, body, size, shaHex, contentType); err != nil {
+		return Info{}, err
 	}
 	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
@@ -152,6 +142,69 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, content
 		return Info{}, fmt.Errorf("%w: %s (size %d/%d, etag %s/%s)", ErrCorrupt, key, info.Size, size, etag, md5Hex)
 	}
 	return info, nil
+}
+
+// PutVerified makes key hold exactly the size bytes of r, whose SHA-256 is
+// sha256Hex, and proves it by reading the object back and hashing it
+// (streaming, on any S3). It writes only when it must: an object already
+// under key is kept if it reads back as those bytes, and anything else
+// there (missing, torn, truncated, foreign, or unreadable) is replaced. It
+// trusts no checksum the server reports, because gofakes3 echoes an
+// x-amz-checksum-sha256 header it never checked. Returns ErrCorrupt if the
+// object still does not read back as r after the write (or sha256Hex is
+// not r's hash), or the error of the write or the read.
+func (s *Store) PutVerified(ctx context.Context, key string, r io.ReaderAt, size int64, sha256Hex, contentType string) error {
+	if s.verify(ctx, key, size, sha256Hex) == nil {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.putObject(ctx, key, io.NewSectionReader(r, 0, size), size, sha256Hex, contentType); err != nil {
+		return err
+	}
+	return s.verify(ctx, key, size, sha256Hex)
+}
+
+// putObject sends size bytes of body, recording sha256Hex in the metadata.
+func (s *Store) putObject(ctx context.Context, key string, body io.ReadSeeker, size int64, sha256Hex, contentType string) error {
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        &s.bucket,
+		Key:           &key,
+		Body:          body,
+		ContentLength: aws.Int64(size),
+		ContentType:   &contentType,
+		Metadata:      map[string]string{"sha256": sha256Hex},
+	})
+	if err != nil {
+		return fmt.Errorf("blob: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// verify reads key back: nil if it is size bytes hashing to sha256Hex,
+// ErrNotFound if there is no such object, ErrCorrupt if it differs.
+func (s *Store) verify(ctx context.Context, key string, size int64, sha256Hex string) error {
+	rc, info, err := s.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if info.Size != size {
+		return fmt.Errorf("%w: %s is %d bytes, want %d", ErrCorrupt, key, info.Size, size)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(rc, size+1))
+	if err != nil {
+		return fmt.Errorf("blob: read back %s: %w", key, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != size || got != sha256Hex {
+		return fmt.Errorf("%w: %s reads back as %d bytes with SHA-256 %s, want %d bytes with %s", ErrCorrupt, key, n, got, size, sha256Hex)
+	}
+	return nil
 }
 
 // Get opens the object for reading. The caller closes the reader. Returns

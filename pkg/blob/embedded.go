@@ -12,21 +12,44 @@ import (
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3afero"
-	"github.com/spf13/afero"
 )
 
-// Embedded is an S3-compatible server (gofakes3 with its filesystem backend)
-// running in this process on 127.0.0.1, keeping objects under a directory.
-// It is reachable only from this machine, and checks no signatures: it is
-// the single-user default, not a production store.
+// Embedded is an S3-compatible server (gofakes3's HTTP API over Margin's
+// own file-system backend) running in this process on 127.0.0.1, keeping
+// objects under a directory. A put is atomic: an object is stored whole,
+// with its metadata, or not at all, even across a kill. The server is
+// reachable only from this machine and checks no signatures: it is the
+// single-user default, not a production store.
 type Embedded struct {
 	Endpoint string // http://127.0.0.1:PORT
 	srv      *http.Server
+	disk     *diskBackend
 }
 
-// StartEmbedded serves an S3-compatible API with its files under dir.
-func StartEmbedded(dir string) (*Embedded, error) {
+// EmbeddedOptions tunes StartEmbedded.
+type EmbeddedOptions struct {
+	// Logger receives what recovery at start repaired; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// TestPause, for crash tests only, holds every put at that point
+	// (PauseMidWrite or PausePublished) until the process is killed or the
+	// server closed. Never set it in production.
+	TestPause string
+}
+
+// StartEmbedded serves an S3-compatible API with its files under dir. It
+// first completes or discards the puts that a crash of the last run
+// interrupted (logging what it repaired), in time proportional to those
+// puts, not to the objects stored.
+func StartEmbedded(dir string, opts EmbeddedOptions) (*Embedded, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	switch opts.TestPause {
+	case "", PauseMidWrite, PausePublished:
+	default:
+		return nil, fmt.Errorf("blob: unknown test pause %q", opts.TestPause)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("blob: data directory: %w", err)
 	}
@@ -34,11 +57,14 @@ func StartEmbedded(dir string) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	backend, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), abs))
+	disk, err := openDisk(abs, opts.Logger, opts.TestPause)
 	if err != nil {
-		return nil, fmt.Errorf("blob: embedded backend: %w", err)
+		return nil, err
 	}
-	faker := gofakes3.New(backend, gofakes3.WithAutoBucket(false))
+	if opts.TestPause != "" {
+		opts.Logger.Warn("embedded S3: every put will pause (a crash test's setting)", "at", opts.TestPause)
+	}
+	faker := gofakes3.New(disk, gofakes3.WithAutoBucket(false))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("blob: listen: %w", err)
@@ -46,10 +72,11 @@ func StartEmbedded(dir string) (*Embedded, error) {
 	e := &Embedded{
 		Endpoint: "http://" + ln.Addr().String(),
 		srv:      &http.Server{Handler: faker.Server(), ReadHeaderTimeout: 10 * time.Second},
+		disk:     disk,
 	}
 	go func() {
 		if err := e.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			slog.Error("embedded S3 server stopped", "err", err)
+			opts.Logger.Error("embedded S3 server stopped", "err", err)
 		}
 	}()
 	return e, nil
@@ -62,5 +89,6 @@ func (e *Embedded) Config(bucket string) Config {
 
 // Close stops the server after in-flight requests finish.
 func (e *Embedded) Close(ctx context.Context) error {
+	e.disk.close()
 	return e.srv.Shutdown(ctx)
 }

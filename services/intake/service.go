@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"strconv"
 	"time"
@@ -42,11 +43,20 @@ const (
 	colUploads     = "uploads"             // _id: upload batch ID
 )
 
+// originals is what intake needs of S3 (a *blob.Store).
+type originals interface {
+	// PutVerified stores size bytes of r under key unless they are already
+	// there, and reads them back to prove it (see blob.Store.PutVerified).
+	PutVerified(ctx context.Context, key string, r io.ReaderAt, size int64, sha256Hex, contentType string) error
+	// Get opens a stored object; blob.ErrNotFound if there is none.
+	Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, error)
+}
+
 // Service is the intake service: a stateless handle on its collections and
 // S3 prefix. Any number of processes may run one against the same store.
 type Service struct {
 	db       *mongo.Database
-	blobs    *blob.Store
+	blobs    originals
 	accounts *account.Service
 	cfg      Config
 	log      *slog.Logger

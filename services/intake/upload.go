@@ -18,7 +18,6 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/marginschool/margin/pkg/account"
-	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/intake/bulk"
@@ -247,10 +246,10 @@ func rejected(name string, err error) Outcome {
 
 // ingest stores one file as a version of a student's submission. The order
 // makes a failure at any step safe to retry: the original goes to S3 under
-// its content address and is verified; then the text; then the submission
-// version (a conditional update, so two uploads never take the same version
-// number); then the list row. Nothing refers to the object or the text until
-// the version is recorded.
+// its content address and is read back and verified; then the text; then
+// the submission version (a conditional update, so two uploads never take
+// the same version number); then the list row. Nothing refers to the object
+// or the text until the version is recorded.
 func (b *Batch) ingest(ctx context.Context, name, studentID string, r io.ReaderAt, size int64) Outcome {
 	s := b.s
 	o := Outcome{File: name}
@@ -294,12 +293,10 @@ func (b *Batch) ingest(ctx context.Context, name, studentID string, r io.ReaderA
 		o.Format, o.Chars = sub.Current().Format, sub.Current().Chars
 		return o
 	}
+	// The original is read back and hashed before any record points at it;
+	// whatever else is under its content address is replaced, never trusted.
 	key := "submissions/" + sum
-	if _, err := s.blobs.Head(ctx, key); errors.Is(err, blob.ErrNotFound) {
-		if _, err := s.blobs.Put(ctx, key, io.NewSectionReader(r, 0, size), contentType(res.Format)); err != nil {
-			return fail(err)
-		}
-	} else if err != nil {
+	if err := s.blobs.PutVerified(ctx, key, r, size, sum, contentType(res.Format)); err != nil {
 		return fail(err)
 	}
 	pseudo := sub.Pseudonym

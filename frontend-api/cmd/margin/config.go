@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -38,6 +39,15 @@ type Config struct {
 	// S3 credentials come from the usual AWS variables (AWS_ACCESS_KEY_ID,
 	// AWS_SECRET_ACCESS_KEY, AWS_PROFILE, …) through the SDK's chain.
 
+	// TmpDir holds each process's temporary files (upload spools) in a
+	// run-* directory of its own; a start removes those of dead processes.
+	// Default: DataDir/tmp, or $TMPDIR/margin with MongoDB and S3 both
+	// configured.
+	TmpDir string `env:"MARGIN_TMP_DIR"`
+	// TestFault, for crash tests only, pauses the embedded S3 in every put
+	// (blob.PauseMidWrite or blob.PausePublished). Never set in production.
+	TestFault string `env:"MARGIN_TEST_FAULT"`
+
 	// Each service's own settings (env tags in its Config).
 	Intake    intake.Config
 	Matching  matching.Config
@@ -60,6 +70,15 @@ func loadConfig() (Config, error) {
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return Config{}, fmt.Errorf("configuration: MARGIN_DATA_DIR: %w", err)
 	}
+	if cfg.TmpDir == "" {
+		cfg.TmpDir = filepath.Join(cfg.DataDir, "tmp")
+		if cfg.MongoURI != "" && cfg.S3Endpoint != "" {
+			cfg.TmpDir = filepath.Join(os.TempDir(), "margin")
+		}
+	}
+	if cfg.TmpDir, err = filepath.Abs(cfg.TmpDir); err != nil {
+		return Config{}, fmt.Errorf("configuration: MARGIN_TMP_DIR: %w", err)
+	}
 	if _, err := cfg.level(); err != nil {
 		return Config{}, err
 	}
@@ -81,6 +100,7 @@ func (c Config) level() (slog.Level, error) {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("data_dir", c.DataDir),
+		slog.String("tmp_dir", c.TmpDir),
 		slog.String("addr", c.Addr),
 		slog.String("mongodb", orEmbedded(mask(c.MongoURI))),
 		slog.String("s3", orEmbedded(c.S3Endpoint)),

@@ -26,6 +26,7 @@ type deps struct {
 	s3       *blob.Embedded // nil with a configured S3
 	accounts *account.Service
 	unlock   func()
+	rmTemp   func()
 
 	intake    *intake.Service
 	matching  *matching.Service
@@ -48,7 +49,7 @@ func (d *deps) workers() map[string]worker {
 // open connects to (or starts) the store and S3. With either embedded, the
 // data directory is locked so that a second process cannot corrupt it.
 func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
-	d := &deps{unlock: func() {}}
+	d := &deps{unlock: func() {}, rmTemp: func() {}}
 	embedded := cfg.MongoURI == "" || cfg.S3Endpoint == ""
 	if embedded {
 		unlock, err := lockDataDir(cfg.DataDir)
@@ -63,20 +64,24 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 			d.close(context.WithoutCancel(ctx))
 		}
 	}()
+	rmTemp, err := useTempDir(cfg.TmpDir, logger)
+	if err != nil {
+		return nil, err
+	}
+	d.rmTemp = rmTemp
 
 	blobCfg := blob.Config{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.S3Region, PathStyle: cfg.S3PathStyle}
 	if cfg.S3Endpoint == awsS3 {
 		blobCfg.Endpoint, blobCfg.PathStyle = "", false
 	}
 	if cfg.S3Endpoint == "" {
-		e, err := blob.StartEmbedded(filepath.Join(cfg.DataDir, "blobs"))
+		e, err := blob.StartEmbedded(filepath.Join(cfg.DataDir, "blobs"), blob.EmbeddedOptions{Logger: logger, TestPause: cfg.TestFault})
 		if err != nil {
 			return nil, err
 		}
 		d.s3 = e
 		blobCfg = e.Config(cfg.S3Bucket)
 	}
-	var err error
 	d.store, err = mongostore.Open(ctx, mongostore.Config{URI: cfg.MongoURI, Database: cfg.MongoDatabase, DataDir: cfg.DataDir, Logger: logger})
 	if err != nil {
 		return nil, err
@@ -118,6 +123,7 @@ func (d *deps) close(ctx context.Context) {
 			slog.Warn("closing the store", "err", err)
 		}
 	}
+	d.rmTemp()
 	d.unlock()
 }
 

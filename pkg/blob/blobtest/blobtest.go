@@ -35,7 +35,7 @@ func Store(t testing.TB) *blob.Store {
 			errOpen = err
 			return
 		}
-		e, err := blob.StartEmbedded(dir)
+		e, err := blob.StartEmbedded(dir, blob.EmbeddedOptions{})
 		if err != nil {
 			errOpen = err
 			return
