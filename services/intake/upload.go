@@ -173,7 +173,7 @@ func (b *Batch) Add(ctx context.Context, name, studentID string, r io.ReaderAt, 
 	if strings.HasSuffix(strings.ToLower(name), ".zip") && studentID == "" && b.own == "" {
 		b.addZip(ctx, name, r, size)
 	} else {
-		b.record(b.ingest(ctx, name, studentID, r, size))
+		b.recordUnlessStopped(ctx, b.ingest(ctx, name, studentID, r, size))
 	}
 	return b.save(ctx)
 }
@@ -199,8 +199,18 @@ func (b *Batch) addZip(ctx context.Context, name string, r io.ReaderAt, size int
 			b.record(rejected(e.Name, e.Err))
 			continue
 		}
-		b.record(b.ingestEntry(ctx, e))
+		b.recordUnlessStopped(ctx, b.ingestEntry(ctx, e))
 	}
+}
+
+// recordUnlessStopped records o, unless ctx ended while the file was being
+// ingested and it failed: then the file was not really tried, and is left
+// for the client to send again.
+func (b *Batch) recordUnlessStopped(ctx context.Context, o Outcome) {
+	if ctx.Err() != nil && o.Status == StatusRejected {
+		return
+	}
+	b.record(o)
 }
 
 func (b *Batch) ingestEntry(ctx context.Context, e bulk.Entry) Outcome {
