@@ -102,7 +102,7 @@ func (in *instance) peakRSS() int {
 
 // securityClass signs up a teacher and creates a class with the fixture
 // roster and an assignment that takes revisions.
-func securityClass(t *testing.T, in *instance) (token, classID, assignmentID string) {
+func securityClass(t testing.TB, in *instance) (token, classID, assignmentID string) {
 	t.Helper()
 	in.must(201, "POST", "/api/v1/signup", "", map[string]any{
 		"email": "limits@lincoln.example.org", "password": teacherPassword, "name": "Ms Limits", "role": "teacher", "school": "Lincoln High",
@@ -284,4 +284,69 @@ func TestE2ESecurityLimits(t *testing.T) {
 		}
 	})
 	_ = classID
+}
+
+// BenchmarkE2EUploadRSS measures the server's peak RSS (VmHWM) while a
+// teacher uploads MARGIN_BENCH_MB (default 500) MB in one request, as 5 MB
+// files of an unsupported type (each is received, spooled and refused, so
+// the run measures the body path, not extraction), and while an anonymous
+// client sends a 286 MB form to the sign-in page. Run alone:
+//
+//	go test ./e2e -run '^$' -bench E2EUploadRSS -benchtime 1x
+//
+// Results are in docs/BENCHMARKS.md ("Security limits").
+func BenchmarkE2EUploadRSS(b *testing.B) {
+	mb := 500
+	if v, err := strconv.Atoi(os.Getenv("MARGIN_BENCH_MB")); err == nil && v > 0 {
+		mb = v
+	}
+	in := start(b)
+	tok, _, asg := securityClass(b, in)
+
+	// The body is written to a file first, so that the client's memory is
+	// not in question and the request has a Content-Length.
+	f, err := os.CreateTemp(b.TempDir(), "upload-*")
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := multipart.NewWriter(f)
+	file := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 5<<20-8)...)
+	for i := range mb / 5 {
+		pw, _ := w.CreateFormFile("files", fmt.Sprintf("riveraavery_1001_%d_scan.png", 7000+i))
+		pw.Write(file)
+	}
+	w.Close()
+	size, _ := f.Seek(0, io.SeekCurrent)
+
+	for b.Loop() {
+		before := in.peakRSS()
+		f.Seek(0, io.SeekStart)
+		req, _ := http.NewRequest("POST", in.url("/api/v1/assignments/"+asg+"/submissions"), io.NopCloser(f))
+		req.ContentLength = size
+		req.Header.Set("Content-Type", w.FormDataContentType())
+		req.Header.Set("Authorization", "Bearer "+tok)
+		t0 := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			b.Fatalf("upload: %d", resp.StatusCode)
+		}
+		b.ReportMetric(float64(size>>20), "MB-sent")
+		b.ReportMetric(time.Since(t0).Seconds(), "s-upload")
+		b.ReportMetric(float64(before), "MB-peak-before")
+		b.ReportMetric(float64(in.peakRSS()), "MB-peak-after-upload")
+
+		// An anonymous 286 MB form to the sign-in page.
+		form := bytes.Repeat([]byte("a"), 286<<20)
+		req, _ = http.NewRequest("POST", in.url("/signin"), bytes.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		b.ReportMetric(float64(in.peakRSS()), "MB-peak-after-signin-form")
+	}
 }
