@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 
 // instance is one running margin process.
 type instance struct {
-	t       *testing.T
+	t       testing.TB
 	dataDir string
 	addr    string
 	env     []string
@@ -55,7 +55,7 @@ type instance struct {
 
 // start runs `margin serve` on a fresh data directory and a free port and
 // waits until /readyz says ready.
-func start(t *testing.T, env ...string) *instance {
+func start(t testing.TB, env ...string) *instance {
 	t.Helper()
 	in := &instance{t: t, dataDir: t.TempDir(), env: env}
 	in.addr = freeAddr(t)
@@ -70,7 +70,7 @@ func start(t *testing.T, env ...string) *instance {
 	return in
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ type response struct {
 }
 
 // JSON decodes the body into a generic map (or fails the test).
-func (r response) JSON(t *testing.T) map[string]any {
+func (r response) JSON(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
@@ -162,7 +162,7 @@ func (r response) JSON(t *testing.T) map[string]any {
 }
 
 // ErrorCode is the machine-readable code of an error response.
-func (r response) ErrorCode(t *testing.T) string {
+func (r response) ErrorCode(t testing.TB) string {
 	e, _ := r.JSON(t)["error"].(map[string]any)
 	s, _ := e["code"].(string)
 	return s

@@ -38,7 +38,7 @@ type upload struct {
 
 // multipartBody builds a multipart/form-data body of plain fields (name,
 // value pairs) and files.
-func multipartBody(t *testing.T, fields []string, files ...upload) (*bytes.Buffer, string) {
+func multipartBody(t testing.TB, fields []string, files ...upload) (*bytes.Buffer, string) {
 	t.Helper()
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
@@ -68,7 +68,7 @@ func (in *instance) postMultipart(path, token string, fields []string, files ...
 	return in.call("POST", path, token, body, "Content-Type", ctype)
 }
 
-func readFixture(t *testing.T, name string) []byte {
+func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtures, name))
 	if err != nil {
@@ -254,7 +254,7 @@ func TestE2EIntake(t *testing.T) {
 	}
 }
 
-func mustUnmarshal(t *testing.T, data []byte, v any) {
+func mustUnmarshal(t testing.TB, data []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatal(err)

@@ -45,7 +45,10 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		body.Code, body.Message = errs.Internal, "Something went wrong on our side."
 	}
 	status := errs.Status(body.Code)
-	if status >= 500 {
+	switch stopped, _ := c.Locals(stoppedKey).(bool); {
+	case stopped:
+		s.log.Info("request stopped", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+	case status >= 500:
 		body.Message += " Quote request ID " + rid + " if you report it."
 		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -78,10 +79,7 @@ func (s *Server) getClass(c *fiber.Ctx) error {
 // importRoster takes the CSV as the body (text/csv) or as the file field
 // "roster" of a multipart form.
 func (s *Server) importRoster(c *fiber.Ctx) error {
-	body, err := readBody(c, 5<<20)
-	if err != nil {
-		return err
-	}
+	body := readBody(c)
 	var r io.Reader = bytes.NewReader(body)
 	if mt, params, _ := mime.ParseMediaType(c.Get(fiber.HeaderContentType)); mt == "multipart/form-data" {
 		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
@@ -199,25 +197,28 @@ func (s *Server) publishAssignment(c *fiber.Ctx) error {
 // uploadSubmissions streams a multipart upload: each file part (any field
 // name) is spooled to a temporary file and ingested as it arrives, so memory
 // stays flat whatever the upload's size. A "student_id" field applies to the
-// files after it; "batch_id" (query or field) continues an earlier batch.
+// files after it, up to the next one; a file before any has a Canvas-style
+// name, or is one ZIP of such files. "batch_id" (query) continues an
+// earlier batch.
 func (s *Server) uploadSubmissions(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	b, err := s.deps.Intake.StartUpload(ctx, caller(c), c.Params("id"), c.Query("batch_id"))
 	if err != nil {
 		return err
 	}
-	if err := s.streamFiles(c, b); err != nil {
+	if err := s.streamFiles(c, b, maxPartsPerRequest); err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(b.Upload())
 }
 
+// uploadRevision takes one file, the student's revision.
 func (s *Server) uploadRevision(c *fiber.Ctx) error {
 	b, err := s.deps.Intake.StartRevision(c.UserContext(), caller(c), c.Params("id"))
 	if err != nil {
 		return err
 	}
-	if err := s.streamFiles(c, b); err != nil {
+	if err := s.streamFiles(c, b, 1); err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(b.Upload())
@@ -227,49 +228,66 @@ func (s *Server) uploadRevision(c *fiber.Ctx) error {
 // batch continues in another request with batch_id.
 const maxPartsPerRequest = 2000
 
-func (s *Server) streamFiles(c *fiber.Ctx, b *intake.Batch) error {
+// streamFiles reads the request's multipart body part by part, in the
+// order sent, and adds each file to b as it arrives (at most maxFiles
+// files). It holds one of the caller's upload slots while it works: a user
+// with UploadsPerUser uploads already being read gets RateLimited. A body
+// over the route's limit stops it with TooLarge; files already added stay
+// in the batch, and the message says how to continue.
+func (s *Server) streamFiles(c *fiber.Ctx, b *intake.Batch, maxFiles int) error {
 	ctx := c.UserContext()
-	if cl := c.Request().Header.ContentLength(); cl > 0 && int64(cl) > s.cfg.MaxUploadBody {
-		return errs.E(errs.TooLarge, "The upload is over the %d MB limit per request; send it in several requests with batch_id.", s.cfg.MaxUploadBody>>20)
+	release, ok := s.uploads.acquire(caller(c).ID)
+	if !ok {
+		return errs.E(errs.RateLimited, "You already have %d uploads being read; wait for them to finish, then send this one again.", s.cfg.UploadsPerUser)
 	}
-	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
-	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		return errs.E(errs.UnsupportedType, "Upload files as multipart/form-data (one or more file fields, or one ZIP).")
+	defer release()
+	form, err := formStreamOf(c)
+	if err != nil {
+		return err
 	}
-	var body io.Reader
-	if stream := c.Context().RequestBodyStream(); stream != nil {
-		body = stream
-	} else {
-		body = bytes.NewReader(c.Body())
+	cutOff := func(files int, err error) error {
+		id := b.Upload().ID
+		var e *errs.Error
+		switch {
+		case errors.As(err, &e) && e.Code == errs.TooLarge:
+			if files > 0 {
+				return errs.E(errs.TooLarge, "%s The %d files before the limit are saved in batch %s; send the rest with batch_id=%s.", e.Message, files, id, id)
+			}
+			return e
+		case ctx.Err() != nil:
+			return errs.Wrap(ctx.Err(), "upload stopped")
+		case files > 0:
+			return errs.E(errs.Invalid, "The upload was cut off after %d files; they are saved in batch %s. Send the rest with batch_id=%s.", files, id, id)
+		}
+		return errs.E(errs.Invalid, "The multipart body could not be read: %v.", err)
 	}
-	body = io.LimitReader(body, s.cfg.MaxUploadBody+1)
-	mr := multipart.NewReader(body, params["boundary"])
 	studentID, files := "", 0
 	for parts := 0; ; parts++ {
 		if parts >= maxPartsPerRequest {
 			return errs.E(errs.TooLarge, "One request holds at most %d parts; continue in another request with batch_id=%s.", maxPartsPerRequest, b.Upload().ID)
 		}
-		p, err := mr.NextPart()
+		p, err := form.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			if files > 0 {
-				// Keep what arrived; tell the client where to continue.
-				return errs.E(errs.Invalid, "The upload was cut off after %d files; they are saved in batch %s. Send the rest with batch_id=%s.", files, b.Upload().ID, b.Upload().ID)
-			}
-			return errs.E(errs.Invalid, "The multipart body could not be read: %v.", err)
+			return cutOff(files, err)
 		}
-		if p.FileName() == "" {
-			v, _ := io.ReadAll(io.LimitReader(p, 200))
-			if p.FormName() == "student_id" {
-				studentID = strings.TrimSpace(string(v))
+		if p.File == nil {
+			if p.Name == "student_id" {
+				studentID = p.Value
 			}
 			continue
 		}
+		if files == maxFiles {
+			return errs.E(errs.Invalid, "Send one file at a time here.")
+		}
 		files++
-		if err := s.ingestPart(ctx, b, p, studentID); err != nil {
-			return err
+		if err := s.ingestPart(ctx, b, p.File, studentID); err != nil {
+			return cutOff(files-1, err)
+		}
+		if ctx.Err() != nil {
+			return cutOff(files, ctx.Err())
 		}
 	}
 	if files == 0 {
@@ -278,6 +296,9 @@ func (s *Server) streamFiles(c *fiber.Ctx, b *intake.Batch) error {
 	return nil
 }
 
+// ingestPart spools one file part and adds it to the batch. A file over its
+// own size limit is recorded as rejected and the upload goes on; a body
+// over the request's limit, or an interrupted one, stops it.
 func (s *Server) ingestPart(ctx context.Context, b *intake.Batch, p *multipart.Part, studentID string) error {
 	name := p.FileName()
 	limit := s.deps.Intake.MaxFileSize()
@@ -287,14 +308,42 @@ func (s *Server) ingestPart(ctx context.Context, b *intake.Batch, p *multipart.P
 	f, n, err := intake.Spool(p, name, limit)
 	if err != nil {
 		var e *errs.Error
-		if errors.As(err, &e) && e.Code == errs.TooLarge {
-			_, _ = io.Copy(io.Discard, p) // skip the rest of this part; the batch goes on
+		if errors.As(err, &e) && e.Code == errs.TooLarge && !errors.Is(err, errBodyTooLarge) {
+			if _, err := io.Copy(io.Discard, p); err != nil { // skip the rest of this part; the batch goes on
+				return err
+			}
 			return b.Reject(ctx, name, err)
 		}
 		return err
 	}
 	defer func() { f.Close(); os.Remove(f.Name()) }()
 	return b.Add(ctx, name, studentID, f, n)
+}
+
+// userSlots counts each user's uploads in progress.
+type userSlots struct {
+	mu   sync.Mutex
+	max  int
+	used map[string]int
+}
+
+func newUserSlots(max int) *userSlots { return &userSlots{max: max, used: map[string]int{}} }
+
+// acquire takes one of user's slots, or reports false if all are taken.
+func (u *userSlots) acquire(user string) (release func(), ok bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.used[user] >= u.max {
+		return nil, false
+	}
+	u.used[user]++
+	return func() {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if u.used[user]--; u.used[user] <= 0 {
+			delete(u.used, user)
+		}
+	}, true
 }
 
 func (s *Server) listSubmissions(c *fiber.Ctx) error {

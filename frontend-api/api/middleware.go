@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -48,7 +49,11 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 		}
 	}
 	rid, _ := c.Locals(requestIDKey).(string)
-	s.log.Log(c.UserContext(), logLevel(status), "request",
+	level := logLevel(status)
+	if stopped, _ := c.Locals(stoppedKey).(bool); stopped {
+		level = slog.LevelInfo // the client left or the server is stopping; not a fault
+	}
+	s.log.Log(c.UserContext(), level, "request",
 		"request_id", rid, "method", c.Method(), "path", c.Path(), "status", status,
 		"duration_ms", time.Since(start).Milliseconds())
 	return err

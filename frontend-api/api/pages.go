@@ -70,7 +70,7 @@ func (s *Server) pageRoutes() {
 			if h := c.Get(csrf.HeaderName); h != "" {
 				return h, nil
 			}
-			if v := c.FormValue("_csrf"); v != "" {
+			if v := boundedFormValue(c, "_csrf"); v != "" { // never reads past the route's body limit, or into an upload's files
 				return v, nil
 			}
 			return "", csrf.ErrTokenNotFound

@@ -171,22 +171,17 @@ func (p *pages) reflect(c *fiber.Ctx) error {
 	return p.formError(c, err, "student_feedback", sf.Title, d)
 }
 
+// revision streams the student's revision file through the same path as
+// the API's uploads (the form's _csrf field comes before the file).
 func (p *pages) revision(c *fiber.Ctx) error {
-	subID := id(c, "id")
-	fh, err := c.FormFile("file")
-	if err != nil {
-		return errs.F(errs.Invalid, "file", "Choose the file of your revision.")
-	}
-	b, err := p.s.deps.Intake.StartRevision(c.UserContext(), caller(c), subID)
+	b, err := p.s.deps.Intake.StartRevision(c.UserContext(), caller(c), id(c, "id"))
 	if err != nil {
 		return err
 	}
-	f, err := fh.Open()
-	if err != nil {
-		return errs.Wrap(err, "opening the revision upload")
-	}
-	defer f.Close()
-	if err := b.Add(c.UserContext(), fh.Filename, "", f, fh.Size); err != nil {
+	if err := p.s.streamFiles(c, b, 1); err != nil {
+		if b.Upload().Counts.Files == 0 && errs.Is(err, errs.Invalid) {
+			return errs.F(errs.Invalid, "file", "Choose the file of your revision.")
+		}
 		return err
 	}
 	for _, o := range b.Upload().Outcomes {

@@ -35,11 +35,7 @@ func (s *Server) payoutsRoutes() {
 }
 
 func (s *Server) stripeWebhook(c *fiber.Ctx) error {
-	body, err := readBody(c, maxWebhookBody)
-	if err != nil {
-		return err
-	}
-	res, err := s.deps.Payouts.HandleWebhook(c.UserContext(), body, c.Get("Stripe-Signature"))
+	res, err := s.deps.Payouts.HandleWebhook(c.UserContext(), readBody(c), c.Get("Stripe-Signature"))
 	if err != nil {
 		return err
 	}

@@ -31,10 +31,18 @@ type Config struct {
 	// take per LoginWindow before further attempts are refused.
 	LoginFailuresPerAccount int
 	LoginWindow             time.Duration
-	// MaxJSONBody caps JSON request bodies, in bytes.
+	// MaxJSONBody caps JSON and form request bodies, in bytes (sign-in,
+	// roster and webhook bodies have their own caps; see bodyPolicyFor).
 	MaxJSONBody int64
-	// MaxUploadBody caps upload request bodies, in bytes.
+	// MaxUploadBody caps the body of a teacher's upload request, in bytes.
 	MaxUploadBody int64
+	// RequestTimeout is how long a request may run; UploadTimeout the same
+	// for an upload, which reads every file it is sent.
+	RequestTimeout time.Duration
+	UploadTimeout  time.Duration
+	// UploadsPerUser is how many uploads one user may have being read at
+	// once; more are refused with 429.
+	UploadsPerUser int
 }
 
 // withDefaults fills unset fields.
@@ -53,6 +61,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxUploadBody == 0 {
 		c.MaxUploadBody = 512 << 20
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 10 * time.Minute
+	}
+	if c.UploadTimeout == 0 {
+		c.UploadTimeout = time.Hour
+	}
+	if c.UploadsPerUser == 0 {
+		c.UploadsPerUser = 2
 	}
 	return c
 }
@@ -82,7 +99,13 @@ type Server struct {
 	log  *slog.Logger
 	app  *fiber.App
 
-	roles map[string]Roles // declared per route by handle
+	roles      map[string]Roles // declared per route by handle
+	routeTable []routeEntry     // every route's body policy, in registration order
+	uploads    *userSlots
+
+	// base is the parent of every request's context; stop cancels it.
+	base context.Context
+	stop context.CancelFunc
 }
 
 // New builds the Fiber app with every route registered.
@@ -91,21 +114,23 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, roles: map[string]Roles{}}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, roles: map[string]Roles{}, uploads: newUserSlots(cfg.UploadsPerUser)}
+	s.base, s.stop = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		AppName:               "margin",
 		ErrorHandler:          s.errorHandler,
 		DisableStartupMessage: true,
-		// Uploads stream; every route enforces its own body limit (readBody,
-		// and the upload handlers), since Fiber's BodyLimit is not enforced
-		// on streamed bodies.
-		StreamRequestBody: true,
-		BodyLimit:         int(cfg.MaxUploadBody),
-		ReadTimeout:       5 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		// Every body streams and nothing pre-parses multipart forms, so
+		// nothing reads a body before prepare has applied its route's limit
+		// (Fiber's BodyLimit is not enforced on streamed bodies).
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    int(cfg.MaxUploadBody),
+		ReadTimeout:                  5 * time.Minute,
+		WriteTimeout:                 5 * time.Minute,
+		IdleTimeout:                  2 * time.Minute,
 	})
-	s.app.Use(requestid.New(), s.recoverPanics, s.logRequests, s.authenticate)
+	s.app.Use(requestid.New(), s.recoverPanics, s.logRequests, s.prepare, s.authenticate)
 	s.routes()
 	return s
 }
@@ -135,6 +160,7 @@ func (s *Server) handle(method, path string, roles Roles, h ...fiber.Handler) {
 	}
 	s.app.Add(method, path, h...)
 	s.roles[method+" "+path] = roles
+	s.addRoute(method, path)
 }
 
 // RouteRoles reports each route's declared roles, keyed "GET /api/v1/me".

@@ -163,14 +163,16 @@ func Spool(r io.Reader, name string, limit int64) (*os.File, int64, error) {
 
 // Add ingests one uploaded file (name as uploaded; studentID as given with
 // the file, or "" to read it from a Canvas-style name). A ZIP (by name) is
-// opened and each entry ingested. Every file gets an outcome; a bad file
-// never stops the batch. The batch's record is saved after each call, so a
-// client can follow it.
+// opened and each entry ingested, except in a student's revision, which is
+// always one file. Every file gets an outcome; a bad file never stops the
+// batch. If ctx ends, the ZIP's remaining entries are skipped. The batch's
+// record is saved after each call, even if ctx has ended, so a client can
+// follow it.
 func (b *Batch) Add(ctx context.Context, name, studentID string, r io.ReaderAt, size int64) error {
-	if strings.HasSuffix(strings.ToLower(name), ".zip") && studentID == "" {
+	if strings.HasSuffix(strings.ToLower(name), ".zip") && studentID == "" && b.own == "" {
 		b.addZip(ctx, name, r, size)
 	} else {
-		b.record(b.ingest(ctx, name, studentID, r, size))
+		b.recordUnlessStopped(ctx, b.ingest(ctx, name, studentID, r, size))
 	}
 	return b.save(ctx)
 }
@@ -196,8 +198,18 @@ func (b *Batch) addZip(ctx context.Context, name string, r io.ReaderAt, size int
 			b.record(rejected(e.Name, e.Err))
 			continue
 		}
-		b.record(b.ingestEntry(ctx, e))
+		b.recordUnlessStopped(ctx, b.ingestEntry(ctx, e))
 	}
+}
+
+// recordUnlessStopped records o, unless ctx ended while the file was being
+// ingested and it failed: then the file was not really tried, and is left
+// for the client to send again.
+func (b *Batch) recordUnlessStopped(ctx context.Context, o Outcome) {
+	if ctx.Err() != nil && o.Status == StatusRejected {
+		return
+	}
+	b.record(o)
 }
 
 func (b *Batch) ingestEntry(ctx context.Context, e bulk.Entry) Outcome {
@@ -231,6 +243,10 @@ func (b *Batch) record(o Outcome) {
 }
 
 func (b *Batch) save(ctx context.Context) error {
+	// What was ingested is recorded even when the request has just been
+	// cancelled (the client left, or its time ran out).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	b.upload.UpdatedAt = b.s.stamp()
 	_, err := b.s.c(colUploads).ReplaceOne(ctx, bson.D{{Key: "_id", Value: b.upload.ID}}, b.upload)
 	return errs.Wrap(err, "save upload batch")

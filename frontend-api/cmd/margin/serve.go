@@ -116,8 +116,11 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 		g.Go(func() error { return srv.App().Listener(ln) })
 		g.Go(func() error {
 			<-gctx.Done()
-			// In-flight requests finish; new ones are refused.
-			return srv.App().ShutdownWithTimeout(cfg.ShutdownTimeout)
+			// In-flight requests finish; new ones are refused; what still
+			// runs after ShutdownTimeout is cancelled.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.ShutdownTimeout)
+			defer cancel()
+			return srv.Shutdown(sctx)
 		})
 		fmt.Fprintf(stdout, "Margin is running at http://%s (data in %s; store: %s, files: %s)\n",
 			ln.Addr(), cfg.DataDir, storeKind(cfg.MongoURI != "", "MongoDB"), storeKind(cfg.S3Endpoint != "", "S3"))

@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,10 +18,10 @@ import (
 )
 
 // PDF budgets: a student essay is a few pages; these stop a hostile or
-// broken file from holding a worker.
+// broken file from holding a worker (see also pdfguard.go).
 const (
 	maxPDFPages = 500
-	pdfTimeout  = 20 * time.Second
+	pdfTimeout  = 10 * time.Second
 )
 
 // glyph is one run of decoded text at a position on the page.
@@ -58,7 +59,11 @@ func extractPDF(parent context.Context, r io.ReaderAt, size int64) (string, []st
 		var res result
 		defer func() {
 			if p := recover(); p != nil {
-				res = result{err: fail(ErrCorrupt, fmt.Errorf("pdf: %v", p), "This PDF is damaged and its text could not be read. Export it again from the original document and upload the new file.")}
+				if err, ok := stopErr(p); ok {
+					res = result{err: err}
+				} else {
+					res = result{err: fail(ErrCorrupt, fmt.Errorf("pdf: %v", p), "This PDF is damaged and its text could not be read. Export it again from the original document and upload the new file.")}
+				}
 			}
 			done <- res
 		}()
@@ -70,39 +75,51 @@ func extractPDF(parent context.Context, r io.ReaderAt, size int64) (string, []st
 	case <-ctx.Done():
 		if parent.Err() == nil {
 			// Our time limit, not the caller's. The parse goroutine stops
-			// at its next page boundary.
+			// at its next read or operator (budgetReader, work).
 			return "", nil, fail(ErrTooLarge, ctx.Err(), "This PDF took too long to read (over %s). Export it again from the original document, or upload it as Word or plain text.", pdfTimeout)
 		}
 		return "", nil, ctx.Err()
 	}
 }
 
+// readPDF checks the file (checkAllocations, checkObjectStreams), walks its
+// page tree within limits and reads each page's text within the work
+// budget. It panics with a pdfStop when a budget or ctx runs out.
 func readPDF(ctx context.Context, r io.ReaderAt, size int64) (string, []string, error) {
-	rd, err := pdf.NewReader(r, size)
+	data := make([]byte, size)
+	if _, err := r.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+		return "", nil, fail(ErrCorrupt, err, "This PDF could not be read to its end. Upload it again.")
+	}
+	if err := checkAllocations(data); err != nil {
+		return "", nil, err
+	}
+	rd, err := pdf.NewReader(&budgetReader{r: bytes.NewReader(data), ctx: ctx, left: readBudget(size)}, size)
 	if err != nil {
+		if stop, ok := stopErr(err); ok {
+			return "", nil, stop
+		}
 		if errors.Is(err, pdf.ErrInvalidPassword) || strings.Contains(err.Error(), "encrypt") {
 			return "", nil, fail(ErrEncrypted, err, "This PDF is password-protected. Remove the password (or export an unprotected copy) and upload it again.")
 		}
 		return "", nil, fail(ErrCorrupt, err, "This PDF is damaged and its text could not be read. Export it again from the original document and upload the new file.")
 	}
-	n := rd.NumPage()
-	if n > maxPDFPages {
-		return "", nil, fail(ErrTooLarge, nil, "This PDF has %d pages; Margin reads at most %d. Upload the essay on its own.", n, maxPDFPages)
+	if err := checkObjectStreams(rd, data); err != nil {
+		return "", nil, err
+	}
+	all, err := pageTree(rd)
+	if err != nil {
+		return "", nil, err
 	}
 	var (
 		pages []string
 		warns []string
+		wk    = newWork(ctx)
 	)
-	for i := 1; i <= n; i++ {
+	for _, p := range all {
 		if err := ctx.Err(); err != nil {
 			return "", nil, err
 		}
-		p := rd.Page(i)
-		if p.V.IsNull() {
-			continue
-		}
-		lines := pageLines(p)
-		pages = append(pages, joinLines(lines))
+		pages = append(pages, joinLines(pageLines(p, wk)))
 	}
 	pages, dropped := dropPageNumbers(pages)
 	if dropped > 0 {
@@ -111,34 +128,71 @@ func readPDF(ctx context.Context, r io.ReaderAt, size int64) (string, []string, 
 	return strings.Join(pages, "\n\n"), warns, nil
 }
 
+// pageFont is a font as a page uses it: its encoder, parsed once, and the
+// cost of decoding one byte with it (its mapping's size).
+type pageFont struct {
+	font pdf.Font
+	enc  pdf.TextEncoding
+	cost int64
+}
+
+// loadFont opens a page's font, refusing one whose encoding would make
+// decoding slow (see maxDifferences, maxToUnicodeBytes).
+func loadFont(p pdf.Page, name string) *pageFont {
+	f := &pageFont{font: p.Font(name), cost: 1}
+	if enc := f.font.V.Key("Encoding"); enc.Kind() == pdf.Dict {
+		n := enc.Key("Differences").Len()
+		if n > maxDifferences {
+			panic(pdfStop{tooComplex("a font's encoding lists too many characters")})
+		}
+		f.cost += int64(n)
+	}
+	if tu := f.font.V.Key("ToUnicode"); tu.Kind() == pdf.Stream {
+		n := streamSize(tu, maxToUnicodeBytes)
+		if n > maxToUnicodeBytes {
+			panic(pdfStop{tooComplex("a font's character map is too large")})
+		}
+		f.cost += n / 8
+	}
+	f.enc = f.font.Encoder()
+	return f
+}
+
 // pageLines interprets a page's content stream and returns its text lines
 // top to bottom.
-func pageLines(p pdf.Page) []line {
+func pageLines(p pdf.Page, wk *work) []line {
 	strm := p.V.Key("Contents")
 	if strm.Kind() == pdf.Null {
 		return nil
+	}
+	n := streamSize(strm, maxContentBytes)
+	if n > maxContentBytes {
+		panic(pdfStop{tooComplex("a page's content is too large")})
+	}
+	if wk.content -= n; wk.content < 0 {
+		panic(pdfStop{tooComplex("its pages' content is too large")})
 	}
 	type state struct {
 		tm, lm      [6]float64 // text and line matrices: a b c d e f
 		tfs, tl, th float64
 		tc, tw      float64
-		enc         pdf.TextEncoding
-		font        pdf.Font
+		font        *pageFont
 	}
 	ident := [6]float64{1, 0, 0, 1, 0, 0}
 	st := state{tm: ident, lm: ident, th: 1}
 	var glyphs []glyph
-	fonts := map[string]pdf.Font{}
+	fonts := map[string]*pageFont{}
 
 	show := func(raw string) {
-		if st.enc == nil {
+		if st.font == nil || st.font.enc == nil {
 			return
 		}
-		s := st.enc.Decode(raw)
+		wk.spend(int64(len(raw)) * st.font.cost)
+		s := st.font.enc.Decode(raw)
 		// Width in text space: monospaced estimate from the font's widths.
 		var w float64
 		for i := 0; i < len(raw); i++ {
-			cw := st.font.Width(int(raw[i]))
+			cw := st.font.font.Width(int(raw[i]))
 			if cw == 0 {
 				cw = 500
 			}
@@ -158,6 +212,7 @@ func pageLines(p pdf.Page) []line {
 		st.tm = st.lm
 	}
 	pdf.Interpret(strm, func(stk *pdf.Stack, op string) {
+		wk.spend(1)
 		n := stk.Len()
 		args := make([]pdf.Value, n)
 		for i := n - 1; i >= 0; i-- {
@@ -177,11 +232,10 @@ func pageLines(p pdf.Page) []line {
 				name := args[0].Name()
 				f, ok := fonts[name]
 				if !ok {
-					f = p.Font(name)
+					f = loadFont(p, name)
 					fonts[name] = f
 				}
 				st.font = f
-				st.enc = f.Encoder()
 				st.tfs = num(1)
 			}
 		case "Tc":
@@ -255,20 +309,28 @@ func buildLines(gs []glyph) []line {
 		y  float64
 		gs []glyph
 	}
+	// A glyph joins the earliest row within 2 units of its baseline. Rows
+	// are indexed by 2-unit band, so only three bands are searched (a page
+	// of scattered glyphs would otherwise cost rows × glyphs).
 	var rows []*row
+	bands := map[int64][]int{} // band → indices into rows, in order
 	for _, g := range gs {
-		var hit *row
-		for _, r := range rows {
-			if math.Abs(r.y-g.y) < 2 {
-				hit = r
-				break
+		band := int64(math.Floor(g.y / 2))
+		hit := -1
+		for b := band - 1; b <= band+1; b++ {
+			for _, i := range bands[b] {
+				if math.Abs(rows[i].y-g.y) < 2 && (hit < 0 || i < hit) {
+					hit = i
+					break
+				}
 			}
 		}
-		if hit == nil {
-			hit = &row{y: g.y}
-			rows = append(rows, hit)
+		if hit < 0 {
+			hit = len(rows)
+			rows = append(rows, &row{y: g.y})
+			bands[band] = append(bands[band], hit)
 		}
-		hit.gs = append(hit.gs, g)
+		rows[hit].gs = append(rows[hit].gs, g)
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].y > rows[j].y })
 	out := make([]line, 0, len(rows))
