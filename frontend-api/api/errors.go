@@ -47,7 +47,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	status := errs.Status(body.Code)
 	if status >= 500 {
 		body.Message += " Quote request ID " + rid + " if you report it."
-		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", logPath(c), "err", err)
 	}
 	return c.Status(status).JSON(errorBody{Error: body})
 }

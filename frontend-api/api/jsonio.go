@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -53,11 +54,14 @@ func readBody(c *fiber.Ctx, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// decodeJSON reads a JSON object into v, strictly: a malformed body is
+// decodeJSON reads a JSON object into v, strictly: a body without
+// Content-Type: application/json is UnsupportedType (a browser can send a
+// form or text/plain from any site, but not JSON), a malformed body is
 // MalformedJSON, a field v does not have is UnknownField, trailing data is
 // MalformedJSON, and a body over the JSON limit is TooLarge.
 func (s *Server) decodeJSON(c *fiber.Ctx, v any) error {
-	if ct := c.Get(fiber.HeaderContentType); ct != "" && !strings.HasPrefix(strings.ToLower(ct), fiber.MIMEApplicationJSON) {
+	ct := c.Get(fiber.HeaderContentType)
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != fiber.MIMEApplicationJSON {
 		return errs.E(errs.UnsupportedType, "Send JSON with Content-Type: application/json (got %q).", ct)
 	}
 	body, err := readBody(c, s.cfg.MaxJSONBody)
