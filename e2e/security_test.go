@@ -64,6 +64,9 @@ func rosterNames(t *testing.T, in *instance, tok, classID string) map[string]str
 func (s secDemo) colleagueTakeover(t *testing.T) {
 	in := s.in
 	invite := in.must(200, "GET", "/api/v1/me", s.rivera, nil)["school"].(map[string]any)["invite_code"].(string)
+	if r := in.call("GET", "/teacher", s.rivera, nil); !strings.Contains(string(r.Body), invite) {
+		t.Errorf("the classes page does not show the school's invite code %s", invite)
+	}
 	before := rosterNames(t, in, s.rivera, s.classID)
 	var subs []string
 	for _, r := range asSlice(in.must(200, "GET", "/api/v1/assignments/"+s.d.AssignmentID+"/submissions", s.rivera, nil)["rows"]) {
