@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -119,6 +120,28 @@ func TestOneLoginLimitForAPIAndPage(t *testing.T) {
 	}
 	if r := b.signin("ann@example.org", pw, tok); r.StatusCode != 429 {
 		t.Errorf("the page after 2 + 1 failures: %d", r.StatusCode)
+	}
+}
+
+// The per-address limit, likewise, counts both routes.
+func TestOneLoginLimitPerIPForAPIAndPage(t *testing.T) {
+	h := newHarness(t, api.Config{LoginPerIP: 3})
+	b := h.browser()
+	tok := b.csrf()
+	apiLogin := func(email string) int {
+		r, _ := b.send("POST", "/api/v1/sessions", "application/json", strings.NewReader(fmt.Sprintf(`{"email":%q,"password":"whatever whatever"}`, email)))
+		return r.StatusCode
+	}
+	for i := range 2 {
+		if st := apiLogin(fmt.Sprintf("x%d@example.org", i)); st != 401 {
+			t.Fatalf("attempt %d through the API: %d", i+1, st)
+		}
+	}
+	if r := b.signin("y@example.org", "whatever whatever", tok); r.StatusCode != 401 {
+		t.Fatalf("an attempt through the page: %d", r.StatusCode)
+	}
+	if st := apiLogin("z@example.org"); st != 429 {
+		t.Errorf("a fourth attempt from one address (2 API + 1 page before): %d, want 429", st)
 	}
 }
 
