@@ -437,7 +437,7 @@ func anCheckExports(t *testing.T, in *instance, fc fixtureClass) {
 
 func anCheckAccess(t *testing.T, in *instance, fc fixtureClass, sumURL, graderTok, admin string) {
 	t.Helper()
-	in.must(201, "POST", "/api/v1/signup", "", map[string]any{"email": "other@elsewhere.example.org", "password": teacherPassword, "name": "Other", "role": "teacher", "school": "Elsewhere"})
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{"email": "other@elsewhere.example.org", "password": teacherPassword, "name": "Other", "role": "teacher", "school": "Elsewhere"})
 	other := in.login("other@elsewhere.example.org", teacherPassword)
 	for _, p := range []string{sumURL, sumURL + ".csv", strings.TrimSuffix(sumURL, "summary") + "levels.svg", strings.TrimSuffix(sumURL, "summary") + "gradebook.csv", "/api/v1/analytics/classes/" + fc.ClassID + "/data-wall", "/api/v1/analytics/classes/" + fc.ClassID + "/students/1001/progress"} {
 		if r := in.call("GET", p, other, nil); r.Status != 404 {

@@ -196,7 +196,7 @@ func TestE2EFeedback(t *testing.T) {
 			t.Fatalf("highlight %v is not in the original text", h)
 		}
 	}
-	in.must(201, "POST", "/api/v1/signup", "", map[string]any{"email": "other@elsewhere.example.org", "password": teacherPassword, "name": "Other", "role": "teacher", "school": "Elsewhere"})
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{"email": "other@elsewhere.example.org", "password": teacherPassword, "name": "Other", "role": "teacher", "school": "Elsewhere"})
 	other := in.login("other@elsewhere.example.org", teacherPassword)
 	for _, r := range []response{in.call("GET", fb, other, nil), in.call("POST", fb+"/approve", other, nil), in.call("GET", "/api/v1/assignments/"+fc.AssignmentID+"/feedback", other, nil)} {
 		if r.Status != 404 {

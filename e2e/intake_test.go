@@ -99,11 +99,11 @@ func adminToken(t *testing.T, in *instance, email string) string {
 func publishFixtureClass(t *testing.T, in *instance) fixtureClass {
 	t.Helper()
 	fc := fixtureClass{TeacherEmail: "rivera.teacher@lincoln.example.org", Submissions: map[string]string{}}
-	signup := in.must(201, "POST", "/api/v1/signup", "", map[string]any{
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{
 		"email": fc.TeacherEmail, "password": teacherPassword, "name": "Ms Rivera", "role": "teacher", "school": "Lincoln High",
 	})
-	fc.SchoolID = signup["school"].(map[string]any)["id"].(string)
 	fc.TeacherToken = in.login(fc.TeacherEmail, teacherPassword)
+	fc.SchoolID = in.must(200, "GET", "/api/v1/me", fc.TeacherToken, nil)["school"].(map[string]any)["id"].(string)
 
 	class := in.must(201, "POST", "/api/v1/classes", fc.TeacherToken, map[string]any{"name": "English 10, period 2", "subject": "english", "grade_level": 10})
 	fc.ClassID = class["id"].(string)
@@ -217,9 +217,9 @@ func TestE2EIntake(t *testing.T) {
 	}
 
 	// Nobody else sees any of it.
-	in.must(201, "POST", "/api/v1/signup", "", map[string]any{"email": "other@elsewhere.example.org", "password": teacherPassword, "name": "Mr Other", "role": "teacher", "school": "Elsewhere High"})
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{"email": "other@elsewhere.example.org", "password": teacherPassword, "name": "Mr Other", "role": "teacher", "school": "Elsewhere High"})
 	other := in.login("other@elsewhere.example.org", teacherPassword)
-	in.must(201, "POST", "/api/v1/signup", "", map[string]any{"email": "grader@example.com", "password": teacherPassword, "name": "Gail", "role": "grader"})
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{"email": "grader@example.com", "password": teacherPassword, "name": "Gail", "role": "grader"})
 	grader := in.login("grader@example.com", teacherPassword)
 	link := in.must(201, "POST", "/api/v1/classes/"+fc.ClassID+"/students/1001/access-link", tok, nil)
 	student := in.must(201, "POST", "/api/v1/student-sessions", "", map[string]any{"token": link["token"]})["token"].(string)

@@ -11,9 +11,9 @@ import (
 // returns their user ID and token.
 func signUpGrader(t *testing.T, in *instance, email, name string, bands []map[string]int, affiliations []map[string]string) (string, string) {
 	t.Helper()
-	u := in.must(201, "POST", "/api/v1/signup", "", map[string]any{"email": email, "password": teacherPassword, "name": name, "role": "grader"})
-	id := u["user"].(map[string]any)["id"].(string)
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{"email": email, "password": teacherPassword, "name": name, "role": "grader"})
 	tok := in.login(email, teacherPassword)
+	id := in.must(200, "GET", "/api/v1/me", tok, nil)["user"].(map[string]any)["id"].(string)
 	p := in.must(200, "PUT", "/api/v1/grader/profile", tok, map[string]any{
 		"subjects": []string{"English", "history"}, "grade_bands": bands, "affiliations": affiliations,
 		"capacity": 30, "available_days": []string{"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"},
@@ -102,7 +102,7 @@ func TestE2EMatching(t *testing.T) {
 	if len(asSlice(prefs["blocked"])) != 1 {
 		t.Fatalf("preferences after blocking: %v", prefs)
 	}
-	in.must(201, "POST", "/api/v1/signup", "", map[string]any{"email": "other@elsewhere.example.org", "password": teacherPassword, "name": "Other", "role": "teacher", "school": "Elsewhere"})
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{"email": "other@elsewhere.example.org", "password": teacherPassword, "name": "Other", "role": "teacher", "school": "Elsewhere"})
 	other := in.login("other@elsewhere.example.org", teacherPassword)
 	for _, r := range []response{
 		in.call("GET", "/api/v1/assignments/"+fc.AssignmentID+"/matching", other, nil),

@@ -90,7 +90,7 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 	}
 
 	// Another school's teacher finds none of it.
-	in.must(201, "POST", "/api/v1/signup", "", map[string]any{"email": "review.other@elsewhere.example.org", "password": teacherPassword, "name": "Mr Elsewhere", "role": "teacher", "school": "Elsewhere High"})
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{"email": "review.other@elsewhere.example.org", "password": teacherPassword, "name": "Mr Elsewhere", "role": "teacher", "school": "Elsewhere High"})
 	other := reviewSignIn(t, in, "review.other@elsewhere.example.org", teacherPassword)
 	_, _, otherTok := page(t, other, in, "/teacher")
 	for _, path := range []string{review, review + "/edit", flagged} {

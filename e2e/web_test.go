@@ -252,7 +252,7 @@ func startWithAdmin(t *testing.T, email string, env ...string) *instance {
 func webFixtureClass(t *testing.T, in *instance) fixtureClass {
 	t.Helper()
 	fc := fixtureClass{TeacherEmail: "rivera.teacher@lincoln.example.org"}
-	in.must(201, "POST", "/api/v1/signup", "", map[string]any{
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{
 		"email": fc.TeacherEmail, "password": teacherPassword, "name": "Ms Rivera", "role": "teacher", "school": "Lincoln High",
 	})
 	fc.TeacherToken = in.login(fc.TeacherEmail, teacherPassword)
@@ -387,7 +387,7 @@ func checkPages(t *testing.T, in *instance, fc fixtureClass) {
 	}
 
 	// Another teacher, a student and a grader see nothing of it.
-	in.must(201, "POST", "/api/v1/signup", "", map[string]any{"email": "other@elsewhere.example.org", "password": teacherPassword, "name": "Mr Other", "role": "teacher", "school": "Elsewhere High"})
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{"email": "other@elsewhere.example.org", "password": teacherPassword, "name": "Mr Other", "role": "teacher", "school": "Elsewhere High"})
 	other := browserClient(t)
 	_, _, otok := page(t, other, in, "/signin")
 	postForm(t, other, in, "/signin", url.Values{"_csrf": {otok}, "email": {"other@elsewhere.example.org"}, "password": {teacherPassword}})
@@ -428,7 +428,66 @@ func checkPages(t *testing.T, in *instance, fc fixtureClass) {
 // their feedback ready. Run again on the same directory, it serves the
 // data as it is.
 func TestE2EDemo(t *testing.T) {
-	in := &instance{t: t, dataDir: t.TempDir(), addr: freeAddr(t)}
+	in, d := startDemo(t)
+	tok := in.login(d.Teacher, d.Password)
+	r := in.call("GET", "/teacher/assignments/"+d.AssignmentID, tok, nil)
+	if r.Status != 200 || strings.Count(string(r.Body), `<span class="badge">released</span>`) != 2 {
+		t.Fatalf("the demo assignment page: %d, %d released", r.Status, strings.Count(string(r.Body), `<span class="badge">released</span>`))
+	}
+	ready, readyLink := 0, ""
+	for _, l := range d.Links {
+		c := browserClient(t)
+		_, _, tok := page(t, c, in, l)
+		postForm(t, c, in, l, url.Values{"_csrf": {tok}})
+		if _, body, _ := page(t, c, in, "/student"); strings.Contains(body, "feedback ready") {
+			ready++
+			if ready == 1 {
+				readyLink = l
+				studentRevises(t, c, in, body)
+			}
+		}
+	}
+	if ready != 2 {
+		t.Fatalf("%d students have feedback ready, want 2", ready)
+	}
+	demoTeacherReview(t, in, d.Teacher, d.Password, d.AssignmentID)
+	demoStudentPages(t, in, d.Links)
+	demoSummary(t, in, tok, d.AssignmentID)
+	demoCalibration(t, in, tok, d.Teacher, d.Password, d.AssignmentID)
+
+	// Every page of every role passes the accessibility audit, when the
+	// browser tools are installed.
+	if node, chromium, missing := browserTools(t); missing != "" {
+		t.Logf("accessibility audit not run: %s", missing)
+	} else {
+		runBrowser(t, node, "browser/a11y.mjs", "a11y: ok", "BASE_URL="+in.url(""), "PASSWORD="+d.Password,
+			"TEACHER_EMAIL="+d.Teacher, "GRADER_EMAIL=ana@tutors.example.net", "ADMIN_EMAIL=admin@margin.example.com",
+			"STUDENT_LINK="+readyLink, "CHROMIUM="+chromium, "SCREENSHOTS="+screenshotDir(t))
+	}
+
+	in.stop()
+	in.run("--demo")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !strings.Contains(in.stdout.String(), "already has data"); time.Sleep(50 * time.Millisecond) {
+	}
+	if !strings.Contains(in.stdout.String(), "already has data") {
+		t.Fatalf("serve --demo on a loaded directory printed:\n%s", in.stdout)
+	}
+	in.login(d.Teacher, d.Password)
+}
+
+// demoSchool is what `margin serve --demo` printed: the teacher's login,
+// everyone's password, the assignment with released feedback, and the five
+// students' access-link paths (/s/...).
+type demoSchool struct {
+	Teacher, Password, AssignmentID string
+	Links                           []string
+}
+
+// startDemo runs `margin serve --demo` on a fresh data directory, with the
+// extra environment env, and reads what it printed.
+func startDemo(t *testing.T, env ...string) (*instance, demoSchool) {
+	t.Helper()
+	in := &instance{t: t, dataDir: t.TempDir(), addr: freeAddr(t), env: env}
 	t.Cleanup(in.stop)
 	in.run("--demo")
 	var out string
@@ -444,54 +503,11 @@ func TestE2EDemo(t *testing.T) {
 	if teacher == nil || password == nil || asg == nil || len(links) != 5 || strings.Count(out, "grader ") != 3 {
 		t.Fatalf("the demo printed:\n%s", out)
 	}
-	tok := in.login(teacher[1], password[1])
-	r := in.call("GET", "/teacher/assignments/"+asg[1], tok, nil)
-	if r.Status != 200 || strings.Count(string(r.Body), `<span class="badge">released</span>`) != 2 {
-		t.Fatalf("the demo assignment page: %d, %d released", r.Status, strings.Count(string(r.Body), `<span class="badge">released</span>`))
-	}
-	ready, readyLink := 0, ""
+	d := demoSchool{Teacher: teacher[1], Password: password[1], AssignmentID: asg[1]}
 	for _, l := range links {
-		c := browserClient(t)
-		_, _, tok := page(t, c, in, l[1])
-		postForm(t, c, in, l[1], url.Values{"_csrf": {tok}})
-		if _, body, _ := page(t, c, in, "/student"); strings.Contains(body, "feedback ready") {
-			ready++
-			if ready == 1 {
-				readyLink = l[1]
-				studentRevises(t, c, in, body)
-			}
-		}
+		d.Links = append(d.Links, l[1])
 	}
-	if ready != 2 {
-		t.Fatalf("%d students have feedback ready, want 2", ready)
-	}
-	var paths []string
-	for _, l := range links {
-		paths = append(paths, l[1])
-	}
-	demoTeacherReview(t, in, teacher[1], password[1], asg[1])
-	demoStudentPages(t, in, paths)
-	demoSummary(t, in, tok, asg[1])
-	demoCalibration(t, in, tok, teacher[1], password[1], asg[1])
-
-	// Every page of every role passes the accessibility audit, when the
-	// browser tools are installed.
-	if node, chromium, missing := browserTools(t); missing != "" {
-		t.Logf("accessibility audit not run: %s", missing)
-	} else {
-		runBrowser(t, node, "browser/a11y.mjs", "a11y: ok", "BASE_URL="+in.url(""), "PASSWORD="+password[1],
-			"TEACHER_EMAIL="+teacher[1], "GRADER_EMAIL=ana@tutors.example.net", "ADMIN_EMAIL=admin@margin.example.com",
-			"STUDENT_LINK="+readyLink, "CHROMIUM="+chromium, "SCREENSHOTS="+screenshotDir(t))
-	}
-
-	in.stop()
-	in.run("--demo")
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !strings.Contains(in.stdout.String(), "already has data"); time.Sleep(50 * time.Millisecond) {
-	}
-	if !strings.Contains(in.stdout.String(), "already has data") {
-		t.Fatalf("serve --demo on a loaded directory printed:\n%s", in.stdout)
-	}
-	in.login(teacher[1], password[1])
+	return in, d
 }
 
 // studentRevises opens the student's feedback from their list and uploads

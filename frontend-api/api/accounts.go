@@ -1,42 +1,35 @@
 package api
 
 import (
-	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/limiter"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
 )
 
-// signupResponse is the new user, and for a teacher who founded a school,
-// the school with its invite code to hand to colleagues.
-type signupResponse struct {
-	User   account.User    `json:"user"`
-	School *account.School `json:"school,omitempty"`
+// signupAccepted is the one answer to every sign-up that passes the
+// checks of its fields, whether or not the email already had an account, so
+// that sign-up does not tell who has one. A founder finds their school's
+// invite code on GET /api/v1/me after signing in.
+var signupAccepted = fiber.Map{
+	"status":  "accepted",
+	"message": "If this email was new, its account is ready: sign in with it. If it already had an account, nothing changed: sign in with that account's password.",
 }
 
+// signup answers 202 with signupAccepted, for a new account and for an
+// email that is taken alike (the password is hashed either way, so the two
+// take about as long). It starts no session.
 func (s *Server) signup(c *fiber.Ctx) error {
 	var in account.SignUp
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	u, err := s.deps.Accounts.SignUp(c.UserContext(), in)
-	if err != nil {
+	if _, err := s.deps.Accounts.SignUp(c.UserContext(), in); err != nil && !errs.Is(err, errs.EmailTaken) {
 		return err
 	}
-	resp := signupResponse{User: u}
-	if u.SchoolID != "" {
-		sch, err := s.deps.Accounts.School(c.UserContext(), u.SchoolID)
-		if err != nil {
-			return err
-		}
-		resp.School = &sch
-	}
-	return c.Status(fiber.StatusCreated).JSON(resp)
+	return c.Status(fiber.StatusAccepted).JSON(signupAccepted)
 }
 
 type loginRequest struct {
@@ -56,55 +49,26 @@ func (s *Server) login(c *fiber.Ctx) error {
 	}
 	tok, u, err := s.deps.Accounts.Login(c.UserContext(), in.Email, in.Password)
 	if err != nil {
-		return err
+		// The login limits read the status when this returns: write it.
+		return s.errorHandler(c, err)
 	}
 	s.setSessionCookie(c, tok, account.SessionTTL)
 	return c.Status(fiber.StatusCreated).JSON(loginResponse{Token: tok, User: u})
 }
 
-// loginLimiters wraps the login handler in two limits: attempts per client
-// address, and failed attempts per account (so that guessing one teacher's
-// password from many addresses is slow too).
-func (s *Server) loginLimiters(h fiber.Handler) []fiber.Handler {
-	reached := func(c *fiber.Ctx) error {
-		return errs.E(errs.RateLimited, "Too many sign-in attempts; wait a few minutes and try again.")
-	}
-	perIP := limiter.New(limiter.Config{
-		Max:          s.cfg.LoginPerIP,
-		Expiration:   time.Minute,
-		KeyGenerator: func(c *fiber.Ctx) string { return "ip:" + c.IP() },
-		LimitReached: reached,
-	})
-	perAccount := limiter.New(limiter.Config{
-		Max:                    s.cfg.LoginFailuresPerAccount,
-		Expiration:             s.cfg.LoginWindow,
-		SkipSuccessfulRequests: true,
-		KeyGenerator: func(c *fiber.Ctx) string {
-			var in struct {
-				Email string `json:"email"`
-			}
-			if json.Unmarshal(readBody(c), &in) != nil {
-				return "account:" // unreadable bodies share one bucket; they fail anyway
-			}
-			return "account:" + strings.ToLower(strings.TrimSpace(in.Email))
-		},
-		LimitReached: reached,
-	})
-	// The limiter reads the response status as soon as the handler returns,
-	// before the error handler has run; render errors here so that failed
-	// logins count as failures.
-	renderErrors := func(c *fiber.Ctx) error {
-		if err := c.Next(); err != nil {
-			return s.errorHandler(c, err)
-		}
-		return nil
-	}
-	return []fiber.Handler{perIP, perAccount, renderErrors, h}
-}
-
 func (s *Server) logout(c *fiber.Ctx) error {
 	tok, _ := c.Locals(tokenKey).(string)
 	if err := s.deps.Accounts.Logout(c.UserContext(), tok); err != nil {
+		return err
+	}
+	s.setSessionCookie(c, "", -1)
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// logoutEverywhere ends every session of the caller, on every device, and
+// clears this browser's cookie.
+func (s *Server) logoutEverywhere(c *fiber.Ctx) error {
+	if err := s.deps.Accounts.EndSessions(c.UserContext(), caller(c).ID); err != nil {
 		return err
 	}
 	s.setSessionCookie(c, "", -1)

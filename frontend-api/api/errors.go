@@ -50,7 +50,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		s.log.Info("request stopped", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
 	case status >= 500:
 		body.Message += " Quote request ID " + rid + " if you report it."
-		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", logPath(c), "err", err)
 	}
 	return c.Status(status).JSON(errorBody{Error: body})
 }

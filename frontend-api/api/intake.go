@@ -28,6 +28,7 @@ func (s *Server) intakeRoutes() {
 	s.handle(fiber.MethodPost, "/api/v1/classes/:id/roster", teachers, s.importRoster)
 	s.handle(fiber.MethodGet, "/api/v1/classes/:id/students", teachers, s.listStudents)
 	s.handle(fiber.MethodPost, "/api/v1/classes/:id/students/:studentId/access-link", teachers, s.rotateAccessLink)
+	s.handle(fiber.MethodDelete, "/api/v1/classes/:id/students/:studentId", teachers, s.removeStudent)
 	s.handle(fiber.MethodGet, "/api/v1/classes/:id/assignments", teachers, s.listAssignments)
 	s.handle(fiber.MethodPost, "/api/v1/student-sessions", public, s.redeemAccessLink)
 
@@ -117,11 +118,20 @@ func (s *Server) listStudents(c *fiber.Ctx) error {
 }
 
 func (s *Server) rotateAccessLink(c *fiber.Ctx) error {
-	tok, err := s.deps.Intake.RotateAccessLink(c.UserContext(), caller(c), c.Params("id"), c.Params("studentId"))
+	tok, until, err := s.deps.Intake.RotateAccessLink(c.UserContext(), caller(c), c.Params("id"), c.Params("studentId"))
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"token": tok, "path": "/s/" + tok})
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"token": tok, "path": "/s/" + tok, "expires_at": until})
+}
+
+// removeStudent takes a student off the class: their link stops working and
+// their sessions end; their work stays.
+func (s *Server) removeStudent(c *fiber.Ctx) error {
+	if err := s.deps.Intake.RemoveStudent(c.UserContext(), caller(c), c.Params("id"), c.Params("studentId")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (s *Server) redeemAccessLink(c *fiber.Ctx) error {
@@ -134,11 +144,7 @@ func (s *Server) redeemAccessLink(c *fiber.Ctx) error {
 	if strings.TrimSpace(in.Token) == "" {
 		return errs.F(errs.Invalid, "token", "Give the access link's token.")
 	}
-	u, err := s.deps.Intake.RedeemAccessLink(c.UserContext(), in.Token)
-	if err != nil {
-		return err
-	}
-	tok, err := s.deps.Accounts.StartSession(c.UserContext(), u.ID)
+	tok, u, err := s.deps.Intake.RedeemAccessLink(c.UserContext(), in.Token)
 	if err != nil {
 		return err
 	}

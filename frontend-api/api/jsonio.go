@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -15,12 +16,15 @@ import (
 
 const bodyKey = "margin.body"
 
-// decodeJSON reads a JSON object into v, strictly: a malformed body is
+// decodeJSON reads a JSON object into v, strictly: a body without
+// Content-Type: application/json is UnsupportedType (a browser can send a
+// form or text/plain from any site, but not JSON), a malformed body is
 // MalformedJSON, a field v does not have is UnknownField, trailing data is
 // MalformedJSON. (A body over the route's limit never gets here: prepare
 // refuses it with TooLarge.)
 func (s *Server) decodeJSON(c *fiber.Ctx, v any) error {
-	if ct := c.Get(fiber.HeaderContentType); ct != "" && !strings.HasPrefix(strings.ToLower(ct), fiber.MIMEApplicationJSON) {
+	ct := c.Get(fiber.HeaderContentType)
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != fiber.MIMEApplicationJSON {
 		return errs.E(errs.UnsupportedType, "Send JSON with Content-Type: application/json (got %q).", ct)
 	}
 	body := readBody(c)

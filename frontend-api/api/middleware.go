@@ -27,7 +27,7 @@ func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			rid, _ := c.Locals(requestIDKey).(string)
-			s.log.Error("panic in handler", "request_id", rid, "method", c.Method(), "path", c.Path(),
+			s.log.Error("panic in handler", "request_id", rid, "method", c.Method(), "path", logPath(c),
 				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = errs.Wrap(fmt.Errorf("panic: %v", r), "handler")
 		}
@@ -36,7 +36,8 @@ func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
 }
 
 // logRequests writes one structured line per request. It never logs bodies,
-// query strings or headers, which can hold passwords and tokens.
+// query strings or headers, which can hold passwords and tokens, and it
+// redacts the token of an access link's path (logPath).
 func (s *Server) logRequests(c *fiber.Ctx) error {
 	start := time.Now()
 	err := c.Next()
@@ -54,7 +55,7 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 		level = slog.LevelInfo // the client left or the server is stopping; not a fault
 	}
 	s.log.Log(c.UserContext(), level, "request",
-		"request_id", rid, "method", c.Method(), "path", c.Path(), "status", status,
+		"request_id", rid, "method", c.Method(), "path", logPath(c), "status", status,
 		"duration_ms", time.Since(start).Milliseconds())
 	return err
 }
@@ -63,7 +64,7 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 // the session cookie. An absent token leaves the request anonymous; an
 // invalid one too (require rejects it where a role is needed).
 func (s *Server) authenticate(c *fiber.Ctx) error {
-	tok := bearer(c)
+	tok, viaCookie := bearer(c)
 	if tok == "" {
 		return c.Next()
 	}
@@ -72,6 +73,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	case err == nil:
 		c.Locals(userKey, u)
 		c.Locals(tokenKey, tok)
+		c.Locals(viaCookieKey, viaCookie)
 	case errs.Is(err, errs.Unauthenticated):
 	default:
 		return err
@@ -79,13 +81,16 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-func bearer(c *fiber.Ctx) string {
+// bearer is the request's session token, and whether it came from the
+// cookie rather than the Authorization header.
+func bearer(c *fiber.Ctx) (string, bool) {
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
 		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(t)
+			return strings.TrimSpace(t), false
 		}
 	}
-	return c.Cookies(SessionCookie)
+	tok := c.Cookies(SessionCookie)
+	return tok, tok != ""
 }
 
 // require admits callers signed in with one of roles: 401 without a

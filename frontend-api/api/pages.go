@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +13,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/csrf"
-	"github.com/gofiber/fiber/v2/middleware/limiter"
 
 	"github.com/marginschool/margin/frontend-api/web"
 	"github.com/marginschool/margin/pkg/account"
@@ -23,11 +22,6 @@ import (
 	"github.com/marginschool/margin/services/intake"
 	"github.com/marginschool/margin/services/matching"
 )
-
-// csrfCookie holds the double-submit CSRF token of the pages; every page
-// that changes something posts it back as the form field _csrf or the
-// X-CSRF-Token header.
-const csrfCookie = "margin_csrf"
 
 // pages serves the web pages: server-rendered with html/template, calling
 // the services directly with the signed-in caller, as the JSON handlers do.
@@ -58,35 +52,16 @@ func (s *Server) pageRoutes() {
 		panic(err) // a malformed embedded template is a build defect; web's tests catch it
 	}
 	p := &pages{s: s, t: t}
-	p.csrf = csrf.New(csrf.Config{
-		CookieName:        csrfCookie,
-		CookieSameSite:    "Lax",
-		CookieHTTPOnly:    true,
-		CookieSecure:      s.cfg.SecureCookies,
-		CookieSessionOnly: true,
-		Expiration:        12 * time.Hour,
-		ContextKey:        "csrf",
-		Extractor: func(c *fiber.Ctx) (string, error) {
-			if h := c.Get(csrf.HeaderName); h != "" {
-				return h, nil
-			}
-			if v := boundedFormValue(c, "_csrf"); v != "" { // never reads past the route's body limit, or into an upload's files
-				return v, nil
-			}
-			return "", csrf.ErrTokenNotFound
-		},
-		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			return errs.E(errs.Forbidden, "This form has expired or did not come from Margin. Reload the page and try again.")
-		},
-	})
+	p.csrf = s.csrf
 	s.app.Use(p.gate)
 
 	get, post := fiber.MethodGet, fiber.MethodPost
 	s.handle(get, "/static/*", public, p.static)
 	s.handle(get, "/", public, p.home)
 	s.handle(get, "/signin", public, p.signinPage)
-	s.handle(post, "/signin", public, append(p.signinLimiters(), p.signin)...)
+	s.handle(post, "/signin", public, append(append([]fiber.Handler{p.signinLimited}, s.loginLimits...), p.signin)...)
 	s.handle(post, "/signout", anyone, p.signout)
+	s.handle(post, "/signout/everywhere", anyone, p.signoutEverywhere)
 	s.handle(get, "/s/:token", public, p.accessPage)
 	s.handle(post, "/s/:token", public, p.redeem)
 
@@ -95,6 +70,7 @@ func (s *Server) pageRoutes() {
 	s.handle(get, "/teacher/classes/:id", teachers, p.classPage)
 	s.handle(post, "/teacher/classes/:id/roster", teachers, p.importRoster)
 	s.handle(post, "/teacher/classes/:id/students/:sid/link", teachers, p.accessLink)
+	s.handle(post, "/teacher/classes/:id/students/:sid/remove", teachers, p.removeStudent)
 	s.handle(post, "/teacher/classes/:id/assignments", teachers, p.createAssignment)
 	s.handle(get, "/teacher/assignments/:id", teachers, p.assignmentPage)
 	s.handle(post, "/teacher/assignments/:id/publish", teachers, p.publish)
@@ -140,14 +116,12 @@ func isPagePath(path string) bool {
 	return !strings.HasPrefix(path, "/api/") && path != "/healthz" && path != "/readyz"
 }
 
-// gate runs before every page: security headers, CSRF, and HTML errors.
+// gate runs before every page: CSRF, and HTML errors. (securityHeaders
+// has set the headers.)
 func (p *pages) gate(c *fiber.Ctx) error {
 	if !isPagePath(c.Path()) {
 		return c.Next()
 	}
-	c.Set("Content-Security-Policy", web.CSP)
-	c.Set("X-Content-Type-Options", "nosniff")
-	c.Set("Referrer-Policy", "same-origin")
 	if strings.HasPrefix(c.Path(), "/static/") {
 		return c.Next()
 	}
@@ -180,7 +154,7 @@ func (p *pages) fail(c *fiber.Ctx, err error) error {
 	switch {
 	case status >= 500:
 		rid, _ := c.Locals(requestIDKey).(string)
-		p.s.log.Error("page failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+		p.s.log.Error("page failed", "request_id", rid, "method", c.Method(), "path", logPath(c), "err", err)
 	case errors.As(err, &ue):
 		msg = ue.Message
 	default:
@@ -193,6 +167,8 @@ func (p *pages) fail(c *fiber.Ctx, err error) error {
 		heading = "Not allowed"
 	case errs.Unauthenticated:
 		heading = "Please sign in"
+	case errs.LinkExpired:
+		heading = "This link no longer works"
 	}
 	rid, _ := c.Locals(requestIDKey).(string)
 	return p.render(c.Status(status), "error", heading, map[string]string{"Heading": heading, "Message": msg, "RequestID": rid})
@@ -269,6 +245,7 @@ var flashes = map[string]string{
 	"edited":      "Feedback edited; the change is kept in its history.",
 	"adjudicated": "Adjudicated: your levels now count for this submission.",
 	"unshared":    "The family link is turned off: it no longer opens your progress.",
+	"removed":     "Student removed from the class: their link no longer works and they are signed out. Their work stays.",
 }
 
 // see redirects after a successful form (post/redirect/get).
@@ -324,47 +301,32 @@ func roleHome(r account.Role) string {
 
 // --- signing in ---
 
-// signinLimiters limit the sign-in form as the API limits its login: per
-// client address, and failed attempts per account (keyed by the email in
-// the form). The counters are this form's own.
-func (p *pages) signinLimiters() []fiber.Handler {
-	reached := func(c *fiber.Ctx) error {
-		return p.formError(c, errs.E(errs.RateLimited, "Too many sign-in attempts; wait a few minutes and try again."),
-			"signin", "Sign in", signinData{Next: c.FormValue("next"), Email: c.FormValue("email")})
+// signinLimited shows the sign-in form again when a sign-in limit
+// (Server.loginLimits, shared with the API) is reached.
+func (p *pages) signinLimited(c *fiber.Ctx) error {
+	err := c.Next()
+	if errs.Is(err, errs.RateLimited) {
+		return p.formError(c, err, "signin", "Sign in", signinData{Next: safeNext(c.FormValue("next")), Email: c.FormValue("email")})
 	}
-	cfg := p.s.cfg
-	return []fiber.Handler{
-		limiter.New(limiter.Config{
-			Max: cfg.LoginPerIP, Expiration: time.Minute, LimitReached: reached,
-			KeyGenerator: func(c *fiber.Ctx) string { return "page-ip:" + c.IP() },
-		}),
-		limiter.New(limiter.Config{
-			Max: cfg.LoginFailuresPerAccount, Expiration: cfg.LoginWindow, SkipSuccessfulRequests: true, LimitReached: reached,
-			KeyGenerator: func(c *fiber.Ctx) string {
-				return "page-account:" + strings.ToLower(strings.TrimSpace(c.FormValue("email")))
-			},
-		}),
-	}
+	return err
 }
 
 type signinData struct{ Next, Email string }
 
 func (p *pages) signinPage(c *fiber.Ctx) error {
-	return p.render(c, "signin", "Sign in", signinData{Next: c.Query("next")})
+	return p.render(c, "signin", "Sign in", signinData{Next: safeNext(c.Query("next"))})
 }
 
+// signin signs in from the form and goes to next when it is a path on this
+// site (safeNext), else to the role's home.
 func (p *pages) signin(c *fiber.Ctx) error {
-	d := signinData{Next: c.FormValue("next"), Email: c.FormValue("email")}
+	d := signinData{Next: safeNext(c.FormValue("next")), Email: c.FormValue("email")}
 	tok, u, err := p.s.deps.Accounts.Login(c.UserContext(), c.FormValue("email"), c.FormValue("password"))
 	if err != nil {
 		return p.formError(c, err, "signin", "Sign in", d)
 	}
 	p.s.setSessionCookie(c, tok, account.SessionTTL)
-	next := roleHome(u.Role)
-	if strings.HasPrefix(d.Next, "/") && !strings.HasPrefix(d.Next, "//") && !strings.Contains(d.Next, `\`) {
-		next = d.Next // only a path on this site: no open redirect
-	}
-	return see(c, next, "")
+	return see(c, cmp.Or(d.Next, roleHome(u.Role)), "")
 }
 
 func (p *pages) signout(c *fiber.Ctx) error {
@@ -376,18 +338,29 @@ func (p *pages) signout(c *fiber.Ctx) error {
 	return see(c, "/signin", "")
 }
 
+// signoutEverywhere ends every session of the caller, on every device.
+func (p *pages) signoutEverywhere(c *fiber.Ctx) error {
+	if err := p.s.deps.Accounts.EndSessions(c.UserContext(), caller(c).ID); err != nil {
+		return err
+	}
+	p.s.setSessionCookie(c, "", -1)
+	return see(c, "/signin", "")
+}
+
+// accessPage asks the student to open their feedback; a link that no
+// longer works says so at once.
 func (p *pages) accessPage(c *fiber.Ctx) error {
-	return p.render(c, "access", "Your feedback", map[string]string{"Token": id(c, "token")})
+	tok := id(c, "token")
+	if err := p.s.deps.Intake.CheckAccessLink(c.UserContext(), tok); err != nil {
+		return err
+	}
+	return p.render(c, "access", "Your feedback", map[string]string{"Token": tok})
 }
 
 // redeem signs the student in with their access link, as the API's
 // student-sessions route does, and opens their feedback.
 func (p *pages) redeem(c *fiber.Ctx) error {
-	u, err := p.s.deps.Intake.RedeemAccessLink(c.UserContext(), id(c, "token"))
-	if err != nil {
-		return err
-	}
-	tok, err := p.s.deps.Accounts.StartSession(c.UserContext(), u.ID)
+	tok, _, err := p.s.deps.Intake.RedeemAccessLink(c.UserContext(), id(c, "token"))
 	if err != nil {
 		return err
 	}
@@ -397,12 +370,23 @@ func (p *pages) redeem(c *fiber.Ctx) error {
 
 // --- teacher: classes and rosters ---
 
+// teacherHome lists the teacher's classes, with their school's invite code
+// for colleagues.
 func (p *pages) teacherHome(c *fiber.Ctx) error {
-	cls, err := p.s.deps.Intake.Classes(c.UserContext(), caller(c))
+	ctx, u := c.UserContext(), caller(c)
+	cls, err := p.s.deps.Intake.Classes(ctx, u)
 	if err != nil {
 		return err
 	}
-	return p.render(c, "teacher_home", "Classes", map[string]any{"Classes": cls})
+	d := map[string]any{"Classes": cls}
+	if u.SchoolID != "" {
+		sch, err := p.s.deps.Accounts.School(ctx, u.SchoolID)
+		if err != nil {
+			return err
+		}
+		d["School"] = sch
+	}
+	return p.render(c, "teacher_home", "Classes", d)
 }
 
 func (p *pages) createClass(c *fiber.Ctx) error {
@@ -425,7 +409,10 @@ type assignmentForm struct {
 	NoResubmission                              bool
 }
 
-type accessLinkView struct{ Name, Path, URL string }
+type accessLinkView struct {
+	Name, Path, URL string
+	Until           time.Time
+}
 
 func (p *pages) classData(c *fiber.Ctx, classID string) (map[string]any, error) {
 	ctx, u := c.UserContext(), caller(c)
@@ -489,7 +476,7 @@ func (p *pages) rosterFromForm(c *fiber.Ctx, classID string) (intake.RosterResul
 
 func (p *pages) accessLink(c *fiber.Ctx) error {
 	classID, studentID := id(c, "id"), id(c, "sid")
-	tok, err := p.s.deps.Intake.RotateAccessLink(c.UserContext(), caller(c), classID, studentID)
+	tok, until, err := p.s.deps.Intake.RotateAccessLink(c.UserContext(), caller(c), classID, studentID)
 	if err != nil {
 		return err
 	}
@@ -497,7 +484,7 @@ func (p *pages) accessLink(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	link := accessLinkView{Name: studentID, Path: "/s/" + tok, URL: c.BaseURL() + "/s/" + tok}
+	link := accessLinkView{Name: studentID, Path: "/s/" + tok, URL: c.BaseURL() + "/s/" + tok, Until: until}
 	for _, st := range d["Students"].([]intake.Student) {
 		if st.StudentID == studentID {
 			link.Name = st.Name()
@@ -505,6 +492,16 @@ func (p *pages) accessLink(c *fiber.Ctx) error {
 	}
 	d["Link"] = link
 	return p.render(c, "teacher_class", "Class", d, "rubric.js")
+}
+
+// removeStudent takes a student off the class (their work stays) and ends
+// their sessions.
+func (p *pages) removeStudent(c *fiber.Ctx) error {
+	classID := id(c, "id")
+	if err := p.s.deps.Intake.RemoveStudent(c.UserContext(), caller(c), classID, id(c, "sid")); err != nil {
+		return err
+	}
+	return see(c, "/teacher/classes/"+esc(classID), "removed")
 }
 
 func (p *pages) createAssignment(c *fiber.Ctx) error {

@@ -25,12 +25,15 @@ import (
 type Config struct {
 	// SecureCookies marks the session cookie Secure (serve behind HTTPS).
 	SecureCookies bool
-	// LoginPerIP is how many login attempts one address may make per minute.
+	// LoginPerIP is how many login attempts one address may make per
+	// minute, through the API and the sign-in page together.
 	LoginPerIP int
 	// LoginFailuresPerAccount is how many failed logins one account may
 	// take per LoginWindow before further attempts are refused.
 	LoginFailuresPerAccount int
 	LoginWindow             time.Duration
+	// SignupPerIP is how many sign-ups one address may attempt per hour.
+	SignupPerIP int
 	// MaxJSONBody caps JSON and form request bodies, in bytes (sign-in,
 	// roster and webhook bodies have their own caps; see bodyPolicyFor).
 	MaxJSONBody int64
@@ -55,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LoginWindow == 0 {
 		c.LoginWindow = 15 * time.Minute
+	}
+	if c.SignupPerIP == 0 {
+		c.SignupPerIP = 30
 	}
 	if c.MaxJSONBody == 0 {
 		c.MaxJSONBody = 1 << 20
@@ -106,6 +112,13 @@ type Server struct {
 	// base is the parent of every request's context; stop cancels it.
 	base context.Context
 	stop context.CancelFunc
+
+	// csrf checks the double-submit CSRF token of page forms and of
+	// cookie-authenticated API writes.
+	csrf fiber.Handler
+	// loginLimits guard both sign-in routes (API and page) with one set of
+	// counters.
+	loginLimits []fiber.Handler
 }
 
 // New builds the Fiber app with every route registered.
@@ -130,7 +143,9 @@ func New(cfg Config, deps Deps) *Server {
 		WriteTimeout:                 5 * time.Minute,
 		IdleTimeout:                  2 * time.Minute,
 	})
-	s.app.Use(requestid.New(), s.recoverPanics, s.logRequests, s.prepare, s.authenticate)
+	s.csrf = s.newCSRF()
+	s.loginLimits = s.newLoginLimits()
+	s.app.Use(requestid.New(), s.securityHeaders, s.recoverPanics, s.logRequests, s.prepare, s.authenticate, s.apiCSRF)
 	s.routes()
 	return s
 }
@@ -170,9 +185,10 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodGet, "/healthz", public, s.healthz)
 	s.handle(fiber.MethodGet, "/readyz", public, s.readyz)
 
-	s.handle(fiber.MethodPost, "/api/v1/signup", public, s.signup)
-	s.handle(fiber.MethodPost, "/api/v1/sessions", public, s.loginLimiters(s.login)...)
+	s.handle(fiber.MethodPost, "/api/v1/signup", public, s.signupLimit(), s.signup)
+	s.handle(fiber.MethodPost, "/api/v1/sessions", public, append(s.loginLimits, s.login)...)
 	s.handle(fiber.MethodDelete, "/api/v1/sessions/current", anyone, s.logout)
+	s.handle(fiber.MethodDelete, "/api/v1/sessions", anyone, s.logoutEverywhere)
 	s.handle(fiber.MethodGet, "/api/v1/me", anyone, s.me)
 	s.handle(fiber.MethodGet, "/api/v1/admin/schools", adminOnly, s.adminSchools)
 

@@ -7,6 +7,11 @@
 //   - schools:  one per school; a unique index on invite_code
 //   - sessions: _id is the SHA-256 of the bearer token; the token itself is
 //     never stored
+//
+// A student's account belongs to one enrolment: one class and the school's
+// student ID in it (EnrolmentUserID). Two classes that roster the same
+// student ID have two accounts, so a teacher can never reach another
+// teacher's class through a student of their own.
 package account
 
 import (
@@ -55,8 +60,10 @@ type User struct {
 	Name     string `json:"name"`
 	Role     Role   `json:"role"`
 	SchoolID string `json:"school_id,omitempty"`
-	// StudentID is a student's identifier in their school's roster; it is
-	// empty for other roles.
+	// ClassID and StudentID are a student's enrolment: the one class the
+	// account belongs to and the school's identifier of the student in its
+	// roster. Both are empty for other roles.
+	ClassID   string    `json:"class_id,omitempty"`
 	StudentID string    `json:"student_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
@@ -70,23 +77,25 @@ type School struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// SessionTTL is how long a sign-in lasts.
-const SessionTTL = 30 * 24 * time.Hour
-
 type userDoc struct {
 	ID           string    `bson:"_id"`
-	Login        string    `bson:"login"` // lowercased email; "student:<school>:<student id>" for students
+	Login        string    `bson:"login"` // lowercased email; "student:<class>:<student id>" for students
 	Email        string    `bson:"email,omitempty"`
 	PasswordHash string    `bson:"password_hash,omitempty"`
 	Name         string    `bson:"name"`
 	Role         Role      `bson:"role"`
 	SchoolID     string    `bson:"school_id,omitempty"`
+	ClassID      string    `bson:"class_id,omitempty"`
 	StudentID    string    `bson:"student_id,omitempty"`
 	CreatedAt    time.Time `bson:"created_at"`
+	// Epoch is the user's session generation: sessions started at an
+	// earlier one are ended (see EndSessions).
+	Epoch int `bson:"session_epoch,omitempty"`
 }
 
 func (d userDoc) user() User {
-	return User{ID: d.ID, Email: d.Email, Name: d.Name, Role: d.Role, SchoolID: d.SchoolID, StudentID: d.StudentID, CreatedAt: d.CreatedAt}
+	return User{ID: d.ID, Email: d.Email, Name: d.Name, Role: d.Role, SchoolID: d.SchoolID, ClassID: d.ClassID,
+		StudentID: d.StudentID, CreatedAt: d.CreatedAt}
 }
 
 type schoolDoc struct {
@@ -96,17 +105,11 @@ type schoolDoc struct {
 	CreatedAt  time.Time `bson:"created_at"`
 }
 
-type sessionDoc struct {
-	ID        string    `bson:"_id"` // sha256(token), hex
-	UserID    string    `bson:"user_id"`
-	CreatedAt time.Time `bson:"created_at"`
-	ExpiresAt time.Time `bson:"expires_at"`
-}
-
 // Service manages accounts.
 type Service struct {
 	users, schools, sessions *mongo.Collection
 	now                      func() time.Time
+	cache                    *sessionCache
 }
 
 // New returns a Service on db. Call EnsureIndexes once at start-up.
@@ -116,6 +119,7 @@ func New(db *mongo.Database) *Service {
 		schools:  db.Collection("schools"),
 		sessions: db.Collection("sessions"),
 		now:      func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }, // the store keeps milliseconds
+		cache:    newSessionCache(),
 	}
 }
 
@@ -144,7 +148,9 @@ type SignUp struct {
 
 // SignUp registers a teacher or a grader. A teacher either founds a school
 // (School) or joins one (InviteCode). Returns InvalidEmail, WeakPassword,
-// Invalid (with the field), or EmailTaken.
+// Invalid (with the field), or EmailTaken. The password is hashed before
+// anything is looked up, so that an existing email answers in the same time
+// as a new one.
 func (s *Service) SignUp(ctx context.Context, in SignUp) (User, error) {
 	email, err := NormalizeEmail(in.Email)
 	if err != nil {
@@ -157,6 +163,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (User, error) {
 	if err := CheckPasswordStrength(in.Password, email); err != nil {
 		return User{}, err
 	}
+	hash := hashPassword(in.Password)
 	var schoolID string
 	switch in.Role {
 	case Teacher:
@@ -177,15 +184,14 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (User, error) {
 			if utf8.RuneCountInString(school) > 200 {
 				return User{}, errs.F(errs.Invalid, "school", "A school's name must be at most 200 characters.")
 			}
-			if err := s.loginFree(ctx, email); err != nil {
-				return User{}, err
-			}
+			// No look-up of the email first: a taken one costs the same
+			// writes as a new one (the school is removed again).
 			sd, err := s.createSchool(ctx, norm.NFC.String(school))
 			if err != nil {
 				return User{}, err
 			}
 			schoolID = sd.ID
-			u, err := s.insertUser(ctx, userDoc{Login: email, Email: email, PasswordHash: hashPassword(in.Password), Name: name, Role: Teacher, SchoolID: schoolID})
+			u, err := s.insertUser(ctx, userDoc{Login: email, Email: email, PasswordHash: hash, Name: name, Role: Teacher, SchoolID: schoolID})
 			if err != nil {
 				_, _ = s.schools.DeleteOne(context.WithoutCancel(ctx), bson.M{"_id": sd.ID}) // don't leave a school nobody founded
 			}
@@ -204,7 +210,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (User, error) {
 	default:
 		return User{}, errs.F(errs.Invalid, "role", "The role must be \"teacher\" or \"grader\".")
 	}
-	return s.insertUser(ctx, userDoc{Login: email, Email: email, PasswordHash: hashPassword(in.Password), Name: name, Role: in.Role, SchoolID: schoolID})
+	return s.insertUser(ctx, userDoc{Login: email, Email: email, PasswordHash: hash, Name: name, Role: in.Role, SchoolID: schoolID})
 }
 
 // Create makes a user of any password-bearing role without the sign-up
@@ -227,19 +233,23 @@ func (s *Service) Create(ctx context.Context, email, password, name string, role
 	return s.insertUser(ctx, userDoc{Login: email, Email: email, PasswordHash: hashPassword(password), Name: name, Role: role, SchoolID: schoolID})
 }
 
-// StudentUserID is the user ID of a school's student: deterministic, so
-// that importing a roster twice finds the same account.
-func StudentUserID(schoolID, studentID string) string {
-	sum := sha256.Sum256([]byte(schoolID + "\x00" + studentID))
-	return "usr_stu_" + hex.EncodeToString(sum[:12])
+// EnrolmentUserID is the user ID of a student's account in one class:
+// deterministic, so that importing a roster twice finds the same account,
+// and distinct per class, so that no two classes share one.
+func EnrolmentUserID(classID, studentID string) string {
+	sum := sha256.Sum256([]byte(classID + "\x00" + studentID))
+	return "usr_enr_" + hex.EncodeToString(sum[:12])
 }
 
-// EnsureStudent returns the account of a school's student, creating it on
-// first use and updating the name otherwise. Students have no password;
-// they sign in through an access link (StartSession).
-func (s *Service) EnsureStudent(ctx context.Context, schoolID, studentID, name string) (User, error) {
-	id := StudentUserID(schoolID, studentID)
-	d := userDoc{ID: id, Login: "student:" + schoolID + ":" + studentID, Name: name, Role: Student, SchoolID: schoolID, StudentID: studentID, CreatedAt: s.now()}
+// EnsureStudent returns the account of a student's enrolment in a class,
+// creating it on first use and updating its name otherwise (the name of
+// this enrolment only: the same student ID in another class is another
+// account). Students have no password; they sign in through their class's
+// access link (StartSession).
+func (s *Service) EnsureStudent(ctx context.Context, schoolID, classID, studentID, name string) (User, error) {
+	id := EnrolmentUserID(classID, studentID)
+	d := userDoc{ID: id, Login: "student:" + classID + ":" + studentID, Name: name, Role: Student, SchoolID: schoolID,
+		ClassID: classID, StudentID: studentID, CreatedAt: s.now()}
 	if _, err := s.users.InsertOne(ctx, d); err != nil {
 		if !mongostore.IsDuplicateKey(err) {
 			return User{}, errs.Wrap(err, "insert student")
@@ -247,6 +257,7 @@ func (s *Service) EnsureStudent(ctx context.Context, schoolID, studentID, name s
 		if _, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: name}}}}); err != nil {
 			return User{}, errs.Wrap(err, "update student")
 		}
+		s.cache.forgetUser(id)
 		return s.User(ctx, id)
 	}
 	return d.user(), nil
@@ -277,17 +288,6 @@ func (s *Service) createSchool(ctx context.Context, name string) (schoolDoc, err
 		}
 	}
 	return schoolDoc{}, errs.E(errs.Internal, "Could not pick a unique invite code.")
-}
-
-func (s *Service) loginFree(ctx context.Context, login string) error {
-	n, err := s.users.CountDocuments(ctx, bson.M{"login": login}, options.Count().SetLimit(1))
-	if err != nil {
-		return errs.Wrap(err, "check login")
-	}
-	if n > 0 {
-		return errs.F(errs.EmailTaken, "email", "An account with that email already exists; sign in instead.")
-	}
-	return nil
 }
 
 func (s *Service) insertUser(ctx context.Context, d userDoc) (User, error) {
@@ -327,64 +327,17 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, Us
 	if d.PasswordHash == "" || !checkPassword(d.PasswordHash, password) {
 		return "", User{}, bad
 	}
-	tok, err := s.StartSession(ctx, d.ID)
+	tok, err := s.startSession(ctx, d)
 	if err != nil {
 		return "", User{}, err
 	}
 	return tok, d.user(), nil
 }
 
-// StartSession issues a new bearer token for a user who has proven who they
-// are (by password, or by a student's access link).
-func (s *Service) StartSession(ctx context.Context, userID string) (string, error) {
-	tok := NewToken()
-	now := s.now()
-	_, err := s.sessions.InsertOne(ctx, sessionDoc{ID: HashToken(tok), UserID: userID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)})
-	if err != nil {
-		return "", errs.Wrap(err, "insert session")
-	}
-	return tok, nil
-}
-
-// Authenticate returns the user a bearer token belongs to. Returns
-// Unauthenticated if the token is unknown, expired or signed out.
-func (s *Service) Authenticate(ctx context.Context, token string) (User, error) {
-	if token == "" || len(token) > 128 {
-		return User{}, errs.E(errs.Unauthenticated, "Sign in first.")
-	}
-	var sd sessionDoc
-	err := s.sessions.FindOne(ctx, bson.M{"_id": HashToken(token)}).Decode(&sd)
-	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !s.now().Before(sd.ExpiresAt)) {
-		return User{}, errs.E(errs.Unauthenticated, "Your session has ended; sign in again.")
-	} else if err != nil {
-		return User{}, errs.Wrap(err, "find session")
-	}
-	u, err := s.User(ctx, sd.UserID)
-	if errs.Is(err, errs.NotFound) {
-		return User{}, errs.E(errs.Unauthenticated, "Your session has ended; sign in again.")
-	}
-	return u, err
-}
-
-// Logout ends the session of token. Ending an unknown session is not an
-// error.
-func (s *Service) Logout(ctx context.Context, token string) error {
-	if _, err := s.sessions.DeleteOne(ctx, bson.M{"_id": HashToken(token)}); err != nil {
-		return errs.Wrap(err, "delete session")
-	}
-	return nil
-}
-
 // User returns a user by ID. Returns NotFound.
 func (s *Service) User(ctx context.Context, id string) (User, error) {
-	var d userDoc
-	err := s.users.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return User{}, errs.E(errs.NotFound, "No such user.")
-	} else if err != nil {
-		return User{}, errs.Wrap(err, "find user")
-	}
-	return d.user(), nil
+	d, err := s.userDoc(ctx, id)
+	return d.user(), err
 }
 
 // School returns a school by ID. Returns NotFound.

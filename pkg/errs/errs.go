@@ -21,6 +21,7 @@ const (
 	InvalidEmail    Code = "invalid_email"    // an email address is not one (400)
 	WeakPassword    Code = "weak_password"    // a password is too short or too common (400)
 	Unauthenticated Code = "unauthenticated"  // no valid session or token (401)
+	LinkExpired     Code = "link_expired"     // an access link was rotated, expired or revoked (401)
 	Forbidden       Code = "forbidden"        // signed in, but this role may not do this (403)
 	NotFound        Code = "not_found"        // no such thing, or not yours to see (404)
 	Conflict        Code = "conflict"         // the change clashes with the current state (409)
@@ -41,6 +42,7 @@ var statuses = map[Code]int{
 	InvalidEmail:    http.StatusBadRequest,
 	WeakPassword:    http.StatusBadRequest,
 	Unauthenticated: http.StatusUnauthorized,
+	LinkExpired:     http.StatusUnauthorized,
 	Forbidden:       http.StatusForbidden,
 	NotFound:        http.StatusNotFound,
 	Conflict:        http.StatusConflict,

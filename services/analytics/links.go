@@ -40,8 +40,8 @@ type NewShareLink struct {
 }
 
 // authorizeStudent returns the class and roster entry if caller is the
-// class's teacher, an admin, or that student; anyone else gets
-// errs.NotFound.
+// class's teacher, an admin, or that student's enrolment in this class;
+// anyone else gets errs.NotFound.
 func (s *Service) authorizeStudent(ctx context.Context, caller account.User, classID, studentID string) (intake.Class, intake.Student, error) {
 	notFound := errs.E(errs.NotFound, "No student %q in class %q.", studentID, classID)
 	c, err := s.intake.Class(ctx, classID)
@@ -49,7 +49,7 @@ func (s *Service) authorizeStudent(ctx context.Context, caller account.User, cla
 		return intake.Class{}, intake.Student{}, notFound
 	}
 	ok := caller.Role == account.Admin || caller.Role == account.Teacher && caller.ID == c.TeacherID ||
-		intake.IsStudentOf(caller, c.SchoolID, studentID)
+		intake.IsStudentOf(caller, c.ID, studentID)
 	if !ok {
 		return intake.Class{}, intake.Student{}, notFound
 	}

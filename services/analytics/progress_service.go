@@ -10,40 +10,41 @@ import (
 	"github.com/marginschool/margin/services/intake"
 )
 
-// StudentProgress returns a rostered student's progress (see
-// LearnerProgress). The class's teacher or an admin sees approved feedback
-// in this class; the student themself sees released feedback in all their
-// classes of the school. Anyone else, or a student not on the class's roster,
-// gets errs.NotFound.
+// StudentProgress returns a rostered student's progress in a class (see
+// LearnerProgress): approved feedback for the class's teacher or an admin,
+// released feedback for the student's own enrolment. Anyone else, or a
+// student not on the class's roster, gets errs.NotFound.
 func (s *Service) StudentProgress(ctx context.Context, caller account.User, classID, studentID string) (Progress, error) {
 	c, err := s.intake.Class(ctx, classID)
 	if err != nil {
 		return Progress{}, err
 	}
 	teacher := caller.Role == account.Admin || caller.Role == account.Teacher && caller.ID == c.TeacherID
-	if !teacher && !intake.IsStudentOf(caller, c.SchoolID, studentID) {
+	if !teacher && !intake.IsStudentOf(caller, c.ID, studentID) {
 		return Progress{}, errs.E(errs.NotFound, "No student %q in class %q.", studentID, classID)
 	}
 	st, err := s.intake.Student(ctx, classID, studentID)
 	if err != nil {
 		return Progress{}, err
 	}
-	keep := released
+	// Only this class's feedback: not the student's other classes.
+	keep := func(f feedback.Feedback) bool { return released(f) && f.ClassID == classID }
 	if teacher {
-		// A teacher sees this class's feedback only, not the student's
-		// other classes.
 		keep = func(f feedback.Feedback) bool { return approved(f) && f.ClassID == classID }
 	}
 	return s.progress(ctx, c.SchoolID, studentID, st.Name(), keep)
 }
 
-// MyProgress is a signed-in student's own progress, from released feedback
-// only. Any other role gets errs.Forbidden.
+// MyProgress is a signed-in student's own progress in the class of their
+// enrolment, from released feedback only. Any other role gets
+// errs.Forbidden.
 func (s *Service) MyProgress(ctx context.Context, caller account.User) (Progress, error) {
-	if caller.Role != account.Student || caller.StudentID == "" {
+	if caller.Role != account.Student || caller.StudentID == "" || caller.ClassID == "" {
 		return Progress{}, errs.E(errs.Forbidden, "Only students have their own progress.")
 	}
-	return s.progress(ctx, caller.SchoolID, caller.StudentID, caller.Name, released)
+	return s.progress(ctx, caller.SchoolID, caller.StudentID, caller.Name, func(f feedback.Feedback) bool {
+		return released(f) && f.ClassID == caller.ClassID
+	})
 }
 
 func approved(f feedback.Feedback) bool { return f.State.Final() }

@@ -105,9 +105,15 @@ func newWorld(t *testing.T) *world {
 	if err := in.Advance(ctx, w.asg.ID, intake.Released); err != nil {
 		t.Fatal(err)
 	}
-	w.student = account.User{ID: "usr_s1", Role: account.Student, SchoolID: w.class.SchoolID, StudentID: "1001", Name: "Avery Rivera"}
-	w.student2 = account.User{ID: "usr_s2", Role: account.Student, SchoolID: w.class.SchoolID, StudentID: "1002", Name: "Jordan Okafor"}
+	w.student = enrolled(w.class, "1001", "Avery Rivera")
+	w.student2 = enrolled(w.class, "1002", "Jordan Okafor")
 	return w
+}
+
+// enrolled is the account of a student's enrolment in a class.
+func enrolled(c intake.Class, studentID, name string) account.User {
+	return account.User{ID: account.EnrolmentUserID(c.ID, studentID), Role: account.Student, SchoolID: c.SchoolID,
+		ClassID: c.ID, StudentID: studentID, Name: name}
 }
 
 // add stores a first read of version 1 for a student with the given levels.
@@ -251,8 +257,20 @@ func TestProgressAccess(t *testing.T) {
 		t.Errorf("teacher sees %+v, %v; want approved and released in this class (2 strands)", tp, err)
 	}
 	sp, err := w.svc.MyProgress(ctx, w.student)
-	if err != nil || len(sp.Strands) != 2 {
-		t.Errorf("student sees %+v, %v; want released in both classes (2 strands)", sp, err)
+	if err != nil || len(sp.Strands) != 1 || sp.Strands[0].Marks[0].AssignmentID != w.asg.ID {
+		t.Errorf("student sees %+v, %v; want released in this class only (1 strand)", sp, err)
+	}
+	// The same student ID's enrolment in the other class is another
+	// account: it sees that class's work, and nothing of this one.
+	other := enrolled(c2, "1001", "Avery Rivera")
+	if op, err := w.svc.MyProgress(ctx, other); err != nil || len(op.Strands) != 1 || op.Strands[0].Marks[0].AssignmentID != a2.ID {
+		t.Errorf("the other enrolment sees %+v, %v; want its own class's work only", op, err)
+	}
+	if _, err := w.svc.StudentProgress(ctx, other, w.class.ID, "1001"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("the same student ID enrolled in another class saw this class's progress: %v", err)
+	}
+	if _, err := w.svc.CreateShareLink(ctx, other, w.class.ID, "1001"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("the same student ID enrolled in another class made a family link here: %v", err)
 	}
 	if _, err := w.svc.StudentProgress(ctx, w.student2, w.class.ID, "1001"); !errs.Is(err, errs.NotFound) {
 		t.Errorf("another student saw progress: %v", err)

@@ -205,8 +205,13 @@ func TestGradeReviewReleaseRate(t *testing.T) {
 		t.Errorf("with a student pending, the assignment is %s", a.State)
 	}
 
-	// The student reads it; another student cannot.
+	// The student reads it; another student cannot, nor the same student ID
+	// enrolled in another class of the school (another teacher's roster).
 	_, err = s.ForSubmission(ctx, f.student2, f.sub.ID)
+	wantCode(t, err, errs.NotFound)
+	elsewhere, err := s.accounts.EnsureStudent(ctx, f.student.SchoolID, "cls_other", "1004", "Priya Natarajan")
+	must(t, err)
+	_, err = s.ForSubmission(ctx, elsewhere, f.sub.ID)
 	wantCode(t, err, errs.NotFound)
 	sf, err := s.ForSubmission(ctx, f.student, f.sub.ID)
 	must(t, err)
@@ -217,6 +222,8 @@ func TestGradeReviewReleaseRate(t *testing.T) {
 	_, err = s.Rate(ctx, f.student, v.FeedbackID, v.Highlights[0].CommentID, 6)
 	wantCode(t, err, errs.Invalid)
 	_, err = s.Rate(ctx, f.student2, v.FeedbackID, v.Highlights[0].CommentID, 5)
+	wantCode(t, err, errs.NotFound)
+	_, err = s.Reflect(ctx, elsewhere, v.FeedbackID, "question", "Whose feedback is this?")
 	wantCode(t, err, errs.NotFound)
 	_, err = s.Rate(ctx, f.student, v.FeedbackID, v.Highlights[0].CommentID, 3)
 	must(t, err)

@@ -85,8 +85,8 @@ func newFixture(t testing.TB) *fixture {
 	f.other = mustUser(t)(accts.Create(ctx, "other@example.org", "correct horse battery", "Otto Other", account.Teacher, otherSchool.ID))
 	f.grader = mustUser(t)(accts.Create(ctx, "grader@example.org", "correct horse battery", "Gita Grader", account.Grader, ""))
 	f.grader2 = mustUser(t)(accts.Create(ctx, "grader2@example.org", "correct horse battery", "Hal Second", account.Grader, ""))
-	f.student = mustUser(t)(accts.EnsureStudent(ctx, school.ID, "1004", "Priya Natarajan"))
-	f.student2 = mustUser(t)(accts.EnsureStudent(ctx, school.ID, "1005", "Mateo Alvarez"))
+	f.student = mustUser(t)(accts.EnsureStudent(ctx, school.ID, "cls_test", "1004", "Priya Natarajan"))
+	f.student2 = mustUser(t)(accts.EnsureStudent(ctx, school.ID, "cls_test", "1005", "Mateo Alvarez"))
 
 	r := loadRubric(t)
 	f.asg = intake.Assignment{

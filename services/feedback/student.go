@@ -91,7 +91,7 @@ func (s *Service) ForSubmission(ctx context.Context, caller account.User, submis
 	if err != nil {
 		return StudentFeedback{}, err
 	}
-	if !intake.IsStudentOf(caller, a.SchoolID, sub.StudentID) {
+	if !intake.IsStudentOf(caller, sub.ClassID, sub.StudentID) {
 		return StudentFeedback{}, notFound
 	}
 	out := StudentFeedback{SubmissionID: sub.ID, AssignmentID: a.ID, Title: a.Title, AllowResubmission: a.AllowResubmission, Versions: []StudentVersion{}}
@@ -179,7 +179,7 @@ func changes(r intake.Rubric, from, to map[string]string) []Change {
 // anyone else gets not_found.
 func (s *Service) studentFeedback(ctx context.Context, caller account.User, id string) (Feedback, error) {
 	f, err := s.get(ctx, id)
-	if err != nil || f.State != Released || !intake.IsStudentOf(caller, f.SchoolID, f.StudentID) {
+	if err != nil || f.State != Released || !intake.IsStudentOf(caller, f.ClassID, f.StudentID) {
 		return Feedback{}, errs.E(errs.NotFound, "No released feedback with ID %q.", id)
 	}
 	return f, nil

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -97,7 +98,10 @@ type RosterResult struct {
 
 // ImportRoster reads a roster CSV (see ParseRoster) into the class. It is
 // idempotent by student_id: importing again updates names and emails and
-// never duplicates a student. Students missing from the file stay.
+// never duplicates a student. Students missing from the file stay. Each
+// student gets the account of their enrolment in this class
+// (account.EnsureStudent); the same student ID in another class is another
+// account, which this import neither reaches nor renames.
 func (s *Service) ImportRoster(ctx context.Context, caller account.User, classID string, r io.Reader) (RosterResult, error) {
 	c, err := s.AuthorizeClass(ctx, caller, classID)
 	if err != nil {
@@ -125,7 +129,7 @@ func (s *Service) ImportRoster(ctx context.Context, caller account.User, classID
 		default:
 			return RosterResult{}, err
 		}
-		u, err := s.accounts.EnsureStudent(ctx, c.SchoolID, row.StudentID, st.Name())
+		u, err := s.accounts.EnsureStudent(ctx, c.SchoolID, c.ID, row.StudentID, st.Name())
 		if err != nil {
 			return RosterResult{}, err
 		}
@@ -172,54 +176,153 @@ func (s *Service) roster(ctx context.Context, classID string) ([]Student, error)
 }
 
 type linkDoc struct {
-	ID        string `bson:"_id"` // SHA-256 of the token
-	ClassID   string `bson:"class_id"`
-	StudentID string `bson:"student_id"`
-	UserID    string `bson:"user_id"`
+	ID        string    `bson:"_id"` // SHA-256 of the token
+	ClassID   string    `bson:"class_id"`
+	StudentID string    `bson:"student_id"`
+	UserID    string    `bson:"user_id"`
+	CreatedAt time.Time `bson:"created_at,omitempty"`
+	// ExpiresAt is when the link stops working (Config.AccessLinkTTL after
+	// it was made). A link without one is refused.
+	ExpiresAt time.Time `bson:"expires_at,omitempty"`
 }
 
-// RotateAccessLink issues a new personal access token for a student and
-// revokes the previous one. The token is returned once; only its hash is
-// stored. The link is /s/<token>.
-func (s *Service) RotateAccessLink(ctx context.Context, caller account.User, classID, studentID string) (string, error) {
+// errLinkDead is what a rotated, expired, unknown or removed student's
+// access link gets.
+func errLinkDead() error {
+	return errs.E(errs.LinkExpired, "This link no longer works; ask your teacher for a new one.")
+}
+
+// RotateAccessLink issues a new personal access token for a student of the
+// caller's class, revokes the previous one and ends every session opened
+// with it. The link opens this enrolment only: the student's work in this
+// class. The token is returned once; only its hash is stored. The link is
+// /s/<token> and works until the time returned (Config.AccessLinkTTL).
+// Returns NotFound unless the caller manages the class and the student is
+// on its roster.
+func (s *Service) RotateAccessLink(ctx context.Context, caller account.User, classID, studentID string) (string, time.Time, error) {
 	if _, err := s.AuthorizeClass(ctx, caller, classID); err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	st, err := s.Student(ctx, classID, studentID)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	tok := account.NewToken()
 	hash := account.HashToken(tok)
-	if _, err := s.c(colLinks).InsertOne(ctx, linkDoc{ID: hash, ClassID: classID, StudentID: studentID, UserID: st.UserID}); err != nil {
-		return "", errs.Wrap(err, "insert access link")
+	now := s.stamp()
+	l := linkDoc{ID: hash, ClassID: classID, StudentID: studentID, UserID: st.UserID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.AccessLinkTTL)}
+	if _, err := s.c(colLinks).InsertOne(ctx, l); err != nil {
+		return "", time.Time{}, errs.Wrap(err, "insert access link")
 	}
-	// Revoke the old link only after the new one is stored.
+	// Revoke the old link only after the new one is stored, then end the
+	// sessions: a redemption of the old link racing with this either sees
+	// it gone or opens a session that the new epoch ends (see
+	// RedeemAccessLink).
 	id := classID + ":" + studentID
 	var old struct {
 		Hash string `bson:"link_hash"`
 	}
 	_ = s.c(colStudents).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&old)
 	if _, err := s.c(colStudents).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "link_hash", Value: hash}}}}); err != nil {
-		return "", errs.Wrap(err, "save access link")
+		return "", time.Time{}, errs.Wrap(err, "save access link")
 	}
 	if old.Hash != "" {
 		if _, err := s.c(colLinks).DeleteOne(ctx, bson.D{{Key: "_id", Value: old.Hash}}); err != nil {
-			return "", errs.Wrap(err, "revoke access link")
+			return "", time.Time{}, errs.Wrap(err, "revoke access link")
 		}
 	}
-	return tok, nil
+	if err := s.accounts.EndSessions(ctx, st.UserID); err != nil {
+		return "", time.Time{}, err
+	}
+	return tok, l.ExpiresAt, nil
 }
 
-// RedeemAccessLink returns the student account a link token belongs to.
-// An unknown or revoked token is unauthenticated.
-func (s *Service) RedeemAccessLink(ctx context.Context, token string) (account.User, error) {
-	var l linkDoc
-	if err := s.findByID(ctx, colLinks, account.HashToken(token), "link", &l); err != nil {
-		if errs.Is(err, errs.NotFound) {
-			return account.User{}, errs.E(errs.Unauthenticated, "This access link is not valid any more. Ask your teacher for a new one.")
-		}
-		return account.User{}, err
+// RemoveStudent takes a student off the caller's class: their access link
+// stops working and their sessions end at once. Their submissions and
+// feedback stay with the class's assignments. Importing them again puts
+// them back with the same account, to be given a new link. Returns NotFound
+// unless the caller manages the class and the student is on its roster.
+func (s *Service) RemoveStudent(ctx context.Context, caller account.User, classID, studentID string) error {
+	if _, err := s.AuthorizeClass(ctx, caller, classID); err != nil {
+		return err
 	}
-	return s.accounts.User(ctx, l.UserID)
+	st, err := s.Student(ctx, classID, studentID)
+	if err != nil {
+		return err
+	}
+	// Sessions end first, so a crash part-way leaves the student still
+	// rostered (to be removed again) but never signed in.
+	if err := s.accounts.EndSessions(ctx, st.UserID); err != nil {
+		return err
+	}
+	id := classID + ":" + studentID
+	var link struct {
+		Hash string `bson:"link_hash"`
+	}
+	_ = s.c(colStudents).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&link)
+	if link.Hash != "" {
+		if _, err := s.c(colLinks).DeleteOne(ctx, bson.D{{Key: "_id", Value: link.Hash}}); err != nil {
+			return errs.Wrap(err, "revoke access link")
+		}
+	}
+	_, err = s.c(colStudents).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	return errs.Wrap(err, "remove student")
+}
+
+// RedeemAccessLink signs a student in with their access link: it returns a
+// new session token and the account of the link's enrolment. A link that
+// was rotated, has expired, or whose student was removed is
+// errs.LinkExpired.
+func (s *Service) RedeemAccessLink(ctx context.Context, token string) (string, account.User, error) {
+	if token == "" || len(token) > 128 {
+		return "", account.User{}, errLinkDead()
+	}
+	hash := account.HashToken(token)
+	l, err := s.link(ctx, hash)
+	if err != nil {
+		return "", account.User{}, err
+	}
+	u, err := s.accounts.User(ctx, account.EnrolmentUserID(l.ClassID, l.StudentID))
+	if errs.Is(err, errs.NotFound) {
+		return "", account.User{}, errLinkDead()
+	} else if err != nil {
+		return "", account.User{}, err
+	}
+	tok, err := s.accounts.StartSession(ctx, u.ID)
+	if err != nil {
+		return "", account.User{}, err
+	}
+	// The session took the account's epoch before this second look: if
+	// the link was rotated in between, either the look fails or the
+	// rotation's new epoch ends the session.
+	if _, err := s.link(ctx, hash); err != nil {
+		_ = s.accounts.Logout(context.WithoutCancel(ctx), tok)
+		return "", account.User{}, err
+	}
+	return tok, u, nil
+}
+
+// CheckAccessLink reports whether an access link still works: nil, or
+// errs.LinkExpired. It signs no one in.
+func (s *Service) CheckAccessLink(ctx context.Context, token string) error {
+	if token == "" || len(token) > 128 {
+		return errLinkDead()
+	}
+	_, err := s.link(ctx, account.HashToken(token))
+	return err
+}
+
+// link returns the live link with the given hash, or errLinkDead.
+func (s *Service) link(ctx context.Context, hash string) (linkDoc, error) {
+	var l linkDoc
+	if err := s.findByID(ctx, colLinks, hash, "link", &l); err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return linkDoc{}, errLinkDead()
+		}
+		return linkDoc{}, err
+	}
+	if !s.now().Before(l.ExpiresAt) {
+		return linkDoc{}, errLinkDead()
+	}
+	return l, nil
 }

@@ -409,8 +409,8 @@ func TestAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	avery := account.User{ID: account.StudentUserID(w.class.SchoolID, "1001"), Role: account.Student, SchoolID: w.class.SchoolID, StudentID: "1001"}
-	jordan := account.User{ID: account.StudentUserID(w.class.SchoolID, "1002"), Role: account.Student, SchoolID: w.class.SchoolID, StudentID: "1002"}
+	avery := w.enrolment(t, w.class.ID, "1001")
+	jordan := w.enrolment(t, w.class.ID, "1002")
 	sameSchool, err := w.acct.Create(ctx, "colleague@school.example", testPassword, "Colleague", account.Teacher, w.teacher.SchoolID)
 	if err != nil {
 		t.Fatal(err)
@@ -423,7 +423,8 @@ func TestAccess(t *testing.T) {
 			_, err := w.s.ImportRoster(ctx, u, w.class.ID, strings.NewReader("student_id,given_name,family_name,email\n9,A,B,\n"))
 			return err
 		},
-		"access link":  func(u account.User) error { _, err := w.s.RotateAccessLink(ctx, u, w.class.ID, "1001"); return err },
+		"access link":  func(u account.User) error { _, _, err := w.s.RotateAccessLink(ctx, u, w.class.ID, "1001"); return err },
+		"remove":       func(u account.User) error { return w.s.RemoveStudent(ctx, u, w.class.ID, "1005") },
 		"assignment":   func(u account.User) error { _, err := w.s.AuthorizeAssignment(ctx, u, w.asg.ID); return err },
 		"publish":      func(u account.User) error { _, err := w.s.Publish(ctx, u, w.asg.ID); return err },
 		"upload":       func(u account.User) error { _, err := w.s.StartUpload(ctx, u, w.asg.ID, ""); return err },

@@ -110,25 +110,24 @@ func (s *Service) Advance(ctx context.Context, assignmentID string, to State) er
 	return errs.Wrap(err, "advance assignment")
 }
 
-// StudentClasses returns the classes a student user is rostered in.
+// StudentClasses returns the class of a student's enrolment: a student
+// account belongs to one class (account.EnrolmentUserID). It is empty for
+// any other user, and for a student no longer on the class's roster.
 func (s *Service) StudentClasses(ctx context.Context, u account.User) ([]Class, error) {
-	cur, err := s.c(colStudents).Find(ctx, bson.D{{Key: "user_id", Value: u.ID}})
-	if err != nil {
-		return nil, errs.Wrap(err, "find student")
+	if u.Role != account.Student || u.ClassID == "" {
+		return nil, nil
 	}
-	var sts []Student
-	if err := cur.All(ctx, &sts); err != nil {
+	st, err := s.Student(ctx, u.ClassID, u.StudentID)
+	if errs.Is(err, errs.NotFound) || err == nil && st.UserID != u.ID {
+		return nil, nil
+	} else if err != nil {
 		return nil, err
 	}
-	var out []Class
-	for _, st := range sts {
-		c, err := s.Class(ctx, st.ClassID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	c, err := s.Class(ctx, u.ClassID)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return []Class{c}, nil
 }
 
 // AuthorizeClass returns the class if caller may manage it: its teacher, or
@@ -158,9 +157,13 @@ func (s *Service) AuthorizeAssignment(ctx context.Context, caller account.User, 
 }
 
 // IsStudentOf reports whether caller is the student of the given roster
-// entry (same school, same student ID).
-func IsStudentOf(caller account.User, schoolID, studentID string) bool {
-	return caller.Role == account.Student && caller.SchoolID == schoolID && caller.StudentID == studentID
+// entry: signed in with the account of that enrolment (this class, this
+// student ID). The same student ID in another class, or in the same
+// school, is not enough. It reads nothing: a removed student's sessions are
+// ended by RemoveStudent.
+func IsStudentOf(caller account.User, classID, studentID string) bool {
+	return caller.Role == account.Student && caller.ClassID == classID && caller.StudentID == studentID &&
+		caller.ID == account.EnrolmentUserID(classID, studentID)
 }
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Millisecond) }

@@ -26,16 +26,24 @@ type Config struct {
 	// DuplicateThreshold is the estimated similarity at or above which two
 	// students' texts are flagged as possible duplicates.
 	DuplicateThreshold float64 `env:"MARGIN_DUPLICATE_THRESHOLD" envDefault:"0.8"`
+	// AccessLinkTTL is how long a student's access link works after the
+	// teacher makes it: about a school term by default.
+	AccessLinkTTL time.Duration `env:"MARGIN_ACCESS_LINK_TTL" envDefault:"2880h"` // 120 days
 }
+
+// DefaultAccessLinkTTL is the access links' lifetime when Config leaves it
+// unset.
+const DefaultAccessLinkTTL = 120 * 24 * time.Hour
 
 // Collections owned by intake.
 const (
-	colClasses     = "classes"      // _id: class ID; roster in students
-	colStudents    = "students"     // _id: "<class id>:<student id>"
-	colLinks       = "access_links" // _id: SHA-256 of a student's access token
-	colAssignments = "assignments"  // _id: assignment ID
-	colRubrics     = "rubrics"      // a school's rubric library
-	colSubmissions = "submissions"  // _id: "<assignment id>:<student id>"
+	colClasses     = "classes"           // _id: class ID; roster in students
+	colStudents    = "students"          // _id: "<class id>:<student id>"
+	colLinks       = "access_links"      // _id: SHA-256 of a student's access token
+	colMigrations  = "intake_migrations" // _id: the name of a data migration that has run
+	colAssignments = "assignments"       // _id: assignment ID
+	colRubrics     = "rubrics"           // a school's rubric library
+	colSubmissions = "submissions"       // _id: "<assignment id>:<student id>"
 	colTexts       = "submission_texts"
 	colBuckets     = "submission_lists"    // _id: assignment ID; rows.<student id>
 	colSketches    = "submission_sketches" // _id: assignment ID; sketches.<student id>
@@ -76,6 +84,9 @@ func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg C
 	}
 	if cfg.DuplicateThreshold <= 0 {
 		cfg.DuplicateThreshold = 0.8
+	}
+	if cfg.AccessLinkTTL <= 0 {
+		cfg.AccessLinkTTL = DefaultAccessLinkTTL
 	}
 	if log == nil {
 		log = slog.Default()

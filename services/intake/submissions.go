@@ -55,7 +55,7 @@ func (s *Service) SubmissionFor(ctx context.Context, caller account.User, id str
 	if err != nil {
 		return Submission{}, Assignment{}, err
 	}
-	if caller.Role == account.Admin || caller.Role == account.Teacher && caller.ID == a.TeacherID || IsStudentOf(caller, a.SchoolID, sub.StudentID) {
+	if caller.Role == account.Admin || caller.Role == account.Teacher && caller.ID == a.TeacherID || IsStudentOf(caller, sub.ClassID, sub.StudentID) {
 		return sub, a, nil
 	}
 	return Submission{}, Assignment{}, errs.E(errs.NotFound, "No submission with ID %q.", id)
@@ -79,7 +79,8 @@ func (s *Service) Original(ctx context.Context, caller account.User, id string, 
 	return rc, v, nil
 }
 
-// MySubmissions lists a student's own submissions across their classes.
+// MySubmissions lists a student's own submissions in the class of their
+// enrolment.
 func (s *Service) MySubmissions(ctx context.Context, caller account.User) ([]Submission, error) {
 	if caller.Role != account.Student {
 		return nil, errs.E(errs.Forbidden, "Only students have submissions of their own.")

@@ -59,6 +59,7 @@ type Config struct {
 	LoginPerIP              int           `env:"MARGIN_LOGIN_PER_IP" envDefault:"30"`
 	LoginFailuresPerAccount int           `env:"MARGIN_LOGIN_FAILURES_PER_ACCOUNT" envDefault:"5"`
 	LoginWindow             time.Duration `env:"MARGIN_LOGIN_WINDOW" envDefault:"15m"`
+	SignupPerIP             int           `env:"MARGIN_SIGNUP_PER_IP" envDefault:"30"`
 	ShutdownTimeout         time.Duration `env:"MARGIN_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 }
 
@@ -82,8 +83,11 @@ func loadConfig() (Config, error) {
 	if _, err := cfg.level(); err != nil {
 		return Config{}, err
 	}
-	if cfg.LoginPerIP < 1 || cfg.LoginFailuresPerAccount < 1 || cfg.LoginWindow <= 0 {
-		return Config{}, fmt.Errorf("configuration: login limits must be positive")
+	if cfg.LoginPerIP < 1 || cfg.LoginFailuresPerAccount < 1 || cfg.LoginWindow <= 0 || cfg.SignupPerIP < 1 {
+		return Config{}, fmt.Errorf("configuration: login and sign-up limits must be positive")
+	}
+	if cfg.Intake.AccessLinkTTL <= 0 {
+		return Config{}, fmt.Errorf("configuration: MARGIN_ACCESS_LINK_TTL must be positive")
 	}
 	return cfg, nil
 }

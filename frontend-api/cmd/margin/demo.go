@@ -168,7 +168,7 @@ func loadDemo(ctx context.Context, d *deps) (demoSchool, error) {
 	}
 	out.StudentLinks = map[string]string{}
 	for _, st := range students {
-		tok, err := d.intake.RotateAccessLink(ctx, teacher, st.ClassID, st.StudentID)
+		tok, _, err := d.intake.RotateAccessLink(ctx, teacher, st.ClassID, st.StudentID)
 		if err != nil {
 			return out, err
 		}

@@ -109,6 +109,9 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 			return nil, fmt.Errorf("%s indexes: %w", name, err)
 		}
 	}
+	if err := d.intake.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("intake migration: %w", err)
+	}
 	ok = true
 	return d, nil
 }

@@ -99,6 +99,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 			LoginPerIP:              cfg.LoginPerIP,
 			LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
 			LoginWindow:             cfg.LoginWindow,
+			SignupPerIP:             cfg.SignupPerIP,
 		}, api.Deps{
 			Accounts:  d.accounts,
 			Intake:    d.intake,
