@@ -104,7 +104,7 @@ func (in *instance) peakRSS() int {
 // roster and an assignment that takes revisions.
 func securityClass(t testing.TB, in *instance) (token, classID, assignmentID string) {
 	t.Helper()
-	in.must(201, "POST", "/api/v1/signup", "", map[string]any{
+	in.must(202, "POST", "/api/v1/signup", "", map[string]any{
 		"email": "limits@lincoln.example.org", "password": teacherPassword, "name": "Ms Limits", "role": "teacher", "school": "Lincoln High",
 	})
 	token = in.login("limits@lincoln.example.org", teacherPassword)
@@ -141,8 +141,8 @@ func selfReferencingPDF() []byte {
 // TestE2ESecurityLimits reproduces the attacks of issue 15 (items 2 to 4)
 // against the real binary: each now fails.
 func TestE2ESecurityLimits(t *testing.T) {
-	in := start(t, "TMPDIR="+t.TempDir())
-	tmp := in.env[0][len("TMPDIR="):]
+	in := start(t, "MARGIN_TMP_DIR="+t.TempDir())
+	tmp := in.env[0][len("MARGIN_TMP_DIR="):]
 	tok, classID, asg := securityClass(t, in)
 	uploadPath := "/api/v1/assignments/" + asg + "/submissions"
 
@@ -212,7 +212,7 @@ func TestE2ESecurityLimits(t *testing.T) {
 		if st := readStatus(t, conn); st != 400 { // a wrong method is the API's invalid (400)
 			t.Errorf("POST /readyz with 1.2 GB: %d, want 400", st)
 		}
-		if files, _ := filepath.Glob(filepath.Join(tmp, "*")); len(files) > 0 {
+		if files, _ := filepath.Glob(filepath.Join(tmp, "run-*", "*")); len(files) > 1 || len(files) == 1 && filepath.Base(files[0]) != "LOCK" {
 			t.Errorf("temporary files written: %v", files)
 		}
 		// A teacher's upload over its own limit, and a compressed body.

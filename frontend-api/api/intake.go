@@ -428,11 +428,29 @@ func (s *Server) downloadOriginal(c *fiber.Ctx) error {
 	if err != nil {
 		return errs.E(errs.NotFound, "No such version.")
 	}
-	rc, v, err := s.deps.Intake.Original(c.UserContext(), caller(c), c.Params("id"), n)
+	// The body is sent after the handler returns, when the request's
+	// context has ended, so the read from S3 gets a context of its own that
+	// ends when the stream is closed (sent, or the client gone) or timed out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), s.cfg.RequestTimeout)
+	rc, v, err := s.deps.Intake.Original(ctx, caller(c), c.Params("id"), n)
 	if err != nil {
+		cancel()
 		return err
 	}
 	c.Set(fiber.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": v.Filename}))
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
-	return c.SendStream(rc, int(v.Size))
+	return c.SendStream(cancelOnClose{rc, cancel}, int(v.Size))
+}
+
+// cancelOnClose is a response body stream that ends its context when
+// fasthttp closes it.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (r cancelOnClose) Close() error {
+	err := r.ReadCloser.Close()
+	r.cancel()
+	return err
 }
