@@ -237,8 +237,11 @@ func (t *Tool) ValidateLaunch(ctx context.Context, in LaunchRequest) (*Launch, e
 		return nil, refusal(errs.Invalid, fmt.Errorf("%w: %v", ErrMalformed, err), msgVerify, reg.Issuer, reg.ClientID)
 	}
 	kid := tok.Headers[0].KeyID
-	key, err := t.platformKey(ctx, reg.JWKSURL, kid)
-	if errors.Is(err, errUnknownKey) || (err == nil && kid == "") {
+	var key *jose.JSONWebKey
+	if kid != "" {
+		key, err = t.platformKey(ctx, reg.JWKSURL, kid)
+	}
+	if kid == "" || errors.Is(err, errUnknownKey) {
 		return nil, refusal(errs.Unauthenticated, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid), msgVerify, reg.Issuer, reg.ClientID)
 	}
 	if err != nil {

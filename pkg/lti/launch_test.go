@@ -82,6 +82,7 @@ func TestLaunchRefusals(t *testing.T) {
 		{"no iat", tampered(ltitest.Claim("iat", nil)), ErrIssuedAt, errs.Unauthenticated},
 		{"bad signature", tampered(ltitest.BadSignature), ErrSignature, errs.Unauthenticated},
 		{"kid not in JWKS", tampered(ltitest.UnknownKID), ErrUnknownKey, errs.Unauthenticated},
+		{"no kid", tampered(func(tok *ltitest.IDToken) { tok.KID = "" }), ErrUnknownKey, errs.Unauthenticated},
 		{"unknown deployment", tampered(ltitest.LTIClaim("deployment_id", "deploy-unknown")), ErrDeployment, errs.Forbidden},
 		{"no deployment", tampered(ltitest.LTIClaim("deployment_id", nil)), ErrClaims, errs.Unprocessable},
 		{"LTI 1.1 version", tampered(ltitest.LTIClaim("version", "1.1")), ErrVersion, errs.Unprocessable},

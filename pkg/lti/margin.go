@@ -118,14 +118,17 @@ const rosterSyncEvery = time.Hour
 // class's assignments is tied to the launch's gradebook column.
 //
 // It returns errs.Unprocessable when the launch has no course, errs.Forbidden
-// when the person's role has no place in Margin, what the Directory
-// returns, or an internal error.
+// when the person's role has no place in Margin (or a learner sent a deep
+// linking request), what the Directory returns, or an internal error.
 func (t *Tool) Enter(ctx context.Context, l *Launch, dir Directory) (Entry, error) {
 	if l.Context.ID == "" {
 		return Entry{}, errs.E(errs.Unprocessable, "Open Margin from a course: this launch came from outside one.")
 	}
 	if l.Role == RoleNone {
 		return Entry{}, errs.E(errs.Forbidden, "Margin is for a course's teachers and students; your role in this course is neither.")
+	}
+	if l.MessageType == MessageDeepLinking && l.Role != RoleTeacher {
+		return Entry{}, errs.E(errs.Forbidden, "Only a course's teachers can add Margin assignments to it.")
 	}
 	key := l.ContextKey()
 	set := bson.D{

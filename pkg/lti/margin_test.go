@@ -155,6 +155,13 @@ func TestEnterAndSyncRoster(t *testing.T) {
 	if _, err := e.tool.Enter(e.ctx, l, dir); !errs.Is(err, errs.Unprocessable) {
 		t.Errorf("no course: %v", err)
 	}
+	dl, err := e.tool.ValidateLaunch(e.ctx, e.begin(e.p.DeepLinkingLogin(e.client, "c1", student1.ID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.tool.Enter(e.ctx, dl, dir); !errs.Is(err, errs.Forbidden) {
+		t.Errorf("a learner's deep linking request: %v", err)
+	}
 	if _, err := e.tool.SyncRoster(e.ctx, "nope", dir); !errs.Is(err, errs.NotFound) {
 		t.Errorf("sync of an unknown course: %v", err)
 	}
