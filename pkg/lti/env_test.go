@@ -36,7 +36,7 @@ func (c *clock) Add(d time.Duration) {
 // env is Margin's tool, served over HTTP for its JWKS, registered by hand
 // with a test platform that has one course.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	tool   *Tool
 	srv    *httptest.Server
@@ -53,7 +53,7 @@ var (
 	student2 = ltitest.Member{User: ltitest.User{ID: "u-s2"}, Roles: []string{ltitest.Learner}} // shares no name or email
 )
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, ctx: context.Background(), clock: &clock{t: time.Now().UTC()}}
 	var tool *Tool
