@@ -174,6 +174,32 @@ func TestLaunchRefusals(t *testing.T) {
 	}
 }
 
+// The platform rotates its key: Margin refetches its JWKS on the unknown
+// kid, at most once a minute.
+func TestPlatformKeyRotation(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.launch("link-a", student1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.launch("link-a", student1.ID); err != nil || e.p.JWKSFetches() != 1 {
+		t.Fatalf("second launch: %v; JWKS fetched %d times, want once (cached)", err, e.p.JWKSFetches())
+	}
+	e.clock.Add(2 * jwksMinRefetch)
+	e.p.RotateKey()
+	if _, err := e.launch("link-a", student1.ID); err != nil || e.p.JWKSFetches() != 2 {
+		t.Fatalf("launch with the platform's new key: %v; %d fetches", err, e.p.JWKSFetches())
+	}
+	// Right after a fetch, a kid it lacks does not make Margin fetch again.
+	if _, err := e.launch("link-a", student1.ID, ltitest.UnknownKID); !errors.Is(err, ErrUnknownKey) || e.p.JWKSFetches() != 2 {
+		t.Fatalf("unknown kid within the minute: %v; %d fetches", err, e.p.JWKSFetches())
+	}
+	// After a day the set is refetched even for a known kid.
+	e.clock.Add(jwksMaxAge)
+	if _, err := e.launch("link-a", student1.ID); err != nil || e.p.JWKSFetches() != 3 {
+		t.Fatalf("after a day: %v; %d fetches", err, e.p.JWKSFetches())
+	}
+}
+
 func TestLoginRefusals(t *testing.T) {
 	e := newEnv(t)
 	good := e.p.ResourceLinkLogin(e.client, "c1", "link-a", student1.ID).Values

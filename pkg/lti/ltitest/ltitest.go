@@ -135,14 +135,15 @@ type Platform struct {
 	key *rsa.PrivateKey
 	kid string
 
-	mu       sync.Mutex
-	clients  map[string]*Client
-	courses  map[string]*Course
-	messages map[string]*message // by lti_message_hint
-	tampers  map[string][]Tamper // by lti_message_hint
-	tokens   map[string][]string // access token → scopes
-	jtis     map[string]bool
-	seq      int
+	mu          sync.Mutex
+	clients     map[string]*Client
+	courses     map[string]*Course
+	messages    map[string]*message // by lti_message_hint
+	tampers     map[string][]Tamper // by lti_message_hint
+	tokens      map[string][]string // access token → scopes
+	jwksFetches int
+	jtis        map[string]bool
+	seq         int
 	// DeepLinkReturns are the content items of every deep linking response
 	// the platform accepted.
 	deepLinks []map[string]any
@@ -391,7 +392,30 @@ func (p *Platform) register(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Platform) jwks(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: p.kid, Algorithm: "RS256", Use: "sig"}}})
+	p.mu.Lock()
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: p.kid, Algorithm: "RS256", Use: "sig"}}}
+	p.jwksFetches++
+	p.mu.Unlock()
+	writeJSON(w, http.StatusOK, set)
+}
+
+// JWKSFetches counts how often the platform's JWKS was fetched.
+func (p *Platform) JWKSFetches() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.jwksFetches
+}
+
+// RotateKey replaces the platform's signing key with a new one under a
+// new kid; the old key leaves its JWKS at once.
+func (p *Platform) RotateKey() {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	p.mu.Lock()
+	p.key, p.kid = key, "platform-"+randomID()
+	p.mu.Unlock()
 }
 
 // ---- Launches ----
