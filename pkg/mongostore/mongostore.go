@@ -84,6 +84,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.Client = client
 	s.DB = client.Database(cfg.Database)
+	if s.Embedded {
+		embeddedClients.Store(client, struct{}{})
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := client.Ping(pingCtx, readpref.Primary()); err != nil {
@@ -102,6 +105,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close disconnects and, for the embedded store, stops it after its last
 // write has been flushed.
 func (s *Store) Close(ctx context.Context) error {
+	embeddedClients.Delete(s.Client)
 	err := s.Client.Disconnect(ctx)
 	s.stop()
 	return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // MaxBankEntries caps a grader's comment bank.
@@ -87,7 +88,7 @@ func (s *Service) SaveToBank(ctx context.Context, caller account.User, e BankEnt
 // when the bank has no such comment.
 func (s *Service) DeleteFromBank(ctx context.Context, caller account.User, id string) error {
 	res, err := s.c(colBank).UpdateOne(ctx, bson.D{{Key: "_id", Value: caller.ID}},
-		bson.D{{Key: "$unset", Value: bson.D{{Key: "entries." + rowKeys.Replace(id), Value: ""}}}})
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "entries." + mongostore.FieldKey(id), Value: ""}}}})
 	if err != nil {
 		return errs.Wrap(err, "delete from comment bank")
 	}

@@ -272,7 +272,7 @@ func (s *Service) advanceIfGraded(ctx context.Context, assignmentID string) erro
 	}
 	for _, r := range rows {
 		id := TaskID(intake.VersionID(intake.SubmissionID(assignmentID, r.StudentID), r.Version), First)
-		if !d.Rows[rowKeys.Replace(id)].State.Final() {
+		if !d.Rows[mongostore.FieldKey(id)].State.Final() {
 			return nil
 		}
 	}
@@ -394,7 +394,7 @@ func (s *Service) advanceIfReleased(ctx context.Context, assignmentID string) er
 	}
 	for _, r := range rows {
 		id := TaskID(intake.VersionID(intake.SubmissionID(assignmentID, r.StudentID), r.Version), First)
-		if d.Rows[rowKeys.Replace(id)].State != Released {
+		if d.Rows[mongostore.FieldKey(id)].State != Released {
 			return nil
 		}
 	}

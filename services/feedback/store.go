@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"reflect"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -158,13 +157,9 @@ func studentListID(schoolID, studentID string) string {
 	return "student:" + schoolID + ":" + studentID
 }
 
-// rowKeys escapes a task ID for use as a field name ('.' and '$' are not
-// allowed there).
-var rowKeys = strings.NewReplacer("%", "%25", ".", "%2E", "$", "%24")
-
 // index writes f's row into its assignment's and its student's bucket.
 func (s *Service) index(ctx context.Context, f Feedback) error {
-	key := "rows." + rowKeys.Replace(f.ID)
+	key := "rows." + mongostore.FieldKey(f.ID)
 	set := bson.D{{Key: "$set", Value: bson.D{{Key: key, Value: rowOf(f)}}}}
 	for _, id := range []string{f.AssignmentID, studentListID(f.SchoolID, f.StudentID)} {
 		if _, err := s.c(colLists).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, set, upsert); err != nil {

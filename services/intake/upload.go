@@ -403,7 +403,7 @@ func (s *Service) updateRow(ctx context.Context, assignmentID, studentID, pseudo
 			set = append(set, bson.E{Key: "rows." + key + ".duplicates", Value: kept})
 		}
 	}
-	key := rowKey(studentID)
+	key := mongostore.FieldKey(studentID)
 	if _, err := s.c(colSketches).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "sketches." + key, Value: packSketch(sk)}}}}, updateUpsert()); err != nil {
 		return errs.Wrap(err, "save sketch")
@@ -433,11 +433,6 @@ func unpackSketch(b []byte) []uint32 {
 		sk[i] = binary.LittleEndian.Uint32(b[4*i:])
 	}
 	return sk
-}
-
-// rowKey makes a student ID safe as a field name in a dotted path.
-func rowKey(studentID string) string {
-	return strings.NewReplacer("%", "%25", ".", "%2E", "$", "%24").Replace(studentID)
 }
 
 // student resolves which rostered student a file belongs to: the explicit

@@ -88,7 +88,7 @@ func (s *Service) ensureBatches(ctx context.Context, a intake.Assignment) error 
 		} else if err := s.reviseBatch(ctx, a, it, intake.VersionID(sub, known)); err != nil {
 			return err
 		}
-		set = append(set, bson.E{Key: "versions." + holdKey(r.StudentID), Value: r.Version})
+		set = append(set, bson.E{Key: "versions." + mongostore.FieldKey(r.StudentID), Value: r.Version})
 	}
 	if len(fresh) > 0 {
 		if err := s.insertBatch(ctx, s.newBatch(a, First, fresh)); err != nil {

@@ -150,13 +150,13 @@ func batchTaskIDs(b Batch) []string {
 // times when another change came between). Reserving tasks already held is
 // a no-op. Returns conflict when they do not fit.
 func (s *Service) reserve(ctx context.Context, graderID string, taskIDs []string) error {
-	first := "holds." + holdKey(taskIDs[0])
+	first := "holds." + mongostore.FieldKey(taskIDs[0])
 	for range 20 {
 		d, err := s.profileDoc(ctx, graderID)
 		if err != nil {
 			return err
 		}
-		if d.Holds[holdKey(taskIDs[0])] > 0 {
+		if d.Holds[mongostore.FieldKey(taskIDs[0])] > 0 {
 			return nil
 		}
 		if d.Held+len(taskIDs) > d.Capacity {
@@ -164,7 +164,7 @@ func (s *Service) reserve(ctx context.Context, graderID string, taskIDs []string
 		}
 		set := bson.D{}
 		for _, id := range taskIDs {
-			set = append(set, bson.E{Key: "holds." + holdKey(id), Value: 1})
+			set = append(set, bson.E{Key: "holds." + mongostore.FieldKey(id), Value: 1})
 		}
 		res, err := s.c(colProfiles).UpdateOne(ctx,
 			bson.D{{Key: "_id", Value: graderID}, {Key: "held", Value: d.Held}, {Key: "capacity", Value: d.Capacity}, {Key: first, Value: bson.D{{Key: "$exists", Value: false}}}},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -134,11 +133,6 @@ func (s *Service) findAll(ctx context.Context, col string, filter any, out any) 
 		return errs.Wrap(err, "read %s", col)
 	}
 	return nil
-}
-
-// holdKey is a task ID made safe as a field name (no dots or dollars).
-func holdKey(taskID string) string {
-	return strings.NewReplacer("%", "%25", ".", "%2E", "$", "%24").Replace(taskID)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // Task returns a grading task by ID. It has no access check: the caller (the
@@ -121,7 +122,7 @@ func (s *Service) moveTask(ctx context.Context, taskID string, from []TaskState,
 // reserve for that).
 func (s *Service) hold(ctx context.Context, graderID string, taskIDs []string, inc bson.D) error {
 	for _, id := range taskIDs {
-		k := "holds." + holdKey(id)
+		k := "holds." + mongostore.FieldKey(id)
 		_, err := s.c(colProfiles).UpdateOne(ctx,
 			bson.D{{Key: "_id", Value: graderID}, {Key: k, Value: bson.D{{Key: "$exists", Value: false}}}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: k, Value: 1}}}, {Key: "$inc", Value: bson.D{{Key: "held", Value: 1}}}})
@@ -140,7 +141,7 @@ func (s *Service) hold(ctx context.Context, graderID string, taskIDs []string, i
 // applies inc to the grader's counters.
 func (s *Service) release(ctx context.Context, graderID string, taskIDs []string, inc bson.D) error {
 	for _, id := range taskIDs {
-		k := "holds." + holdKey(id)
+		k := "holds." + mongostore.FieldKey(id)
 		_, err := s.c(colProfiles).UpdateOne(ctx,
 			bson.D{{Key: "_id", Value: graderID}, {Key: k, Value: bson.D{{Key: "$exists", Value: true}}}},
 			bson.D{{Key: "$unset", Value: bson.D{{Key: k, Value: ""}}}, {Key: "$inc", Value: bson.D{{Key: "held", Value: -1}}}})
