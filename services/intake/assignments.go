@@ -51,8 +51,12 @@ func (s *Service) CreateAssignment(ctx context.Context, caller account.User, in 
 	if err := s.apply(ctx, caller, &a, in); err != nil {
 		return Assignment{}, err
 	}
-	if _, err := s.c(colAssignments).InsertOne(ctx, a); err != nil {
-		return Assignment{}, errs.Wrap(err, "insert assignment")
+	err = s.changeAssignment(ctx, a.ID, func() error {
+		_, err := s.c(colAssignments).InsertOne(ctx, a)
+		return errs.Wrap(err, "insert assignment")
+	})
+	if err != nil {
+		return Assignment{}, err
 	}
 	return a, nil
 }
@@ -72,12 +76,18 @@ func (s *Service) UpdateAssignment(ctx context.Context, caller account.User, id 
 	if err := s.apply(ctx, caller, &a, in); err != nil {
 		return Assignment{}, err
 	}
-	res, err := s.c(colAssignments).ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: prev}}, a)
+	err = s.changeAssignment(ctx, id, func() error {
+		res, err := s.c(colAssignments).ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: prev}}, a)
+		if err != nil {
+			return errs.Wrap(err, "save assignment")
+		}
+		if res.MatchedCount == 0 {
+			return errs.E(errs.Conflict, "The assignment changed state while you were editing it; reload and try again.")
+		}
+		return nil
+	})
 	if err != nil {
-		return Assignment{}, errs.Wrap(err, "save assignment")
-	}
-	if res.MatchedCount == 0 {
-		return Assignment{}, errs.E(errs.Conflict, "The assignment changed state while you were editing it; reload and try again.")
+		return Assignment{}, err
 	}
 	return a, nil
 }
@@ -199,18 +209,21 @@ func (s *Service) Publish(ctx context.Context, caller account.User, id string) (
 	if a.State != Draft {
 		return a, nil
 	}
-	rows, err := s.Rows(ctx, id)
+	h, err := s.listHead(ctx, id, true)
 	if err != nil {
 		return Assignment{}, err
 	}
-	if len(rows) == 0 {
+	if h.total() == 0 {
 		return Assignment{}, errs.E(errs.Conflict, "Upload the students' submissions before publishing; this assignment has none.")
 	}
 	now := s.stamp()
-	_, err = s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: Draft}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: Published}, {Key: "published_at", Value: now}}}})
+	err = s.changeAssignment(ctx, id, func() error {
+		_, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: Draft}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: Published}, {Key: "published_at", Value: now}}}})
+		return errs.Wrap(err, "publish")
+	})
 	if err != nil {
-		return Assignment{}, errs.Wrap(err, "publish")
+		return Assignment{}, err
 	}
 	return s.Assignment(ctx, id)
 }

@@ -22,7 +22,8 @@ import (
 	"github.com/marginschool/margin/services/intake/extract"
 )
 
-// The benchmarks run only under -bench; results are in docs/bench/intake.md.
+// The benchmarks run only under -bench; results are in docs/BENCHMARKS.md
+// (Intake).
 //
 //	go test ./services/intake/ -run '^$' -bench 'IngestClass' -benchtime 3x
 //	go test ./services/intake/ -run '^$' -bench 'Zip200MB' -benchtime 1x   (alone: it reads ru_maxrss)
@@ -66,9 +67,14 @@ func classFiles(b *testing.B, n int) []namedFile {
 		case ".pdf":
 			data = retagPDF(b, data, i)
 		}
-		out = append(out, namedFile{name: fmt.Sprintf("student%d_%d_%d_essay%s", i, i, 9000+i, ext), data: data})
+		out = append(out, namedFile{name: canvasName(i, 9000+i, "essay"+ext), data: data})
 	}
 	return out
+}
+
+// canvasName is a Canvas-style file name for student i of benchWorld.
+func canvasName(i, number int, original string) string {
+	return fmt.Sprintf("family%dgiven%d_%d_%d_%s", i, i, i, number, original)
 }
 
 // rewordZip rewrites a DOCX or ODT with the first "learning" of its main
@@ -162,9 +168,13 @@ func BenchmarkIngestClass(b *testing.B) {
 			if err := batch.Add(w.ctx, "class.zip", "", f, n); err != nil {
 				b.Fatal(err)
 			}
+			up, err := batch.Finish(w.ctx, "")
+			if err != nil {
+				b.Fatal(err)
+			}
 			spent += time.Since(start)
 			b.StopTimer()
-			check(b, batch.Upload())
+			check(b, up)
 			f.Close()
 			b.StartTimer()
 		}
@@ -187,7 +197,11 @@ func BenchmarkIngestClass(b *testing.B) {
 				if err := batch.Add(w.ctx, f.name, "", bytes.NewReader(f.data), int64(len(f.data))); err != nil {
 					b.Fatal(err)
 				}
-				up.Counts.Created += batch.Upload().Counts.Created
+				one, err := batch.Finish(w.ctx, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				up.Counts.Created += one.Counts.Created
 			}
 			spent += time.Since(start)
 			b.StopTimer()
@@ -258,10 +272,14 @@ func BenchmarkZip200MB(b *testing.B) {
 		if err := batch.Add(w.ctx, "big.zip", "", f, st.Size()); err != nil {
 			b.Fatal(err)
 		}
+		up, err := batch.Finish(w.ctx, "")
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.StopTimer()
 		f.Close()
-		if c := batch.Upload().Counts; c.Created != entries {
-			b.Fatalf("counts %+v: %+v", c, batch.Upload().Outcomes[0])
+		if c := up.Counts; c.Created != entries {
+			b.Fatalf("counts %+v: %+v", c, up.Outcomes[0])
 		}
 		growth := maxRSS() - before
 		b.ReportMetric(float64(growth)/(1<<20), "MB-peak-RSS-growth")
@@ -283,7 +301,7 @@ func writeBigZip(b *testing.B, path string, n, size int) {
 	zw := zip.NewWriter(bw)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 1; i <= n; i++ {
-		fw, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("student%d_%d_1_essay.txt", i, i), Method: zip.Store})
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: canvasName(i, 1, "essay.txt"), Method: zip.Store})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -322,23 +340,14 @@ func maxRSS() int64 {
 }
 
 // BenchmarkListSubmissions5000 pages through an assignment of 5,000
-// submissions, 100 a page; it reports the time per page.
+// submissions, 100 a page; it reports the time per page. The list is
+// written as ingest leaves it: a head and pages of 100 rows.
 func BenchmarkListSubmissions5000(b *testing.B) {
 	n, pageSize := benchRows(), 100
 	w := newWorld(b)
-	rng := rand.New(rand.NewPCG(3, 4))
-	rows := make(map[string]Row, n)
-	for i := range n {
-		id := fmt.Sprintf("%06d", i)
-		_ = rng.Uint32()
-		rows[id] = Row{StudentID: id, Pseudonym: candidatePseudonym(w.asg.ID, id, 0), Version: 1, Filename: "essay.docx", Format: "docx",
-			Chars: 5000, UploadedAt: time.Now().UTC().Truncate(time.Millisecond), Duplicates: []Duplicate{}}
-	}
 	start := time.Now()
-	if _, err := w.s.c(colBuckets).ReplaceOne(w.ctx, bson.D{{Key: "_id", Value: w.asg.ID}}, bucketDoc{ID: w.asg.ID, Rows: rows}, upsert()); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("writing the bucket of %d rows took %s", n, time.Since(start))
+	seedList(b, w, n)
+	b.Logf("writing the list of %d rows took %s", n, time.Since(start))
 	pages := 0
 	for b.Loop() {
 		after, seen := "", 0
@@ -359,6 +368,28 @@ func BenchmarkListSubmissions5000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(pages), "ms/page")
+}
+
+// seedList writes a list of n rows (students 000000…) for w's assignment,
+// in the shape ingest writes: slots 1..n on pages of pageSize.
+func seedList(t testing.TB, w *world, n int) {
+	t.Helper()
+	counts := bson.D{}
+	for p := 0; p*pageSize < n; p++ {
+		rows := map[string]Row{}
+		for slot := p*pageSize + 1; slot <= min(n, (p+1)*pageSize); slot++ {
+			id := fmt.Sprintf("%06d", slot-1)
+			rows[id] = Row{StudentID: id, Pseudonym: candidatePseudonym(w.asg.ID, id, 0), Version: 1, Filename: "essay.docx", Format: "docx",
+				Chars: 5000, UploadedAt: time.Now().UTC().Truncate(time.Millisecond), Duplicates: []Duplicate{}, Slot: slot}
+		}
+		if _, err := w.s.c(colBuckets).InsertOne(w.ctx, listPage{ID: pageID(w.asg.ID, p), Rows: rows}); err != nil {
+			t.Fatal(err)
+		}
+		counts = append(counts, bson.E{Key: itoa(p), Value: len(rows)})
+	}
+	if _, err := w.s.c(colBuckets).InsertOne(w.ctx, bson.D{{Key: "_id", Value: w.asg.ID}, {Key: "slots", Value: n}, {Key: "pages", Value: counts}}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // benchRows is the size of the listing benchmark's assignment: 5,000, or

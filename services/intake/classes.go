@@ -63,6 +63,11 @@ func (s *Service) CreateClass(ctx context.Context, caller account.User, in Class
 	if _, err := s.c(colClasses).InsertOne(ctx, c); err != nil {
 		return Class{}, errs.Wrap(err, "insert class")
 	}
+	// Its students' read model starts empty and complete (a crash before
+	// this write leaves it to be built on first read).
+	if _, err := s.c(colWork).InsertOne(ctx, classWork{ID: c.ID, Built: true, Assignments: map[string]workAssignment{}}); err != nil {
+		return Class{}, errs.Wrap(err, "insert class work")
+	}
 	return c, nil
 }
 

@@ -72,6 +72,10 @@ type Assignment struct {
 	CreatedAt       time.Time  `json:"created_at" bson:"created_at"`
 	PublishedAt     *time.Time `json:"published_at,omitempty" bson:"published_at,omitempty"`
 	ReleasedAt      *time.Time `json:"released_at,omitempty" bson:"released_at,omitempty"`
+	// ReopenedAt is when its teacher first uploaded a revision after grading
+	// had finished; matching then keeps reading the assignment for new
+	// versions, as it does for one that takes students' revisions.
+	ReopenedAt *time.Time `json:"reopened_at,omitempty" bson:"reopened_at,omitempty"`
 }
 
 // RubricFrozen reports whether grading has started, after which the rubric
@@ -92,7 +96,35 @@ type Version struct {
 	Warnings   []string  `json:"warnings,omitempty" bson:"warnings,omitempty"`
 	UploadedBy string    `json:"uploaded_by" bson:"uploaded_by"` // user ID (teacher or the student)
 	UploadedAt time.Time `json:"uploaded_at" bson:"uploaded_at"`
+	// Flag, while open, holds the version back from graders and from the
+	// student until the teacher confirms it or moves it to another student.
+	Flag *Flag `json:"flag,omitempty" bson:"flag,omitempty"`
 }
+
+// Flag says why a version may be filed under the wrong student: its
+// Canvas-style file name names another rostered student than the one its
+// ID is for (FlagNameMismatch), or no rostered student (FlagUnknownName).
+type Flag struct {
+	Reason   string `json:"reason" bson:"reason"`
+	NamePart string `json:"name_part" bson:"name_part"` // the file name's name part, e.g. "riveraavery"
+	// NamedStudentID is the rostered student the name part names, if one.
+	NamedStudentID string `json:"named_student_id,omitempty" bson:"named_student_id,omitempty"`
+	Message        string `json:"message" bson:"message"`
+	// ConfirmedBy and ConfirmedAt are set when the teacher confirms the
+	// version as the student's; the flag is then closed.
+	ConfirmedBy string     `json:"confirmed_by,omitempty" bson:"confirmed_by,omitempty"`
+	ConfirmedAt *time.Time `json:"confirmed_at,omitempty" bson:"confirmed_at,omitempty"`
+}
+
+// The reasons for a Flag.
+const (
+	FlagNameMismatch = "name_mismatch"
+	FlagUnknownName  = "unknown_name"
+)
+
+// Open reports whether f holds its version back: it is set and not
+// confirmed.
+func (f *Flag) Open() bool { return f != nil && f.ConfirmedAt == nil }
 
 // Submission is one student's work on one assignment, in all its versions.
 // Its ID is "<assignment id>:<student id>", so it is found by _id.
@@ -105,12 +137,39 @@ type Submission struct {
 	Versions     []Version `json:"versions" bson:"versions"`
 	CreatedAt    time.Time `json:"created_at" bson:"created_at"`
 	// N is len(Versions), kept as a field so that adding a version is a
-	// conditional update on it (two uploads never both become version 2).
+	// compare-and-set on it (two uploads never both become version 2).
 	N int `json:"-" bson:"n"`
+	// Slot is the submission's place in its assignment's list (from 1; 0
+	// for a submission stored before list pages, until it is placed).
+	Slot int `json:"-" bson:"slot,omitempty"`
 }
 
 // Current is the latest version.
 func (s Submission) Current() Version { return s.Versions[len(s.Versions)-1] }
+
+// Version returns version n, if the submission has it.
+func (s Submission) Version(n int) (Version, bool) {
+	if n < 1 || n > len(s.Versions) {
+		return Version{}, false
+	}
+	return s.Versions[n-1], true
+}
+
+// ForStudent is the submission as its student sees it: without the
+// versions whose flag is still open (they may be another student's work),
+// and without the flags, which name other students. It has no versions if
+// every one is flagged.
+func (s Submission) ForStudent() Submission {
+	vs := make([]Version, 0, len(s.Versions))
+	for _, v := range s.Versions {
+		if !v.Flag.Open() {
+			v.Flag = nil // a confirmed flag names another student
+			vs = append(vs, v)
+		}
+	}
+	s.Versions = vs
+	return s
+}
 
 // SubmissionID is the ID of a student's submission to an assignment.
 func SubmissionID(assignmentID, studentID string) string { return assignmentID + ":" + studentID }
@@ -133,7 +192,8 @@ type Text struct {
 }
 
 // Row is a submission's line in its assignment's list: the small summary
-// kept in the assignment's bucket document so a list is one read.
+// kept on the list's pages (at most pageSize rows each), so that a page of
+// the list is one or two reads, whatever the assignment's size.
 type Row struct {
 	StudentID  string      `json:"student_id" bson:"student_id"`
 	Pseudonym  string      `json:"pseudonym" bson:"pseudonym"`
@@ -143,6 +203,10 @@ type Row struct {
 	Chars      int         `json:"chars" bson:"chars"`
 	UploadedAt time.Time   `json:"uploaded_at" bson:"uploaded_at"`
 	Duplicates []Duplicate `json:"possible_duplicates,omitempty" bson:"duplicates,omitempty"`
+	// Flag is the current version's open flag: while it is set the version
+	// waits for its teacher, and matching leaves it out.
+	Flag *Flag `json:"flag,omitempty" bson:"flag,omitempty"`
+	Slot int   `json:"-" bson:"slot"` // the submission's place in the list
 }
 
 // Duplicate flags another student whose text is the same or nearly so.

@@ -100,7 +100,11 @@ func (w *world) upload(t testing.TB, files ...namedFile) []Outcome {
 			t.Fatal(err)
 		}
 	}
-	return b.Upload().Outcomes
+	up, err := b.Finish(w.ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up.Outcomes
 }
 
 type namedFile struct {
@@ -307,7 +311,7 @@ func TestRetryAfterFailureHalfway(t *testing.T) {
 	})
 
 	t.Run("version recorded, list row lost", func(t *testing.T) {
-		if _, err := w.s.c(colBuckets).UpdateOne(ctx, bson.D{{Key: "_id", Value: w.asg.ID}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "rows.1003", Value: ""}}}}); err != nil {
+		if _, err := w.s.c(colBuckets).UpdateOne(ctx, bson.D{{Key: "_id", Value: pageID(w.asg.ID, 0)}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "rows.1003", Value: ""}}}}); err != nil {
 			t.Fatal(err)
 		}
 		o := w.upload(t, txt)[0]
@@ -326,8 +330,8 @@ func TestRetryAfterFailureHalfway(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := []byte("A second draft by Sam, different bytes.")
-		o1 := b.ingest(ctx, "x.txt", "1003", bytes.NewReader(data), int64(len(data)))
-		o2 := b.ingest(ctx, "x.txt", "1003", bytes.NewReader(data), int64(len(data)))
+		o1, _ := b.ingest(ctx, "x.txt", "1003", bytes.NewReader(data), int64(len(data)))
+		o2, _ := b.ingest(ctx, "x.txt", "1003", bytes.NewReader(data), int64(len(data)))
 		if o1.Status != StatusNewVersion || o2.Status != StatusUnchanged || o1.Version != o2.Version {
 			t.Fatalf("ingest twice: %+v then %+v", o1, o2)
 		}
@@ -352,7 +356,7 @@ func TestConcurrentVersions(t *testing.T) {
 				return
 			}
 			data := []byte("Draft number " + itoa(i) + " of an essay on personalized learning.")
-			outs[i] = b.ingest(w.ctx, "d.txt", "1001", bytes.NewReader(data), int64(len(data)))
+			outs[i], _ = b.ingest(w.ctx, "d.txt", "1001", bytes.NewReader(data), int64(len(data)))
 		})
 	}
 	wg.Wait()

@@ -2,7 +2,6 @@ package intake
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -35,9 +34,14 @@ func (s *Service) Student(ctx context.Context, classID, studentID string) (Stude
 }
 
 // Submission returns a submission by ID ("<assignment id>:<student id>").
+// One whose only version its teacher moved to another student is not
+// found.
 func (s *Service) Submission(ctx context.Context, id string) (Submission, error) {
-	var sub Submission
-	return sub, s.findByID(ctx, colSubmissions, id, "submission", &sub)
+	sub, exists, err := s.storedSubmission(ctx, id)
+	if err == nil && (!exists || sub.N == 0) {
+		err = errs.E(errs.NotFound, "No submission with ID %q.", id)
+	}
+	return sub, err
 }
 
 // Text returns the extracted text of a submission version (see VersionID).
@@ -46,33 +50,10 @@ func (s *Service) Text(ctx context.Context, versionID string) (Text, error) {
 	return t, s.findByID(ctx, colTexts, versionID, "submission text", &t)
 }
 
-type bucketDoc struct {
-	ID   string         `bson:"_id"`
-	Rows map[string]Row `bson:"rows"`
-}
-
-// Rows returns the list rows of an assignment's submissions, ordered by
-// student ID. It is one read of the assignment's bucket document.
-func (s *Service) Rows(ctx context.Context, assignmentID string) ([]Row, error) {
-	var b bucketDoc
-	err := s.findByID(ctx, colBuckets, assignmentID, "assignment", &b)
-	if errs.Is(err, errs.NotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	rows := make([]Row, 0, len(b.Rows))
-	for _, r := range b.Rows {
-		rows = append(rows, r)
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].StudentID < rows[j].StudentID })
-	return rows, nil
-}
-
 // OpenAssignments returns the assignments matching works on: those
 // published or in grading, and graded or released ones that take revisions
-// (a student's revised version needs grading after release).
+// (a student's revised version needs grading after release) or to which
+// their teacher has uploaded a revision since (ReopenedAt).
 func (s *Service) OpenAssignments(ctx context.Context) ([]Assignment, error) {
 	cur, err := s.c(colAssignments).Find(ctx, bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{Published, InGrading, Graded, Released}}}}})
 	if err != nil {
@@ -84,7 +65,7 @@ func (s *Service) OpenAssignments(ctx context.Context) ([]Assignment, error) {
 	}
 	out := all[:0]
 	for _, a := range all {
-		if a.State == Published || a.State == InGrading || a.AllowResubmission {
+		if a.State == Published || a.State == InGrading || a.AllowResubmission || a.ReopenedAt != nil {
 			out = append(out, a)
 		}
 	}
@@ -106,8 +87,10 @@ func (s *Service) Advance(ctx context.Context, assignmentID string, to State) er
 	if to == Released {
 		set = append(set, bson.E{Key: "released_at", Value: s.now().UTC()})
 	}
-	_, err = s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}, {Key: "state", Value: a.State}}, bson.D{{Key: "$set", Value: set}})
-	return errs.Wrap(err, "advance assignment")
+	return s.changeAssignment(ctx, assignmentID, func() error {
+		_, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}, {Key: "state", Value: a.State}}, bson.D{{Key: "$set", Value: set}})
+		return errs.Wrap(err, "advance assignment")
+	})
 }
 
 // StudentClasses returns the class of a student's enrolment: a student

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/mongo"
@@ -29,6 +30,15 @@ type Config struct {
 	// AccessLinkTTL is how long a student's access link works after the
 	// teacher makes it: about a school term by default.
 	AccessLinkTTL time.Duration `env:"MARGIN_ACCESS_LINK_TTL" envDefault:"2880h"` // 120 days
+
+	// SoleProcess says this process is the store's only user (the embedded
+	// store): Recover may then finish any work in flight not running here
+	// at once, not only work untouched for FlightLease. Set by main.
+	SoleProcess bool
+	// TestPause, for crash tests only, holds every upload at that point
+	// (PauseBeforeRow) until the process is killed. Set by main from
+	// MARGIN_TEST_FAULT; never in production.
+	TestPause string
 }
 
 // DefaultAccessLinkTTL is the access links' lifetime when Config leaves it
@@ -45,10 +55,13 @@ const (
 	colRubrics     = "rubrics"           // a school's rubric library
 	colSubmissions = "submissions"       // _id: "<assignment id>:<student id>"
 	colTexts       = "submission_texts"
-	colBuckets     = "submission_lists"    // _id: assignment ID; rows.<student id>
-	colSketches    = "submission_sketches" // _id: assignment ID; sketches.<student id>
+	colBuckets     = "submission_lists"    // _id: assignment ID (the head) or "<assignment id>:<page>"
+	colSketches    = "submission_sketches" // _id: "<assignment id>:<page>"; sketches.<student id>
 	colPseudonyms  = "pseudonyms"          // _id: "<assignment id>:<pseudonym>"
 	colUploads     = "uploads"             // _id: upload batch ID
+	colOutcomes    = "upload_outcomes"     // _id: "<upload id>:<part>:<chunk>"
+	colInflight    = "intake_inflight"     // work in flight: "upl:<upload id>:<part>" or "asg:<assignment id>"
+	colWork        = "student_work"        // _id: class ID, or "<class id>:<student id>"
 )
 
 // originals is what intake needs of S3 (a *blob.Store).
@@ -69,6 +82,9 @@ type Service struct {
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
+	// live holds the IDs of the in-flight records of work running in this
+	// process, which Recover leaves alone.
+	live sync.Map
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.
@@ -98,12 +114,38 @@ func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg C
 // read is by _id, so there are none beyond _id today.
 func (s *Service) EnsureIndexes(ctx context.Context) error { return nil }
 
-// Run runs intake's background loop until ctx ends. Intake does its work in
-// the request (uploads are processed as they stream in), so there is
-// nothing to do in the background.
+// Run runs intake's background loop until ctx ends: intake does its work
+// in the request (uploads are processed as they stream in), and every
+// RecoverEvery the loop finishes work that a failure left in flight (see
+// Recover).
 func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	t := time.NewTicker(RecoverEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := s.Recover(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("recover work in flight", "err", err)
+			}
+		}
+	}
+}
+
+// RecoverEvery is how often Run looks for work left in flight.
+const RecoverEvery = time.Minute
+
+// FlightLease is how long work in flight must have been untouched before
+// a process that is not the store's only user takes it for dead: longer
+// than any request runs.
+const FlightLease = 2 * time.Hour
+
+func (s *Service) staleAfter() time.Duration {
+	if s.cfg.SoleProcess {
+		return 0
+	}
+	return FlightLease
 }
 
 func (s *Service) c(name string) *mongo.Collection { return s.db.Collection(name) }

@@ -3,9 +3,11 @@ package intake
 import (
 	"context"
 	"io"
+	"strconv"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // Page is one page of an assignment's submission list.
@@ -15,9 +17,12 @@ type Page struct {
 	Next  string `json:"next,omitempty"` // pass as after= for the next page; empty on the last
 }
 
-// ListSubmissions returns the list rows of an assignment after the student
-// ID after (exclusive), at most limit (1 to 500, default 100). It is one read
-// of the assignment's bucket document, whatever the page.
+// ListSubmissions returns a page of an assignment's list, at most limit
+// rows (1 to 500, default 100) in the order the students first handed in,
+// from the cursor after (the previous page's Next; "" for the first page).
+// It reads the list's head and the pages the rows are on: bytes in
+// proportion to the page, not to the assignment. Returns Invalid for a
+// limit or cursor out of range.
 func (s *Service) ListSubmissions(ctx context.Context, caller account.User, assignmentID, after string, limit int) (Page, error) {
 	if _, err := s.AuthorizeAssignment(ctx, caller, assignmentID); err != nil {
 		return Page{}, err
@@ -28,24 +33,21 @@ func (s *Service) ListSubmissions(ctx context.Context, caller account.User, assi
 	if limit > 500 {
 		return Page{}, errs.F(errs.Invalid, "limit", "A page holds at most 500 submissions.")
 	}
-	rows, err := s.Rows(ctx, assignmentID)
-	if err != nil {
-		return Page{}, err
+	from := 1
+	if after != "" {
+		n, err := strconv.Atoi(after)
+		if err != nil || n < 1 {
+			return Page{}, errs.F(errs.Invalid, "after", "after must be the next value of the previous page.")
+		}
+		from = n
 	}
-	start := 0
-	for start < len(rows) && after != "" && rows[start].StudentID <= after {
-		start++
-	}
-	end := min(len(rows), start+limit)
-	p := Page{Rows: rows[start:end], Total: len(rows)}
-	if end < len(rows) {
-		p.Next = rows[end-1].StudentID
-	}
-	return p, nil
+	return s.listFrom(ctx, assignmentID, from, limit)
 }
 
-// SubmissionFor returns a submission with its current text to its class's
-// teacher (or an admin) or to the student who wrote it.
+// SubmissionFor returns a submission to its class's teacher (or an admin)
+// or to the student who wrote it. The student sees it without the
+// versions whose flag is still open (Submission.ForStudent), and not at
+// all if every version is flagged.
 func (s *Service) SubmissionFor(ctx context.Context, caller account.User, id string) (Submission, Assignment, error) {
 	sub, err := s.Submission(ctx, id)
 	if err != nil {
@@ -55,8 +57,13 @@ func (s *Service) SubmissionFor(ctx context.Context, caller account.User, id str
 	if err != nil {
 		return Submission{}, Assignment{}, err
 	}
-	if caller.Role == account.Admin || caller.Role == account.Teacher && caller.ID == a.TeacherID || IsStudentOf(caller, sub.ClassID, sub.StudentID) {
+	if caller.Role == account.Admin || caller.Role == account.Teacher && caller.ID == a.TeacherID {
 		return sub, a, nil
+	}
+	if IsStudentOf(caller, sub.ClassID, sub.StudentID) {
+		if sub = sub.ForStudent(); len(sub.Versions) > 0 {
+			return sub, a, nil
+		}
 	}
 	return Submission{}, Assignment{}, errs.E(errs.NotFound, "No submission with ID %q.", id)
 }
@@ -64,14 +71,10 @@ func (s *Service) SubmissionFor(ctx context.Context, caller account.User, id str
 // Original opens version n of a submission's original file, for its
 // teacher or its student only. The caller closes the reader.
 func (s *Service) Original(ctx context.Context, caller account.User, id string, n int) (io.ReadCloser, Version, error) {
-	sub, _, err := s.SubmissionFor(ctx, caller, id)
+	v, err := s.versionFor(ctx, caller, id, n)
 	if err != nil {
 		return nil, Version{}, err
 	}
-	if n < 1 || n > len(sub.Versions) {
-		return nil, Version{}, errs.E(errs.NotFound, "Submission %q has no version %d.", id, n)
-	}
-	v := sub.Versions[n-1]
 	rc, _, err := s.blobs.Get(ctx, v.BlobKey)
 	if err != nil {
 		return nil, Version{}, errs.Wrap(err, "open original")
@@ -79,31 +82,55 @@ func (s *Service) Original(ctx context.Context, caller account.User, id string, 
 	return rc, v, nil
 }
 
+// versionFor returns version n of a submission (0: the latest) if caller
+// may see it (SubmissionFor).
+func (s *Service) versionFor(ctx context.Context, caller account.User, id string, n int) (Version, error) {
+	sub, _, err := s.SubmissionFor(ctx, caller, id)
+	if err != nil {
+		return Version{}, err
+	}
+	if n == 0 {
+		return sub.Current(), nil
+	}
+	for _, v := range sub.Versions {
+		if v.N == n {
+			return v, nil
+		}
+	}
+	return Version{}, errs.E(errs.NotFound, "Submission %q has no version %d.", id, n)
+}
+
 // MySubmissions lists a student's own submissions in the class of their
-// enrolment.
+// enrolment, as the student sees them (Submission.ForStudent): the
+// students' read model (StudentWork) and one read by _id per submission.
 func (s *Service) MySubmissions(ctx context.Context, caller account.User) ([]Submission, error) {
 	if caller.Role != account.Student {
 		return nil, errs.E(errs.Forbidden, "Only students have submissions of their own.")
 	}
 	classes, err := s.StudentClasses(ctx, caller)
+	if err != nil || len(classes) == 0 {
+		return []Submission{}, err
+	}
+	items, err := s.StudentWork(ctx, caller.ClassID, caller.StudentID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, it := range items {
+		if it.SubmissionID != "" {
+			ids = append(ids, it.SubmissionID)
+		}
+	}
+	subs, err := mongostore.GetMany(ctx, s.c(colSubmissions), ids, func(sub Submission) string { return sub.ID })
 	if err != nil {
 		return nil, err
 	}
 	out := []Submission{}
-	for _, c := range classes {
-		as, err := s.Assignments(ctx, account.User{ID: c.TeacherID, Role: account.Teacher}, c.ID)
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range as {
-			sub, err := s.Submission(ctx, SubmissionID(a.ID, caller.StudentID))
-			if errs.Is(err, errs.NotFound) {
-				continue
+	for _, id := range ids {
+		if sub, ok := subs[id]; ok {
+			if sub = sub.ForStudent(); len(sub.Versions) > 0 {
+				out = append(out, sub)
 			}
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, sub)
 		}
 	}
 	return out, nil
@@ -126,26 +153,18 @@ func (s *Service) StartRevision(ctx context.Context, caller account.User, submis
 	if a.State == Draft {
 		return nil, errs.E(errs.Conflict, "This assignment is not open yet.")
 	}
-	b, err := s.startBatch(ctx, caller, a, "")
-	if err != nil {
-		return nil, err
-	}
-	b.own = sub.StudentID
-	return b, nil
+	return s.startBatch(ctx, caller, a, "", sub.StudentID)
 }
 
-// TextFor returns the text a caller may read of a submission version: the
-// original for its teacher and student. Graders read GraderText through the
-// grading workspace, never here.
+// TextFor returns the text a caller may read of a submission version (0:
+// the latest): the original for its teacher and student. Graders read
+// GraderText through the grading workspace, never here.
 func (s *Service) TextFor(ctx context.Context, caller account.User, submissionID string, n int) (string, error) {
-	sub, _, err := s.SubmissionFor(ctx, caller, submissionID)
+	v, err := s.versionFor(ctx, caller, submissionID, n)
 	if err != nil {
 		return "", err
 	}
-	if n == 0 {
-		n = sub.N
-	}
-	t, err := s.Text(ctx, VersionID(sub.ID, n))
+	t, err := s.Text(ctx, VersionID(submissionID, v.N))
 	if err != nil {
 		return "", err
 	}

@@ -3,19 +3,18 @@ package intake
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
-	"math"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
@@ -26,16 +25,19 @@ import (
 
 // Outcome is what happened to one uploaded file.
 type Outcome struct {
-	File         string      `json:"file" bson:"file"`
-	Status       string      `json:"status" bson:"status"` // created, new_version, unchanged or rejected
-	StudentID    string      `json:"student_id,omitempty" bson:"student_id,omitempty"`
-	SubmissionID string      `json:"submission_id,omitempty" bson:"submission_id,omitempty"`
-	Version      int         `json:"version,omitempty" bson:"version,omitempty"`
-	Pseudonym    string      `json:"pseudonym,omitempty" bson:"pseudonym,omitempty"`
-	Format       string      `json:"format,omitempty" bson:"format,omitempty"`
-	Chars        int         `json:"chars,omitempty" bson:"chars,omitempty"`
-	Warnings     []string    `json:"warnings,omitempty" bson:"warnings,omitempty"`
-	Error        *errs.Error `json:"error,omitempty" bson:"error,omitempty"`
+	File         string   `json:"file" bson:"file"`
+	Status       string   `json:"status" bson:"status"` // created, new_version, unchanged or rejected
+	StudentID    string   `json:"student_id,omitempty" bson:"student_id,omitempty"`
+	SubmissionID string   `json:"submission_id,omitempty" bson:"submission_id,omitempty"`
+	Version      int      `json:"version,omitempty" bson:"version,omitempty"`
+	Pseudonym    string   `json:"pseudonym,omitempty" bson:"pseudonym,omitempty"`
+	Format       string   `json:"format,omitempty" bson:"format,omitempty"`
+	Chars        int      `json:"chars,omitempty" bson:"chars,omitempty"`
+	Warnings     []string `json:"warnings,omitempty" bson:"warnings,omitempty"`
+	// Flag is set when the stored version may be another student's: it
+	// waits for the teacher (Warnings says why, naming both).
+	Flag  *Flag       `json:"flag,omitempty" bson:"flag,omitempty"`
+	Error *errs.Error `json:"error,omitempty" bson:"error,omitempty"`
 }
 
 // The outcome statuses.
@@ -46,61 +48,159 @@ const (
 	StatusRejected   = "rejected"
 )
 
-// Upload is a batch of uploaded files and their outcomes. A batch may span
-// several requests: later requests name its ID to add to it, and anyone
-// allowed to upload can follow it by ID.
+// Upload is a batch of uploaded files and their outcomes, in the order
+// received. A batch may span several requests: later requests name its ID
+// to add to it, and anyone allowed to upload can follow it by ID, file by
+// file, while it runs.
 type Upload struct {
-	ID           string    `json:"id" bson:"_id"`
-	AssignmentID string    `json:"assignment_id" bson:"assignment_id"`
-	UploadedBy   string    `json:"uploaded_by" bson:"uploaded_by"`
-	Outcomes     []Outcome `json:"outcomes" bson:"outcomes"`
-	Counts       Counts    `json:"counts" bson:"counts"`
-	CreatedAt    time.Time `json:"created_at" bson:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at" bson:"updated_at"`
+	ID           string `json:"id"`
+	AssignmentID string `json:"assignment_id"`
+	UploadedBy   string `json:"uploaded_by"`
+	// State is UploadRunning while a request is reading its files, then
+	// UploadFinished, UploadStopped (the last request stopped early; see
+	// StoppedBy) or UploadInterrupted (the server was killed while it read
+	// them: Outcomes has every file known to be stored).
+	State     string    `json:"state"`
+	StoppedBy string    `json:"stopped_by,omitempty"` // StopShutdown, StopTimeout or StopClient
+	Outcomes  []Outcome `json:"outcomes"`
+	Counts    Counts    `json:"counts"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// The states of an upload.
+const (
+	UploadRunning     = "running"
+	UploadFinished    = "finished"
+	UploadStopped     = "stopped"
+	UploadInterrupted = "interrupted"
+)
+
+// Why a request stopped reading its files before the last (Upload.StoppedBy).
+const (
+	StopShutdown = "shutdown" // the server was shutting down
+	StopTimeout  = "timeout"  // the request ran past its time limit
+	StopClient   = "client"   // the client went away
+)
 
 // Counts tallies a batch's outcomes.
 type Counts struct {
-	Files      int `json:"files" bson:"files"`
-	Created    int `json:"created" bson:"created"`
-	NewVersion int `json:"new_version" bson:"new_version"`
-	Unchanged  int `json:"unchanged" bson:"unchanged"`
-	Rejected   int `json:"rejected" bson:"rejected"`
+	Files      int `json:"files"`
+	Created    int `json:"created"`
+	NewVersion int `json:"new_version"`
+	Unchanged  int `json:"unchanged"`
+	Rejected   int `json:"rejected"`
+	Flagged    int `json:"flagged"` // stored, but waiting for the teacher (Outcome.Flag)
 }
 
+func (c *Counts) add(o Outcome) {
+	c.Files++
+	switch o.Status {
+	case StatusCreated:
+		c.Created++
+	case StatusNewVersion:
+		c.NewVersion++
+	case StatusUnchanged:
+		c.Unchanged++
+	default:
+		c.Rejected++
+	}
+	if o.Flag != nil {
+		c.Flagged++
+	}
+}
+
+// An upload's record is small and written per batch of files, never per
+// file: the document in uploads (uploadDoc) is written when a request
+// starts and when it finishes; each request is a part of the batch, whose
+// outcomes go to upload_outcomes in chunks of chunkSize as they fill. Until
+// a chunk is written, its outcomes are in the request's in-flight record
+// (flightDoc, in intake_inflight), which also marks the version being
+// stored, so that Recover can finish what a crash interrupted.
+const chunkSize = 100
+
+// uploadDoc is an upload batch's record.
+type uploadDoc struct {
+	ID           string             `bson:"_id"`
+	AssignmentID string             `bson:"assignment_id"`
+	UploadedBy   string             `bson:"uploaded_by"`
+	CreatedAt    time.Time          `bson:"created_at"`
+	UpdatedAt    time.Time          `bson:"updated_at"`
+	NParts       int                `bson:"nparts"`          // requests that have added to the batch
+	Parts        map[string]partDoc `bson:"parts,omitempty"` // the finished ones, by number from 0
+	// Outcomes is every outcome, as batches before chunked records kept
+	// them (rewritten after each file); such a batch's later parts follow.
+	Outcomes []Outcome `bson:"outcomes,omitempty"`
+}
+
+// partDoc is how one request of a batch ended.
+type partDoc struct {
+	State     string    `bson:"state"`
+	StoppedBy string    `bson:"stopped_by,omitempty"`
+	Chunks    int       `bson:"chunks"` // its chunks in upload_outcomes
+	At        time.Time `bson:"at"`
+}
+
+// chunkDoc is up to chunkSize outcomes of one part, in order.
+type chunkDoc struct {
+	ID       string    `bson:"_id"` // "<upload id>:<part>:<chunk>"
+	Outcomes []Outcome `bson:"outcomes"`
+}
+
+func chunkID(uploadID string, part, k int) string { return uploadID + ":" + itoa(part) + ":" + itoa(k) }
+
+// ErrStopped is what Add returns when its context ended before it read a
+// file (or the next entry of a ZIP): the file was not started, and the
+// client should send it again (with the batch's ID).
+var ErrStopped = errors.New("intake: the request ended before every file was read")
+
+// fileTimeout bounds the work on one file once started, which the
+// request's end does not interrupt.
+const fileTimeout = 5 * time.Minute
+
 // Batch is an upload in progress: the edge hands it each file as it streams
-// in. It is not safe for concurrent use.
+// in, then calls Finish. It is not safe for concurrent use.
 type Batch struct {
-	s      *Service
-	caller account.User
-	a      Assignment
-	roster map[string]Student
-	upload Upload
-	own    string // the student ID when a student uploads their own revision
+	s        *Service
+	caller   account.User
+	a        Assignment
+	own      string             // the student ID when a student uploads their own revision
+	students map[string]Student // the roster, as far as it has been read
+	roster   bool               // students holds the whole roster
+	list     *list              // the assignment's list, opened at the first stored file
+
+	upload    Upload    // the whole batch so far
+	part      int       // this request's part of the batch
+	flightID  string    // its in-flight record
+	flushed   int       // chunks written
+	unflushed []Outcome // outcomes not yet in a chunk
+	pending   bool      // the in-flight record marks a version
+	broken    bool      // a stored version could not be listed: Recover will
+	done      bool
 }
 
 // StartUpload opens a batch of uploads to an assignment by its teacher, or
-// continues batch batchID if it is not empty.
+// continues batch batchID if it is not empty. After release a teacher's
+// upload is a revision like a student's: a new version, graded again.
 func (s *Service) StartUpload(ctx context.Context, caller account.User, assignmentID, batchID string) (*Batch, error) {
 	a, err := s.AuthorizeAssignment(ctx, caller, assignmentID)
 	if err != nil {
 		return nil, err
 	}
-	if a.State == Released || a.State == Graded {
-		return nil, errs.E(errs.Conflict, "This assignment's feedback is finished; students upload revisions themselves.")
+	if (a.State == Graded || a.State == Released) && a.ReopenedAt == nil {
+		now := s.stamp()
+		if _, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: a.ID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "reopened_at", Value: now}}}}); err != nil {
+			return nil, errs.Wrap(err, "reopen assignment")
+		}
+		a.ReopenedAt = &now
 	}
-	return s.startBatch(ctx, caller, a, batchID)
+	return s.startBatch(ctx, caller, a, batchID, "")
 }
 
-func (s *Service) startBatch(ctx context.Context, caller account.User, a Assignment, batchID string) (*Batch, error) {
-	sts, err := s.roster(ctx, a.ClassID)
-	if err != nil {
-		return nil, err
-	}
-	b := &Batch{s: s, caller: caller, a: a, roster: make(map[string]Student, len(sts))}
-	for _, st := range sts {
-		b.roster[st.StudentID] = st
-	}
+func (s *Service) startBatch(ctx context.Context, caller account.User, a Assignment, batchID, own string) (*Batch, error) {
+	b := &Batch{s: s, caller: caller, a: a, own: own, students: map[string]Student{}}
+	now := s.stamp()
 	if batchID != "" {
 		up, err := s.UploadBatch(ctx, caller, batchID)
 		if err != nil {
@@ -109,12 +209,26 @@ func (s *Service) startBatch(ctx context.Context, caller account.User, a Assignm
 		if up.AssignmentID != a.ID {
 			return nil, errs.F(errs.Invalid, "batch_id", "Upload batch %q belongs to another assignment.", batchID)
 		}
-		b.upload = up
-		return b, nil
+		var h uploadDoc
+		if err := s.c(colUploads).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: batchID}},
+			bson.D{{Key: "$inc", Value: bson.D{{Key: "nparts", Value: 1}}}, {Key: "$set", Value: bson.D{{Key: "updated_at", Value: now}}}},
+			options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&h); err != nil {
+			return nil, errs.Wrap(err, "continue upload")
+		}
+		b.upload, b.part = up, h.NParts-1
+	} else {
+		h := uploadDoc{ID: account.NewID("upl"), AssignmentID: a.ID, UploadedBy: caller.ID, CreatedAt: now, UpdatedAt: now, NParts: 1}
+		if _, err := s.c(colUploads).InsertOne(ctx, h); err != nil {
+			return nil, errs.Wrap(err, "start upload")
+		}
+		b.upload = Upload{ID: h.ID, AssignmentID: a.ID, UploadedBy: caller.ID, Outcomes: []Outcome{}, CreatedAt: now}
 	}
-	now := s.stamp()
-	b.upload = Upload{ID: account.NewID("upl"), AssignmentID: a.ID, UploadedBy: caller.ID, Outcomes: []Outcome{}, CreatedAt: now, UpdatedAt: now}
-	if _, err := s.c(colUploads).InsertOne(ctx, b.upload); err != nil {
+	b.upload.State, b.upload.StoppedBy, b.upload.UpdatedAt = UploadRunning, "", now
+	b.flightID = uploadFlightID(b.upload.ID, b.part)
+	f := flightDoc{ID: b.flightID, Kind: flightUpload, UploadID: b.upload.ID, AssignmentID: a.ID, Part: b.part, UpdatedAt: now}
+	s.live.Store(b.flightID, true) // before the record exists, so that Recover never takes it for dead
+	if _, err := s.c(colInflight).InsertOne(ctx, f); err != nil {
+		s.live.Delete(b.flightID)
 		return nil, errs.Wrap(err, "start upload")
 	}
 	return b, nil
@@ -123,14 +237,72 @@ func (s *Service) startBatch(ctx context.Context, caller account.User, a Assignm
 // UploadBatch returns an upload batch, to its uploader or the assignment's
 // teacher.
 func (s *Service) UploadBatch(ctx context.Context, caller account.User, id string) (Upload, error) {
-	var up Upload
-	if err := s.findByID(ctx, colUploads, id, "upload batch", &up); err != nil {
+	up, err := s.uploadOf(ctx, id)
+	if err != nil {
 		return Upload{}, err
 	}
 	if up.UploadedBy != caller.ID {
 		if _, err := s.AuthorizeAssignment(ctx, caller, up.AssignmentID); err != nil {
 			return Upload{}, errs.E(errs.NotFound, "No upload batch with ID %q.", id)
 		}
+	}
+	return up, nil
+}
+
+// uploadOf assembles an upload batch from its record, its chunks and the
+// in-flight records of its running parts.
+func (s *Service) uploadOf(ctx context.Context, id string) (Upload, error) {
+	h, err := mongostore.Get[uploadDoc](ctx, s.c(colUploads), id, "upload batch")
+	if err != nil {
+		return Upload{}, err
+	}
+	up := Upload{ID: h.ID, AssignmentID: h.AssignmentID, UploadedBy: h.UploadedBy, State: UploadFinished, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
+	// Each part's outcomes: its chunks, then (while it runs) the outcomes
+	// still in its in-flight record.
+	type segment struct {
+		chunks []string
+		tail   []Outcome
+	}
+	segs := make([]segment, h.NParts)
+	var ids []string
+	running := false
+	for p := range h.NParts {
+		n := 0
+		if pd, ok := h.Parts[itoa(p)]; ok {
+			n, up.State, up.StoppedBy = pd.Chunks, pd.State, pd.StoppedBy
+		} else {
+			f, err := mongostore.Get[flightDoc](ctx, s.c(colInflight), uploadFlightID(id, p), "upload part")
+			if errs.Is(err, errs.NotFound) {
+				continue // a request that died before it recorded anything
+			} else if err != nil {
+				return Upload{}, err
+			}
+			n, segs[p].tail, running = f.Flushed, f.Outcomes, true
+			if f.UpdatedAt.After(up.UpdatedAt) {
+				up.UpdatedAt = f.UpdatedAt
+			}
+		}
+		for k := range n {
+			segs[p].chunks = append(segs[p].chunks, chunkID(id, p, k))
+		}
+		ids = append(ids, segs[p].chunks...)
+	}
+	chunks, err := mongostore.GetMany(ctx, s.c(colOutcomes), ids, func(c chunkDoc) string { return c.ID })
+	if err != nil {
+		return Upload{}, err
+	}
+	up.Outcomes = append([]Outcome{}, h.Outcomes...)
+	for _, sg := range segs {
+		for _, c := range sg.chunks {
+			up.Outcomes = append(up.Outcomes, chunks[c].Outcomes...)
+		}
+		up.Outcomes = append(up.Outcomes, sg.tail...)
+	}
+	if running {
+		up.State, up.StoppedBy = UploadRunning, ""
+	}
+	for _, o := range up.Outcomes {
+		up.Counts.add(o)
 	}
 	return up, nil
 }
@@ -165,91 +337,174 @@ func Spool(r io.Reader, name string, limit int64) (*os.File, int64, error) {
 // the file, or "" to read it from a Canvas-style name). A ZIP (by name) is
 // opened and each entry ingested, except in a student's revision, which is
 // always one file. Every file gets an outcome; a bad file never stops the
-// batch. If ctx ends, the ZIP's remaining entries are skipped. The batch's
-// record is saved after each call, even if ctx has ended, so a client can
-// follow it.
+// batch.
+//
+// The request's context is checked between files only: a file once started
+// is stored whole (or rejected) under a context of its own, so that a file
+// is either fully recorded or not started. If ctx has ended before a file
+// (or the next entry of a ZIP), Add returns ErrStopped. Any other error
+// means the store failed; the batch is then left for Recover.
 func (b *Batch) Add(ctx context.Context, name, studentID string, r io.ReaderAt, size int64) error {
-	if strings.HasSuffix(strings.ToLower(name), ".zip") && studentID == "" && b.own == "" {
-		b.addZip(ctx, name, r, size)
-	} else {
-		b.recordUnlessStopped(ctx, b.ingest(ctx, name, studentID, r, size))
+	if ctx.Err() != nil {
+		return ErrStopped
 	}
-	return b.save(ctx)
+	if strings.HasSuffix(strings.ToLower(name), ".zip") && studentID == "" && b.own == "" {
+		return b.addZip(ctx, name, r, size)
+	}
+	fctx, cancel := fileContext(ctx)
+	defer cancel()
+	o, err := b.ingest(fctx, name, studentID, r, size)
+	if err != nil {
+		return err
+	}
+	return b.record(fctx, o)
+}
+
+// fileContext is the context of the work on one file: not ended by the
+// request's end, but bounded.
+func fileContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), fileTimeout)
 }
 
 // Reject records a file that could not even be received (e.g. over the
 // size limit while streaming).
 func (b *Batch) Reject(ctx context.Context, name string, err error) error {
-	b.record(rejected(name, err))
-	return b.save(ctx)
+	return b.record(ctx, rejected(name, err))
 }
 
-func (b *Batch) addZip(ctx context.Context, name string, r io.ReaderAt, size int64) {
+func (b *Batch) addZip(ctx context.Context, name string, r io.ReaderAt, size int64) error {
 	ar, err := bulk.Open(r, size, bulk.Limits{MaxEntries: b.s.cfg.MaxZipEntries, MaxEntrySize: b.s.cfg.MaxFileSize, MaxTotalSize: b.s.cfg.MaxZipSize})
 	if err != nil {
-		b.record(rejected(name, err))
-		return
+		return b.record(ctx, rejected(name, err))
 	}
 	for _, e := range ar.Entries() {
 		if ctx.Err() != nil {
-			return
+			return ErrStopped
 		}
 		if e.Err != nil {
-			b.record(rejected(e.Name, e.Err))
+			if err := b.record(ctx, rejected(e.Name, e.Err)); err != nil {
+				return err
+			}
 			continue
 		}
-		b.recordUnlessStopped(ctx, b.ingestEntry(ctx, e))
+		if err := b.addEntry(ctx, e); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-// recordUnlessStopped records o, unless ctx ended while the file was being
-// ingested and it failed: then the file was not really tried, and is left
-// for the client to send again.
-func (b *Batch) recordUnlessStopped(ctx context.Context, o Outcome) {
-	if ctx.Err() != nil && o.Status == StatusRejected {
-		return
+func (b *Batch) addEntry(ctx context.Context, e bulk.Entry) error {
+	fctx, cancel := fileContext(ctx)
+	defer cancel()
+	o, err := b.ingestEntry(fctx, e)
+	if err != nil {
+		return err
 	}
-	b.record(o)
+	return b.record(fctx, o)
 }
 
-func (b *Batch) ingestEntry(ctx context.Context, e bulk.Entry) Outcome {
+func (b *Batch) ingestEntry(ctx context.Context, e bulk.Entry) (Outcome, error) {
 	rc, err := e.Open()
 	if err != nil {
-		return rejected(e.Name, err)
+		return rejected(e.Name, err), nil
 	}
 	defer rc.Close()
 	f, n, err := Spool(rc, e.Name, b.s.cfg.MaxFileSize)
 	if err != nil {
-		return rejected(e.Name, err)
+		return rejected(e.Name, err), nil
 	}
 	defer func() { f.Close(); os.Remove(f.Name()) }()
 	return b.ingest(ctx, e.Name, "", f, n)
 }
 
-func (b *Batch) record(o Outcome) {
-	b.upload.Outcomes = append(b.upload.Outcomes, o)
-	c := &b.upload.Counts
-	c.Files++
-	switch o.Status {
-	case StatusCreated:
-		c.Created++
-	case StatusNewVersion:
-		c.NewVersion++
-	case StatusUnchanged:
-		c.Unchanged++
-	default:
-		c.Rejected++
-	}
-}
-
-func (b *Batch) save(ctx context.Context) error {
-	// What was ingested is recorded even when the request has just been
-	// cancelled (the client left, or its time ran out).
+// record adds an outcome to the batch: to its in-flight record (clearing
+// the version it marked), and to a chunk of the upload's record once
+// chunkSize have gathered. It writes even after the request has ended.
+func (b *Batch) record(ctx context.Context, o Outcome) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	b.upload.Outcomes = append(b.upload.Outcomes, o)
+	b.upload.Counts.add(o)
+	b.unflushed = append(b.unflushed, o)
 	b.upload.UpdatedAt = b.s.stamp()
-	_, err := b.s.c(colUploads).ReplaceOne(ctx, bson.D{{Key: "_id", Value: b.upload.ID}}, b.upload)
-	return errs.Wrap(err, "save upload batch")
+	update := bson.D{{Key: "$push", Value: bson.D{{Key: "outcomes", Value: o}}}, {Key: "$set", Value: bson.D{{Key: "updated_at", Value: b.upload.UpdatedAt}}}}
+	if b.pending {
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}}})
+	}
+	if _, err := b.s.c(colInflight).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.flightID}}, update); err != nil {
+		return errs.Wrap(err, "record upload outcome")
+	}
+	b.pending = false
+	if len(b.unflushed) >= chunkSize {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+// flush writes the outcomes gathered so far as the part's next chunk.
+func (b *Batch) flush(ctx context.Context) error {
+	if err := b.s.writeChunk(ctx, b.flightID, b.upload.ID, b.part, b.flushed, b.unflushed); err != nil {
+		return err
+	}
+	b.flushed++
+	b.unflushed = nil
+	return nil
+}
+
+// writeChunk stores outcomes as chunk k of an upload's part, then empties
+// the part's in-flight record of them. Both writes are idempotent.
+func (s *Service) writeChunk(ctx context.Context, flightID, uploadID string, part, k int, outcomes []Outcome) error {
+	c := chunkDoc{ID: chunkID(uploadID, part, k), Outcomes: outcomes}
+	if _, err := s.c(colOutcomes).ReplaceOne(ctx, bson.D{{Key: "_id", Value: c.ID}}, c, upsert()); err != nil {
+		return errs.Wrap(err, "save upload outcomes")
+	}
+	_, err := s.c(colInflight).UpdateOne(ctx, bson.D{{Key: "_id", Value: flightID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "outcomes", Value: bson.A{}}, {Key: "flushed", Value: k + 1}}}})
+	return errs.Wrap(err, "save upload outcomes")
+}
+
+// finishPart records how a part of an upload ended.
+func (s *Service) finishPart(ctx context.Context, uploadID string, part int, pd partDoc) error {
+	_, err := s.c(colUploads).UpdateOne(ctx, bson.D{{Key: "_id", Value: uploadID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "parts." + itoa(part), Value: pd}, {Key: "updated_at", Value: pd.At}}}})
+	return errs.Wrap(err, "finish upload")
+}
+
+// Finish ends this request's part of the batch and returns the whole
+// batch: stoppedBy says why the request stopped before its last file
+// (StopShutdown, StopTimeout or StopClient), or is "" if it read every
+// file it was sent. It writes the outcomes not yet written and the part's
+// end, even after the request's context has ended. Calling it again
+// returns the batch.
+func (b *Batch) Finish(ctx context.Context, stoppedBy string) (Upload, error) {
+	if b.done {
+		return b.upload, nil
+	}
+	b.done = true
+	defer b.s.live.Delete(b.flightID)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if len(b.unflushed) > 0 {
+		if err := b.flush(ctx); err != nil {
+			return b.upload, err
+		}
+	}
+	state := UploadFinished
+	if stoppedBy != "" {
+		state = UploadStopped
+	}
+	now := b.s.stamp()
+	if err := b.s.finishPart(ctx, b.upload.ID, b.part, partDoc{State: state, StoppedBy: stoppedBy, Chunks: b.flushed, At: now}); err != nil {
+		return b.upload, err
+	}
+	if !b.broken {
+		if _, err := b.s.c(colInflight).DeleteOne(ctx, bson.D{{Key: "_id", Value: b.flightID}}); err != nil {
+			return b.upload, errs.Wrap(err, "finish upload")
+		}
+	}
+	b.upload.State, b.upload.StoppedBy, b.upload.UpdatedAt = state, stoppedBy, now
+	return b.upload, nil
 }
 
 func rejected(name string, err error) Outcome {
@@ -260,200 +515,192 @@ func rejected(name string, err error) Outcome {
 	return Outcome{File: name, Status: StatusRejected, Error: &errs.Error{Code: e.Code, Message: e.Message}}
 }
 
-// ingest stores one file as a version of a student's submission. The order
-// makes a failure at any step safe to retry: the original goes to S3 under
-// its content address and is read back and verified; then the text; then
-// the submission version (a conditional update, so two uploads never take
-// the same version number); then the list row. Nothing refers to the object
-// or the text until the version is recorded.
-func (b *Batch) ingest(ctx context.Context, name, studentID string, r io.ReaderAt, size int64) Outcome {
+// incoming is a file on its way in: whose it is, and what it holds.
+type incoming struct {
+	name     string
+	st       Student
+	flag     *Flag
+	sha256   string
+	size     int64
+	format   string
+	text     string
+	warnings []string
+	r        io.ReaderAt // the bytes, or nil if they are in S3 already
+}
+
+// ingest reads one file and stores it as a version of a student's
+// submission. A file that cannot be stored gets a rejected outcome; an
+// error means the store failed after the version was recorded.
+func (b *Batch) ingest(ctx context.Context, name, studentID string, r io.ReaderAt, size int64) (Outcome, error) {
 	s := b.s
-	o := Outcome{File: name}
-	fail := func(err error) Outcome {
-		out := rejected(name, err)
-		out.StudentID = o.StudentID
-		if errs.Status(errs.CodeOf(err)) >= 500 {
-			s.log.Error("ingest", "file", name, "err", err)
-		}
-		return out
-	}
-	st, err := b.student(name, studentID)
+	st, flag, err := b.student(ctx, name, studentID)
 	if err != nil {
-		return fail(err)
+		return b.fail(name, "", err), nil
 	}
-	o.StudentID = st.StudentID
 	if size > s.cfg.MaxFileSize {
-		return fail(errs.E(errs.TooLarge, "%s is larger than the %s limit.", printableName(name), humanSize(s.cfg.MaxFileSize)))
+		return b.fail(name, st.StudentID, errs.E(errs.TooLarge, "%s is larger than the %s limit.", printableName(name), humanSize(s.cfg.MaxFileSize))), nil
 	}
 	res, err := extract.Extract(ctx, r, size, name)
 	if err != nil {
-		return fail(err)
+		return b.fail(name, st.StudentID, err), nil
 	}
 	sum, err := sha256Of(r, size)
 	if err != nil {
+		return b.fail(name, st.StudentID, err), nil
+	}
+	return b.store(ctx, incoming{name: name, st: st, flag: flag, sha256: sum, size: size, format: string(res.Format),
+		text: res.Text, warnings: res.Warnings, r: r})
+}
+
+// fail is the outcome of a file that was not stored; failures on our side
+// are logged.
+func (b *Batch) fail(name, studentID string, err error) Outcome {
+	out := rejected(name, err)
+	out.StudentID = studentID
+	if errs.Status(errs.CodeOf(err)) >= 500 {
+		b.s.log.Error("ingest", "file", name, "err", err)
+	}
+	return out
+}
+
+// store records a file as the next version of its student's submission.
+// The order makes a failure at any step safe to retry, and a crash safe to
+// recover: the original goes to S3 under its content address and is read
+// back and verified; the in-flight record marks the version; then its
+// text; then the version itself (a compare-and-set, so two uploads never
+// take the same number); then the list row, sketch and read model. Nothing
+// refers to the object or the text until the version is recorded, and
+// Recover lists a marked version that was recorded.
+func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
+	s := b.s
+	fail := func(err error) (Outcome, error) { return b.fail(in.name, in.st.StudentID, err), nil }
+	subID := SubmissionID(b.a.ID, in.st.StudentID)
+	sub, exists, err := s.storedSubmission(ctx, subID)
+	if err != nil {
 		return fail(err)
 	}
-	subID := SubmissionID(b.a.ID, st.StudentID)
-	sub, err := s.Submission(ctx, subID)
-	exists := err == nil
-	if err != nil && !errs.Is(err, errs.NotFound) {
-		return fail(err)
-	}
-	if exists && sub.Current().SHA256 == sum {
-		// A retry of an upload that stopped after recording the version:
-		// make sure its list row is there too (updateRow is idempotent).
-		if err := s.updateRow(ctx, b.a.ID, st.StudentID, sub.Pseudonym, sub.Current(), sketch(res.Text)); err != nil {
+	if b.list == nil {
+		if b.list, err = s.openList(ctx, b.a.ID, b.a.ClassID); err != nil {
 			return fail(err)
 		}
-		o.Status, o.SubmissionID, o.Version, o.Pseudonym = StatusUnchanged, subID, sub.Current().N, sub.Pseudonym
-		o.Format, o.Chars = sub.Current().Format, sub.Current().Chars
-		return o
+	}
+	sk := sketch(in.text)
+	if exists && sub.N > 0 && sub.Current().SHA256 == in.sha256 {
+		// The same bytes again: nothing new, but the row is written again
+		// in case an earlier upload stopped before it (place is idempotent).
+		if err := b.list.place(ctx, sub, sk); err != nil {
+			return fail(err)
+		}
+		return outcomeOf(in.name, StatusUnchanged, sub, sub.Current()), nil
 	}
 	// The original is read back and hashed before any record points at it;
 	// whatever else is under its content address is replaced, never trusted.
-	key := "submissions/" + sum
-	if err := s.blobs.PutVerified(ctx, key, r, size, sum, contentType(res.Format)); err != nil {
-		return fail(err)
+	key := "submissions/" + in.sha256
+	if in.r != nil {
+		if err := s.blobs.PutVerified(ctx, key, in.r, in.size, in.sha256, contentType(extract.Format(in.format))); err != nil {
+			return fail(err)
+		}
 	}
 	pseudo := sub.Pseudonym
-	if !exists {
-		if pseudo, err = s.pseudonym(ctx, b.a.ID, st.StudentID); err != nil {
+	if pseudo == "" {
+		if pseudo, err = s.pseudonym(ctx, b.a.ID, in.st.StudentID); err != nil {
+			return fail(err)
+		}
+	}
+	slot := sub.Slot
+	if slot == 0 {
+		if slot, err = s.allocSlot(ctx, b.a.ID); err != nil {
 			return fail(err)
 		}
 	}
 	n := sub.N + 1
 	v := Version{
-		N: n, SHA256: sum, BlobKey: key, Filename: baseName(name), Format: string(res.Format), Size: size,
-		Chars: utf8.RuneCountInString(res.Text), Warnings: res.Warnings, UploadedBy: b.caller.ID, UploadedAt: s.stamp(),
+		N: n, SHA256: in.sha256, BlobKey: key, Filename: baseName(in.name), Format: in.format, Size: in.size,
+		Chars: utf8.RuneCountInString(in.text), Warnings: in.warnings, UploadedBy: b.caller.ID, UploadedAt: s.stamp(), Flag: in.flag,
 	}
-	text := Text{VersionID: VersionID(subID, n), Text: res.Text, GraderText: Pseudonymize(res.Text, st, pseudo)}
+	if err := b.mark(ctx, pendingVersion{File: in.name, SubmissionID: subID, N: n, SHA256: in.sha256}); err != nil {
+		return fail(err)
+	}
+	text := Text{VersionID: VersionID(subID, n), Text: in.text, GraderText: Pseudonymize(in.text, in.st, pseudo)}
 	if _, err := s.c(colTexts).ReplaceOne(ctx, bson.D{{Key: "_id", Value: text.VersionID}}, text, upsert()); err != nil {
 		return fail(errs.Wrap(err, "save text"))
 	}
-	if err := s.addVersion(ctx, b.a, st, subID, pseudo, sub.N, v); err != nil {
+	stored, err := s.addVersion(ctx, b.a, in.st, sub, exists, pseudo, slot, v)
+	if err != nil {
 		return fail(err)
 	}
-	if err := s.updateRow(ctx, b.a.ID, st.StudentID, pseudo, v, sketch(res.Text)); err != nil {
-		return fail(err)
+	s.testPause(ctx, PauseBeforeRow)
+	if err := b.list.place(ctx, stored, sk); err != nil {
+		// The version is stored but not listed: the in-flight mark stays
+		// for Recover, and the batch stops.
+		b.broken = true
+		return Outcome{}, errs.Wrap(err, "list stored version")
 	}
-	o.Status = StatusCreated
+	status := StatusCreated
 	if n > 1 {
-		o.Status = StatusNewVersion
+		status = StatusNewVersion
 	}
-	o.SubmissionID, o.Version, o.Pseudonym, o.Format, o.Chars, o.Warnings = subID, n, pseudo, v.Format, v.Chars, v.Warnings
+	return outcomeOf(in.name, status, stored, v), nil
+}
+
+// outcomeOf is the outcome of a file stored (or found) as version v of sub.
+func outcomeOf(file, status string, sub Submission, v Version) Outcome {
+	o := Outcome{File: file, Status: status, StudentID: sub.StudentID, SubmissionID: sub.ID, Version: v.N, Pseudonym: sub.Pseudonym,
+		Format: v.Format, Chars: v.Chars, Warnings: v.Warnings}
+	if v.Flag.Open() {
+		o.Flag = v.Flag
+		o.Warnings = append(slices.Clone(v.Warnings), v.Flag.Message)
+	}
 	return o
 }
 
-// addVersion records v as version prev+1 of the submission, creating the
-// submission on its first version. A concurrent upload that took the number
-// first makes this a conflict the client can retry.
-func (s *Service) addVersion(ctx context.Context, a Assignment, st Student, subID, pseudo string, prev int, v Version) error {
-	if prev == 0 {
-		sub := Submission{ID: subID, AssignmentID: a.ID, ClassID: a.ClassID, StudentID: st.StudentID, Pseudonym: pseudo, Versions: []Version{v}, CreatedAt: v.UploadedAt, N: 1}
-		_, err := s.c(colSubmissions).InsertOne(ctx, sub)
-		if mongostore.IsDuplicateKey(err) {
-			return errs.E(errs.Conflict, "Another upload for this student arrived at the same moment; upload this file again.")
-		}
-		return errs.Wrap(err, "insert submission")
-	}
-	res, err := s.c(colSubmissions).UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: subID}, {Key: "n", Value: prev}},
-		bson.D{{Key: "$push", Value: bson.D{{Key: "versions", Value: v}}}, {Key: "$set", Value: bson.D{{Key: "n", Value: prev + 1}}}})
+// mark records in the in-flight record the version about to be stored.
+func (b *Batch) mark(ctx context.Context, p pendingVersion) error {
+	_, err := b.s.c(colInflight).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.flightID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: p}, {Key: "updated_at", Value: b.s.stamp()}}}})
 	if err != nil {
-		return errs.Wrap(err, "add version")
+		return errs.Wrap(err, "mark upload")
 	}
-	if res.MatchedCount == 0 {
-		return errs.E(errs.Conflict, "Another upload for this student arrived at the same moment; upload this file again.")
-	}
+	b.pending = true
 	return nil
 }
 
-// updateRow writes the student's list row into the assignment's bucket and
-// flags possible duplicates on both students' rows. The MinHash sketches
-// live in their own per-assignment document, as packed bytes, so that the
-// list a teacher pages through stays small.
-func (s *Service) updateRow(ctx context.Context, assignmentID, studentID, pseudo string, v Version, sk []uint32) error {
-	var bucket bucketDoc
-	if err := s.c(colBuckets).FindOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}).Decode(&bucket); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return errs.Wrap(err, "read list")
+// storedSubmission reads a submission as stored, with no versions when its
+// last was moved to another student; exists is false if there is none.
+func (s *Service) storedSubmission(ctx context.Context, id string) (Submission, bool, error) {
+	sub, err := mongostore.Get[Submission](ctx, s.c(colSubmissions), id, "submission")
+	if errs.Is(err, errs.NotFound) {
+		return Submission{}, false, nil
 	}
-	var sketches sketchDoc
-	if err := s.c(colSketches).FindOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}).Decode(&sketches); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return errs.Wrap(err, "read sketches")
-	}
-	row := Row{StudentID: studentID, Pseudonym: pseudo, Version: v.N, Filename: v.Filename, Format: v.Format, Chars: v.Chars, UploadedAt: v.UploadedAt, Duplicates: []Duplicate{}}
-	set := bson.D{}
-	for key, other := range bucket.Rows {
-		if other.StudentID == studentID {
-			continue
-		}
-		// Drop a stale flag against this student, then re-add if still similar.
-		kept := other.Duplicates[:0:0]
-		for _, d := range other.Duplicates {
-			if d.StudentID != studentID {
-				kept = append(kept, d)
-			}
-		}
-		sim := math.Round(similarity(sk, unpackSketch(sketches.Sketches[key]))*100) / 100
-		if sim >= s.cfg.DuplicateThreshold {
-			row.Duplicates = append(row.Duplicates, Duplicate{StudentID: other.StudentID, Similarity: sim})
-			kept = append(kept, Duplicate{StudentID: studentID, Similarity: sim})
-		}
-		if len(kept) != len(other.Duplicates) {
-			set = append(set, bson.E{Key: "rows." + key + ".duplicates", Value: kept})
-		}
-	}
-	key := mongostore.FieldKey(studentID)
-	if _, err := s.c(colSketches).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "sketches." + key, Value: packSketch(sk)}}}}, updateUpsert()); err != nil {
-		return errs.Wrap(err, "save sketch")
-	}
-	set = append(set, bson.E{Key: "rows." + key, Value: row})
-	_, err := s.c(colBuckets).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}, bson.D{{Key: "$set", Value: set}}, updateUpsert())
-	return errs.Wrap(err, "save list row")
+	return sub, err == nil, err
 }
 
-// sketchDoc holds an assignment's MinHash sketches by row key.
-type sketchDoc struct {
-	ID       string            `bson:"_id"`
-	Sketches map[string][]byte `bson:"sketches"`
-}
-
-func packSketch(sk []uint32) []byte {
-	b := make([]byte, 4*len(sk))
-	for i, v := range sk {
-		binary.LittleEndian.PutUint32(b[4*i:], v)
-	}
-	return b
-}
-
-func unpackSketch(b []byte) []uint32 {
-	sk := make([]uint32, len(b)/4)
-	for i := range sk {
-		sk[i] = binary.LittleEndian.Uint32(b[4*i:])
-	}
-	return sk
-}
-
-// student resolves which rostered student a file belongs to: the explicit
-// student ID, or the one in a Canvas-style file name. It never guesses.
-func (b *Batch) student(name, explicit string) (Student, error) {
-	if b.own != "" {
-		explicit = b.own
-	}
-	id := strings.TrimSpace(explicit)
-	if id == "" {
-		n, ok := ParseSubmissionName(name)
-		if !ok {
-			return Student{}, errs.F(errs.Invalid, "student_id", "%s does not say whose work it is: name it like Canvas does (familygiven_<student id>_<n>_<name>.ext) or send a student_id with it.", printableName(name))
+// addVersion records v as the next version of sub (a new submission if it
+// does not exist) and returns the submission as stored. An upload for the
+// same student that got there first makes it a conflict the client can
+// retry.
+func (s *Service) addVersion(ctx context.Context, a Assignment, st Student, sub Submission, exists bool, pseudo string, slot int, v Version) (Submission, error) {
+	conflict := errs.E(errs.Conflict, "Another upload for this student arrived at the same moment; upload this file again.")
+	if !exists {
+		sub = Submission{ID: SubmissionID(a.ID, st.StudentID), AssignmentID: a.ID, ClassID: a.ClassID, StudentID: st.StudentID, Pseudonym: pseudo,
+			Versions: []Version{v}, CreatedAt: v.UploadedAt, N: 1, Slot: slot}
+		_, err := s.c(colSubmissions).InsertOne(ctx, sub)
+		if mongostore.IsDuplicateKey(err) {
+			return Submission{}, conflict
 		}
-		id = n.StudentID
+		return sub, errs.Wrap(err, "insert submission")
 	}
-	st, ok := b.roster[id]
-	if !ok {
-		return Student{}, errs.F(errs.Invalid, "student_id", "%s is for student ID %s, who is not on this class's roster. Import the roster first, or check the ID.", printableName(name), id)
+	next := sub
+	next.Versions = append(slices.Clone(sub.Versions), v)
+	next.N, next.Pseudonym, next.Slot = sub.N+1, pseudo, slot
+	err := mongostore.Swap(ctx, s.c(colSubmissions), sub.ID, "n", int64(sub.N), next)
+	if errors.Is(err, mongostore.ErrStale) {
+		return Submission{}, conflict
 	}
-	return st, nil
+	if err != nil {
+		return Submission{}, err
+	}
+	return next, nil
 }
 
 func sha256Of(r io.ReaderAt, size int64) (string, error) {

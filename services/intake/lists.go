@@ -1,0 +1,457 @@
+package intake
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
+)
+
+// An assignment's submission list is a small head document in
+// submission_lists (_id: the assignment ID) and pages of at most pageSize
+// rows (_id: "<assignment id>:<page>"). A submission takes a slot, numbered
+// from 1 in the order students first hand in, when its first version is
+// stored, and keeps it: slot s is on page (s-1)/pageSize. The MinHash
+// sketches of the duplicate check are on pages of the same numbers in
+// submission_sketches. So storing a version rewrites one page of each, and
+// a page of the list reads one or two pages, whatever the assignment's size.
+const pageSize = 100
+
+// listHead is an assignment's list head.
+type listHead struct {
+	ID    string         `bson:"_id"`
+	Slots int            `bson:"slots"`           // slots handed out
+	Pages map[string]int `bson:"pages,omitempty"` // rows on each page, by page number
+	// Rows is the whole list in one document, as versions before list
+	// pages kept it; Migrate moves such rows to pages.
+	Rows map[string]Row `bson:"rows,omitempty"`
+}
+
+// total is the number of rows in the list.
+func (h listHead) total() int {
+	n := len(h.Rows)
+	for _, c := range h.Pages {
+		n += c
+	}
+	return n
+}
+
+// pagesFrom returns the numbers of the pages from page first on that hold
+// rows, in order.
+func (h listHead) pagesFrom(first int) []int {
+	var out []int
+	for k, c := range h.Pages {
+		if p, err := strconv.Atoi(k); err == nil && p >= first && c > 0 {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// listPage is one page of an assignment's list: rows by FieldKey(student).
+type listPage struct {
+	ID   string         `bson:"_id"`
+	Rows map[string]Row `bson:"rows"`
+}
+
+// sorted is the page's rows in slot order.
+func (p listPage) sorted() []Row {
+	rows := make([]Row, 0, len(p.Rows))
+	for _, r := range p.Rows {
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b Row) int { return cmp.Compare(a.Slot, b.Slot) })
+	return rows
+}
+
+// sketchPage holds the MinHash sketches of one page's students, packed,
+// by FieldKey(student).
+type sketchPage struct {
+	ID       string            `bson:"_id"`
+	Sketches map[string][]byte `bson:"sketches"`
+}
+
+func pageOf(slot int) int                      { return (slot - 1) / pageSize }
+func pageID(assignmentID string, p int) string { return assignmentID + ":" + itoa(p) }
+
+// listHead reads an assignment's list head (empty if it has none). With
+// whole false it leaves out the rows of an unmigrated list.
+func (s *Service) listHead(ctx context.Context, assignmentID string, whole bool) (listHead, error) {
+	opts := options.FindOne()
+	if !whole {
+		opts.SetProjection(bson.D{{Key: "slots", Value: 1}, {Key: "pages", Value: 1}})
+	}
+	var h listHead
+	err := s.c(colBuckets).FindOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}, opts).Decode(&h)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return listHead{ID: assignmentID}, nil
+	}
+	return h, errs.Wrap(err, "read list head")
+}
+
+// listPages reads the given pages of an assignment's list, in that order
+// (a page that is missing is left out).
+func (s *Service) listPages(ctx context.Context, assignmentID string, pages []int) ([]listPage, error) {
+	ids := make([]string, len(pages))
+	for i, p := range pages {
+		ids[i] = pageID(assignmentID, p)
+	}
+	got, err := mongostore.GetMany(ctx, s.c(colBuckets), ids, func(p listPage) string { return p.ID })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]listPage, 0, len(ids))
+	for _, id := range ids {
+		if p, ok := got[id]; ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Rows returns every list row of an assignment's submissions, ordered by
+// student ID: the head and each page, one read each. It is for the
+// services that work on the whole assignment; the teacher's list pages
+// through ListSubmissions.
+func (s *Service) Rows(ctx context.Context, assignmentID string) ([]Row, error) {
+	h, err := s.listHead(ctx, assignmentID, true)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := s.listPages(ctx, assignmentID, h.pagesFrom(0))
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Row, 0, h.total())
+	seen := map[string]bool{}
+	for _, p := range pages {
+		for _, r := range p.Rows {
+			rows = append(rows, r)
+			seen[r.StudentID] = true
+		}
+	}
+	for _, r := range h.Rows {
+		if !seen[r.StudentID] {
+			rows = append(rows, r)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].StudentID < rows[j].StudentID })
+	return rows, nil
+}
+
+// listFrom returns up to limit rows of an assignment's list from slot from
+// on, in slot order, and the cursor of the rest ("" if there is none). It
+// reads the head and the pages the rows are on.
+func (s *Service) listFrom(ctx context.Context, assignmentID string, from, limit int) (Page, error) {
+	h, err := s.listHead(ctx, assignmentID, true)
+	if err != nil {
+		return Page{}, err
+	}
+	if len(h.Rows) > 0 {
+		// A list not yet moved to pages (see Migrate): its rows in order,
+		// numbered in that order.
+		rows, err := s.Rows(ctx, assignmentID)
+		if err != nil {
+			return Page{}, err
+		}
+		for i := range rows {
+			rows[i].Slot = i + 1
+		}
+		p := Page{Rows: rows[min(from-1, len(rows)):min(from-1+limit, len(rows))], Total: len(rows)}
+		if from-1+limit < len(rows) {
+			p.Next = itoa(from + limit)
+		}
+		return p, nil
+	}
+	out := Page{Rows: []Row{}, Total: h.total()}
+	nums := h.pagesFrom(pageOf(from))
+	per := limit/pageSize + 2 // pages a page of the list can span
+	for len(nums) > 0 {
+		k := min(per, len(nums))
+		pages, err := s.listPages(ctx, assignmentID, nums[:k])
+		if err != nil {
+			return Page{}, err
+		}
+		nums = nums[k:]
+		for pi, pg := range pages {
+			for _, r := range pg.sorted() {
+				if r.Slot < from {
+					continue
+				}
+				if len(out.Rows) == limit {
+					out.Next = itoa(r.Slot)
+					return out, nil
+				}
+				out.Rows = append(out.Rows, r)
+			}
+			if len(out.Rows) == limit && (pi < len(pages)-1 || len(nums) > 0) {
+				out.Next = itoa(out.Rows[limit-1].Slot + 1)
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// allocSlot hands out the next slot of an assignment's list.
+func (s *Service) allocSlot(ctx context.Context, assignmentID string) (int, error) {
+	var h listHead
+	err := s.c(colBuckets).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: assignmentID}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "slots", Value: 1}}}},
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&h)
+	if err != nil {
+		return 0, errs.Wrap(err, "take a list slot")
+	}
+	return h.Slots, nil
+}
+
+// giveSlot gives a submission stored before list pages its slot.
+func (s *Service) giveSlot(ctx context.Context, sub Submission) (Submission, error) {
+	slot, err := s.allocSlot(ctx, sub.AssignmentID)
+	if err != nil {
+		return sub, err
+	}
+	sub.Slot = slot
+	if err := mongostore.Swap(ctx, s.c(colSubmissions), sub.ID, "n", int64(sub.N), sub); err != nil {
+		if errors.Is(err, mongostore.ErrStale) {
+			return sub, errs.E(errs.Conflict, "Another upload for this student arrived at the same moment; upload this file again.")
+		}
+		return sub, err
+	}
+	return sub, nil
+}
+
+// list writes one assignment's rows and sketches. It holds every sketch of
+// the assignment (read once, when it is opened) for the duplicate check,
+// and the page counts it has seen. It is not safe for concurrent use.
+type list struct {
+	s            *Service
+	assignmentID string
+	classID      string
+	counts       map[int]int
+	dups         dupIndex
+}
+
+// openList reads an assignment's list head and all its sketch pages.
+func (s *Service) openList(ctx context.Context, assignmentID, classID string) (*list, error) {
+	h, err := s.listHead(ctx, assignmentID, false)
+	if err != nil {
+		return nil, err
+	}
+	l := &list{s: s, assignmentID: assignmentID, classID: classID, counts: map[int]int{},
+		dups: dupIndex{threshold: s.cfg.DuplicateThreshold, sketches: map[string][]uint32{}, pages: map[string]int{}}}
+	nums := h.pagesFrom(0)
+	ids := make([]string, len(nums))
+	for i, p := range nums {
+		ids[i] = pageID(assignmentID, p)
+		l.counts[p] = h.Pages[itoa(p)]
+	}
+	got, err := mongostore.GetMany(ctx, s.c(colSketches), ids, func(p sketchPage) string { return p.ID })
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		for k, b := range got[id].Sketches {
+			st := mongostore.UnFieldKey(k)
+			l.dups.sketches[st], l.dups.pages[st] = unpackSketch(b), nums[i]
+		}
+	}
+	return l, nil
+}
+
+// place makes the list agree with a submission as it is stored: its row
+// for its current version (with its open flag and possible duplicates),
+// its sketch (sk, of the current version's text; read from the text when
+// nil), the duplicate flags of the students it is similar to, and the
+// student's read model (StudentWork). A submission with no versions left
+// loses its row. Every write is idempotent, so a retry or Recover can
+// place a submission again.
+func (l *list) place(ctx context.Context, sub Submission, sk []uint32) error {
+	s := l.s
+	if sub.Slot == 0 {
+		var err error
+		if sub, err = s.giveSlot(ctx, sub); err != nil {
+			return err
+		}
+	}
+	if len(sub.Versions) == 0 {
+		return l.unplace(ctx, sub)
+	}
+	v := sub.Current()
+	if sk == nil {
+		t, err := s.Text(ctx, VersionID(sub.ID, v.N))
+		if err != nil && !errs.Is(err, errs.NotFound) {
+			return err
+		}
+		sk = sketch(t.Text)
+	}
+	p, key := pageOf(sub.Slot), mongostore.FieldKey(sub.StudentID)
+	affected := l.dups.set(sub.StudentID, p, sk)
+	row := Row{StudentID: sub.StudentID, Pseudonym: sub.Pseudonym, Version: v.N, Filename: v.Filename, Format: v.Format, Chars: v.Chars,
+		UploadedAt: v.UploadedAt, Duplicates: l.dups.of(sub.StudentID), Slot: sub.Slot}
+	if v.Flag.Open() {
+		row.Flag = v.Flag
+	}
+	if err := l.setRows(ctx, p, bson.D{{Key: "$set", Value: bson.D{{Key: "rows." + key, Value: row}}}}); err != nil {
+		return err
+	}
+	if _, err := s.c(colSketches).UpdateOne(ctx, bson.D{{Key: "_id", Value: pageID(l.assignmentID, p)}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "sketches." + key, Value: packSketch(sk)}}}}, updateUpsert()); err != nil {
+		return errs.Wrap(err, "save sketch")
+	}
+	if err := l.flagDuplicates(ctx, affected); err != nil {
+		return err
+	}
+	return s.noteWork(ctx, sub)
+}
+
+// unplace takes a submission with no versions left off the list.
+func (l *list) unplace(ctx context.Context, sub Submission) error {
+	p, key := pageOf(sub.Slot), mongostore.FieldKey(sub.StudentID)
+	if err := l.setRows(ctx, p, bson.D{{Key: "$unset", Value: bson.D{{Key: "rows." + key, Value: ""}}}}); err != nil {
+		return err
+	}
+	if _, err := l.s.c(colSketches).UpdateOne(ctx, bson.D{{Key: "_id", Value: pageID(l.assignmentID, p)}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "sketches." + key, Value: ""}}}}); err != nil {
+		return errs.Wrap(err, "remove sketch")
+	}
+	return l.flagDuplicates(ctx, l.dups.remove(sub.StudentID))
+}
+
+// setRows applies update to page p and keeps the head's count of its rows.
+func (l *list) setRows(ctx context.Context, p int, update bson.D) error {
+	var pg listPage
+	err := l.s.c(colBuckets).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: pageID(l.assignmentID, p)}}, update,
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&pg)
+	if err != nil {
+		return errs.Wrap(err, "save list row")
+	}
+	n := len(pg.Rows)
+	if c, ok := l.counts[p]; ok && c == n {
+		return nil
+	}
+	// $max, so that of two uploads that added rows to one page at once the
+	// later count stays; a row only leaves a page when its teacher moves
+	// the student's only version, and then the count is set.
+	op := "$max"
+	if n < l.counts[p] {
+		op = "$set"
+	}
+	if _, err := l.s.c(colBuckets).UpdateOne(ctx, bson.D{{Key: "_id", Value: l.assignmentID}},
+		bson.D{{Key: op, Value: bson.D{{Key: "pages." + itoa(p), Value: n}}}}, updateUpsert()); err != nil {
+		return errs.Wrap(err, "count list rows")
+	}
+	l.counts[p] = n
+	return nil
+}
+
+// flagDuplicates rewrites the duplicate flags of the given students' rows,
+// one update per page.
+func (l *list) flagDuplicates(ctx context.Context, students []string) error {
+	byPage := map[int]bson.D{}
+	for _, st := range students {
+		p := l.dups.pages[st]
+		byPage[p] = append(byPage[p], bson.E{Key: "rows." + mongostore.FieldKey(st) + ".duplicates", Value: l.dups.of(st)})
+	}
+	for p, set := range byPage {
+		if _, err := l.s.c(colBuckets).UpdateOne(ctx, bson.D{{Key: "_id", Value: pageID(l.assignmentID, p)}},
+			bson.D{{Key: "$set", Value: set}}); err != nil {
+			return errs.Wrap(err, "save duplicate flags")
+		}
+	}
+	return nil
+}
+
+// dupIndex is every sketch of an assignment in memory, for the duplicate
+// check: two students are flagged on each other's rows when their
+// estimated similarity, rounded to hundredths, is at least threshold.
+type dupIndex struct {
+	threshold float64
+	sketches  map[string][]uint32 // by student ID
+	pages     map[string]int      // the list page of each student's row
+}
+
+func roundSim(x float64) float64 { return math.Round(x*100) / 100 }
+
+// of returns the students similar to st, by student ID.
+func (d *dupIndex) of(st string) []Duplicate {
+	out := []Duplicate{}
+	sk := d.sketches[st]
+	for other, osk := range d.sketches {
+		if other == st {
+			continue
+		}
+		if sim := roundSim(similarity(sk, osk)); sim >= d.threshold {
+			out = append(out, Duplicate{StudentID: other, Similarity: sim})
+		}
+	}
+	slices.SortFunc(out, func(a, b Duplicate) int { return cmp.Compare(a.StudentID, b.StudentID) })
+	return out
+}
+
+// set records st's sketch (on list page p) and returns the other students
+// whose flag against st appears, goes or changes with it.
+func (d *dupIndex) set(st string, p int, sk []uint32) []string {
+	old, had := d.sketches[st]
+	var affected []string
+	for other, osk := range d.sketches {
+		if other == st {
+			continue
+		}
+		was := -1.0
+		if had {
+			was = roundSim(similarity(old, osk))
+		}
+		is := roundSim(similarity(sk, osk))
+		if (was >= d.threshold || is >= d.threshold) && was != is {
+			affected = append(affected, other)
+		}
+	}
+	d.sketches[st], d.pages[st] = sk, p
+	return affected
+}
+
+// remove forgets st's sketch and returns the students who were flagged
+// with st.
+func (d *dupIndex) remove(st string) []string {
+	old, had := d.sketches[st]
+	if !had {
+		return nil
+	}
+	delete(d.sketches, st)
+	var affected []string
+	for other, osk := range d.sketches {
+		if roundSim(similarity(old, osk)) >= d.threshold {
+			affected = append(affected, other)
+		}
+	}
+	return affected
+}
+
+func packSketch(sk []uint32) []byte {
+	b := make([]byte, 4*len(sk))
+	for i, v := range sk {
+		binary.LittleEndian.PutUint32(b[4*i:], v)
+	}
+	return b
+}
+
+func unpackSketch(b []byte) []uint32 {
+	sk := make([]uint32, len(b)/4)
+	for i := range sk {
+		sk[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	return sk
+}
