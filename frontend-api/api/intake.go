@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -47,6 +49,8 @@ func (s *Server) intakeRoutes() {
 	s.handle(fiber.MethodGet, "/api/v1/submissions/:id", Roles{account.Teacher, account.Admin, account.Student}, s.getSubmission)
 	s.handle(fiber.MethodGet, "/api/v1/submissions/:id/versions/:n/original", Roles{account.Teacher, account.Admin, account.Student}, s.downloadOriginal)
 	s.handle(fiber.MethodPost, "/api/v1/submissions/:id/versions", students, s.uploadRevision)
+	s.handle(fiber.MethodPost, "/api/v1/submissions/:id/versions/:n/confirm", teachers, s.confirmVersion)
+	s.handle(fiber.MethodPost, "/api/v1/submissions/:id/versions/:n/reassign", teachers, s.reassignVersion)
 }
 
 func (s *Server) createClass(c *fiber.Ctx) error {
@@ -207,15 +211,11 @@ func (s *Server) publishAssignment(c *fiber.Ctx) error {
 // name, or is one ZIP of such files. "batch_id" (query) continues an
 // earlier batch.
 func (s *Server) uploadSubmissions(c *fiber.Ctx) error {
-	ctx := c.UserContext()
-	b, err := s.deps.Intake.StartUpload(ctx, caller(c), c.Params("id"), c.Query("batch_id"))
+	b, err := s.deps.Intake.StartUpload(c.UserContext(), caller(c), c.Params("id"), c.Query("batch_id"))
 	if err != nil {
 		return err
 	}
-	if err := s.streamFiles(c, b, maxPartsPerRequest); err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(b.Upload())
+	return s.answerUpload(c, b, s.streamFiles(c, b, maxPartsPerRequest))
 }
 
 // uploadRevision takes one file, the student's revision.
@@ -224,10 +224,54 @@ func (s *Server) uploadRevision(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.streamFiles(c, b, 1); err != nil {
+	return s.answerUpload(c, b, s.streamFiles(c, b, 1))
+}
+
+// answerUpload ends the request's part of the batch and answers: 201 with
+// the batch; or, if the request was stopped (shutdown, its time limit, the
+// client gone) before it read every file, 503 with the batch so far
+// (state "stopped") and an error saying how to send the rest; or readErr.
+func (s *Server) answerUpload(c *fiber.Ctx, b *intake.Batch, readErr error) error {
+	up, err := s.finishBatch(c, b, readErr)
+	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(b.Upload())
+	if up.State == intake.UploadStopped {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(stoppedUpload{Upload: up, Error: stoppedError(c, up)})
+	}
+	if readErr != nil {
+		return readErr
+	}
+	return c.Status(fiber.StatusCreated).JSON(up)
+}
+
+// finishBatch ends the request's part of the batch: stopped, if readErr
+// says the request's context ended before every file was read.
+func (s *Server) finishBatch(c *fiber.Ctx, b *intake.Batch, readErr error) (intake.Upload, error) {
+	why := ""
+	if errors.Is(readErr, intake.ErrStopped) {
+		why = stopReason(c.UserContext())
+	}
+	return b.Finish(c.UserContext(), why)
+}
+
+// stoppedUpload is the answer to an upload stopped part-way: the batch so
+// far, and the error.
+type stoppedUpload struct {
+	intake.Upload
+	Error errorJSON `json:"error"`
+}
+
+func stoppedError(c *fiber.Ctx, up intake.Upload) errorJSON {
+	rid, _ := c.Locals(requestIDKey).(string)
+	why := map[string]string{
+		intake.StopShutdown: "Margin is restarting",
+		intake.StopTimeout:  "the upload ran past its time limit",
+		intake.StopClient:   "the connection closed",
+	}[up.StoppedBy]
+	return errorJSON{Code: errs.Unavailable, RequestID: rid, Message: fmt.Sprintf(
+		"The upload stopped because %s, after %d files; their outcomes are in batch %s. Send the files not listed again with batch_id=%s.",
+		why, up.Counts.Files, up.ID, up.ID)}
 }
 
 // maxPartsPerRequest bounds the parts of one multipart request; a larger
@@ -239,7 +283,9 @@ const maxPartsPerRequest = 2000
 // files). It holds one of the caller's upload slots while it works: a user
 // with UploadsPerUser uploads already being read gets RateLimited. A body
 // over the route's limit stops it with TooLarge; files already added stay
-// in the batch, and the message says how to continue.
+// in the batch, and the message says how to continue. When the request's
+// context ends it stops at the next file boundary (a body being read is
+// interrupted) and returns intake.ErrStopped.
 func (s *Server) streamFiles(c *fiber.Ctx, b *intake.Batch, maxFiles int) error {
 	ctx := c.UserContext()
 	release, ok := s.uploads.acquire(caller(c).ID)
@@ -247,6 +293,12 @@ func (s *Server) streamFiles(c *fiber.Ctx, b *intake.Batch, maxFiles int) error 
 		return errs.E(errs.RateLimited, "You already have %d uploads being read; wait for them to finish, then send this one again.", s.cfg.UploadsPerUser)
 	}
 	defer release()
+	if conn := c.Context().Conn(); conn != nil {
+		// A read of the body blocks until the client sends more; the
+		// request's end interrupts it.
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+		defer stop()
+	}
 	form, err := formStreamOf(c)
 	if err != nil {
 		return err
@@ -255,13 +307,13 @@ func (s *Server) streamFiles(c *fiber.Ctx, b *intake.Batch, maxFiles int) error 
 		id := b.Upload().ID
 		var e *errs.Error
 		switch {
+		case ctx.Err() != nil || errors.Is(err, intake.ErrStopped):
+			return intake.ErrStopped
 		case errors.As(err, &e) && e.Code == errs.TooLarge:
 			if files > 0 {
 				return errs.E(errs.TooLarge, "%s The %d files before the limit are saved in batch %s; send the rest with batch_id=%s.", e.Message, files, id, id)
 			}
 			return e
-		case ctx.Err() != nil:
-			return errs.Wrap(ctx.Err(), "upload stopped")
 		case files > 0:
 			return errs.E(errs.Invalid, "The upload was cut off after %d files; they are saved in batch %s. Send the rest with batch_id=%s.", files, id, id)
 		}
@@ -293,7 +345,7 @@ func (s *Server) streamFiles(c *fiber.Ctx, b *intake.Batch, maxFiles int) error 
 			return cutOff(files-1, err)
 		}
 		if ctx.Err() != nil {
-			return cutOff(files, ctx.Err())
+			return intake.ErrStopped
 		}
 	}
 	if files == 0 {
@@ -415,7 +467,7 @@ func (s *Server) getSubmission(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	n := c.QueryInt("version", sub.N)
+	n := c.QueryInt("version", sub.Current().N)
 	text, err := s.deps.Intake.TextFor(ctx, caller(c), sub.ID, n)
 	if err != nil {
 		return err
@@ -423,10 +475,51 @@ func (s *Server) getSubmission(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"submission": sub, "assignment_title": a.Title, "version": n, "text": text})
 }
 
-func (s *Server) downloadOriginal(c *fiber.Ctx) error {
+// versionParam is the :n of a version route.
+func versionParam(c *fiber.Ctx) (int, error) {
 	n, err := strconv.Atoi(c.Params("n"))
+	if err != nil || n < 1 {
+		return 0, errs.E(errs.NotFound, "No such version.")
+	}
+	return n, nil
+}
+
+// confirmVersion closes a version's flag: the file is the student's.
+func (s *Server) confirmVersion(c *fiber.Ctx) error {
+	n, err := versionParam(c)
 	if err != nil {
-		return errs.E(errs.NotFound, "No such version.")
+		return err
+	}
+	sub, err := s.deps.Intake.ConfirmVersion(c.UserContext(), caller(c), c.Params("id"), n)
+	if err != nil {
+		return err
+	}
+	return c.JSON(sub)
+}
+
+// reassignVersion moves a flagged version to the student it belongs to.
+func (s *Server) reassignVersion(c *fiber.Ctx) error {
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		StudentID string `json:"student_id"`
+	}
+	if err := s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	up, err := s.deps.Intake.ReassignVersion(c.UserContext(), caller(c), c.Params("id"), n, in.StudentID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(up)
+}
+
+func (s *Server) downloadOriginal(c *fiber.Ctx) error {
+	n, err := versionParam(c)
+	if err != nil {
+		return err
 	}
 	// The body is sent after the handler returns, when the request's
 	// context has ended, so the read from S3 gets a context of its own that

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,8 @@ func (s *Server) pageRoutes() {
 	s.handle(post, "/teacher/classes/:id/assignments", teachers, p.createAssignment)
 	s.handle(get, "/teacher/assignments/:id", teachers, p.assignmentPage)
 	s.handle(post, "/teacher/assignments/:id/publish", teachers, p.publish)
+	s.handle(post, "/teacher/submissions/:id/versions/:n/confirm", teachers, p.confirmVersion)
+	s.handle(post, "/teacher/submissions/:id/versions/:n/reassign", teachers, p.reassignVersion)
 	s.handle(post, "/teacher/assignments/:id/match", teachers, p.match)
 	s.handle(post, "/teacher/assignments/:id/release", teachers, p.release)
 	s.handle(get, "/teacher/assignments/:id/summary", teachers, p.summaryPage)
@@ -246,6 +249,8 @@ var flashes = map[string]string{
 	"adjudicated": "Adjudicated: your levels now count for this submission.",
 	"unshared":    "The family link is turned off: it no longer opens your progress.",
 	"removed":     "Student removed from the class: their link no longer works and they are signed out. Their work stays.",
+	"confirmed":   "Confirmed: the file is the student's, and goes to graders like any other.",
+	"reassigned":  "Moved: the file is now a version of the other student's submission, and goes to graders.",
 }
 
 // see redirects after a successful form (post/redirect/get).
@@ -596,7 +601,19 @@ func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := map[string]any{"Assignment": a, "Rows": page.Rows, "Anchors": anchors, "AnchorForm": map[string]string{}}
+	rows, flagged := make([]rowView, len(page.Rows)), false
+	for i, r := range page.Rows {
+		rows[i] = rowView{Row: r, SubmissionID: intake.SubmissionID(aid, r.StudentID)}
+		flagged = flagged || r.Flag != nil
+	}
+	slices.SortFunc(rows, func(x, y rowView) int { return strings.Compare(x.StudentID, y.StudentID) })
+	d := map[string]any{"Assignment": a, "Rows": rows, "More": page.Next != "", "Total": page.Total, "Anchors": anchors, "AnchorForm": map[string]string{}}
+	if flagged {
+		// The students a flagged file can move to.
+		if d["Roster"], err = p.s.deps.Intake.Roster(ctx, u, a.ClassID); err != nil {
+			return nil, err
+		}
+	}
 	if a.State != intake.Draft {
 		rows, err := p.s.deps.Feedback.List(ctx, u, aid)
 		if err != nil {
@@ -623,6 +640,39 @@ func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 		d["BatchTimes"] = byBatch
 	}
 	return d, nil
+}
+
+// rowView is a row of the assignment page's submissions.
+type rowView struct {
+	intake.Row
+	SubmissionID string
+}
+
+// confirmVersion closes a flagged version's flag from the assignment page.
+func (p *pages) confirmVersion(c *fiber.Ctx) error {
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	sub, err := p.s.deps.Intake.ConfirmVersion(c.UserContext(), caller(c), id(c, "id"), n)
+	if err != nil {
+		return err
+	}
+	return see(c, "/teacher/assignments/"+esc(sub.AssignmentID), "confirmed")
+}
+
+// reassignVersion moves a flagged version to the student chosen on the
+// assignment page (form field student_id).
+func (p *pages) reassignVersion(c *fiber.Ctx) error {
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	up, err := p.s.deps.Intake.ReassignVersion(c.UserContext(), caller(c), id(c, "id"), n, strings.Clone(c.FormValue("student_id")))
+	if err != nil {
+		return err
+	}
+	return see(c, "/teacher/assignments/"+esc(up.AssignmentID), "reassigned")
 }
 
 func (p *pages) publish(c *fiber.Ctx) error {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/services/analytics"
 	"github.com/marginschool/margin/services/feedback"
+	"github.com/marginschool/margin/services/intake"
 )
 
 // studentRoutes registers the student's pages: their submissions, released
@@ -45,30 +47,33 @@ var reflectionNotes = map[string]string{
 	"asked":     "Your question is saved with your feedback for your teacher.",
 }
 
-// studentSubmission is a line of the student's list.
-type studentSubmission struct {
-	ID, Title string
+// studentWork is a line of the student's list: an assignment, with their
+// latest version if they have handed one in.
+type studentWork struct {
+	ID, Title string // ID is the submission's, "" if nothing is handed in
 	Version   int
 	Released  bool
 }
 
+// studentHome lists the class's assignments with the student's work: the
+// students' read model (intake.StudentWork, two reads), and the released
+// feedback of each submission.
 func (p *pages) studentHome(c *fiber.Ctx) error {
 	ctx, u := c.UserContext(), caller(c)
-	subs, err := p.s.deps.Intake.MySubmissions(ctx, u)
+	items, err := p.s.deps.Intake.StudentWork(ctx, u.ClassID, u.StudentID)
 	if err != nil {
 		return err
 	}
-	var out []studentSubmission
-	for _, sub := range subs {
-		line := studentSubmission{ID: sub.ID, Version: len(sub.Versions)}
-		if a, err := p.s.deps.Intake.Assignment(ctx, sub.AssignmentID); err == nil {
-			line.Title = a.Title
+	out := []studentWork{}
+	for _, it := range items {
+		line := studentWork{ID: it.SubmissionID, Title: it.Title, Version: it.Version}
+		if it.SubmissionID != "" {
+			_, ferr := p.s.deps.Feedback.ForSubmission(ctx, u, it.SubmissionID)
+			line.Released = ferr == nil
 		}
-		_, ferr := p.s.deps.Feedback.ForSubmission(ctx, u, sub.ID)
-		line.Released = ferr == nil
 		out = append(out, line)
 	}
-	return p.render(c, "student_home", "My feedback", map[string]any{"Submissions": out})
+	return p.render(c, "student_home", "My feedback", map[string]any{"Work": out})
 }
 
 // reflectForm is what the student typed in the reflection form, kept when
@@ -178,13 +183,21 @@ func (p *pages) revision(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := p.s.streamFiles(c, b, 1); err != nil {
-		if b.Upload().Counts.Files == 0 && errs.Is(err, errs.Invalid) {
-			return errs.F(errs.Invalid, "file", "Choose the file of your revision.")
-		}
+	readErr := p.s.streamFiles(c, b, 1)
+	up, err := p.s.finishBatch(c, b, readErr)
+	if err != nil {
 		return err
 	}
-	for _, o := range b.Upload().Outcomes {
+	if readErr != nil {
+		if up.Counts.Files == 0 && errs.Is(readErr, errs.Invalid) {
+			return errs.F(errs.Invalid, "file", "Choose the file of your revision.")
+		}
+		if errors.Is(readErr, intake.ErrStopped) {
+			return errs.E(errs.Unavailable, "Your revision was not stored: the upload stopped before it arrived. Try again.")
+		}
+		return readErr
+	}
+	for _, o := range up.Outcomes {
 		if o.Error != nil {
 			return o.Error
 		}

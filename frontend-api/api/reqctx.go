@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"syscall"
@@ -12,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/services/intake"
 )
 
 // stoppedKey marks a request whose context ended (the client left, the
@@ -52,14 +55,51 @@ func (s *Server) prepare(c *fiber.Ctx) error {
 	return err
 }
 
-// Shutdown stops the server: it refuses new connections and waits, until
-// ctx ends, for the requests in flight to finish; then it cancels the
-// context of any request still running (an upload being read stops at its
-// next file or page) and returns ctx's error if it had to.
+// errShutdown is the cause of the request contexts' end in Shutdown.
+var errShutdown = errors.New("the server is shutting down")
+
+// stopReason says why a request's context ended, in the words of an
+// upload's record: intake.StopShutdown, StopTimeout or StopClient.
+func stopReason(ctx context.Context) string {
+	switch {
+	case errors.Is(context.Cause(ctx), errShutdown):
+		return intake.StopShutdown
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return intake.StopTimeout
+	}
+	return intake.StopClient
+}
+
+// Shutdown stops the server in order. It refuses new connections (and
+// new requests on open ones) and waits until ctx ends for the requests in
+// flight to finish. Then it cancels the context of every request still
+// running: an upload stops at its next file boundary, records its batch
+// and answers with the outcomes so far. It waits up to DrainTimeout for
+// those to answer, and returns nil once every request has ended (the
+// caller may then close the store), or an error if some still run.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.app.ShutdownWithContext(ctx)
-	s.stop()
-	return err
+	wait, stopWaiting := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWaiting()
+	drained := make(chan error, 1)
+	go func() { drained <- s.app.ShutdownWithContext(wait) }()
+	select {
+	case err := <-drained:
+		s.stop(errShutdown)
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("stopping the requests still running", "after", "shutdown timeout")
+	s.stop(errShutdown)
+	t := time.NewTimer(s.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case err := <-drained:
+		return err
+	case <-t.C:
+		stopWaiting()
+		<-drained
+		return fmt.Errorf("requests were still running %s after they were stopped", s.cfg.DrainTimeout)
+	}
 }
 
 // clientCheckEvery is how often a running request checks that its client is

@@ -46,6 +46,9 @@ type Config struct {
 	// UploadsPerUser is how many uploads one user may have being read at
 	// once; more are refused with 429.
 	UploadsPerUser int
+	// DrainTimeout is how long Shutdown waits, after it has stopped the
+	// requests still running, for them to answer.
+	DrainTimeout time.Duration
 }
 
 // withDefaults fills unset fields.
@@ -76,6 +79,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.UploadsPerUser == 0 {
 		c.UploadsPerUser = 2
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
 	}
 	return c
 }
@@ -111,7 +117,7 @@ type Server struct {
 
 	// base is the parent of every request's context; stop cancels it.
 	base context.Context
-	stop context.CancelFunc
+	stop context.CancelCauseFunc
 
 	// csrf checks the double-submit CSRF token of page forms and of
 	// cookie-authenticated API writes.
@@ -128,7 +134,7 @@ func New(cfg Config, deps Deps) *Server {
 		deps.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, roles: map[string]Roles{}, uploads: newUserSlots(cfg.UploadsPerUser)}
-	s.base, s.stop = context.WithCancel(context.Background())
+	s.base, s.stop = context.WithCancelCause(context.Background())
 	s.app = fiber.New(fiber.Config{
 		AppName:               "margin",
 		ErrorHandler:          s.errorHandler,

@@ -77,6 +77,9 @@ func (s *Service) ensureBatches(ctx context.Context, a intake.Assignment) error 
 	var fresh []Item
 	set := bson.D{}
 	for _, r := range rows {
+		if r.Flag != nil {
+			continue // the version may be another student's: it waits for the teacher
+		}
 		known := st.Versions[r.StudentID]
 		if r.Version <= known {
 			continue

@@ -45,7 +45,9 @@ type Config struct {
 	// configured.
 	TmpDir string `env:"MARGIN_TMP_DIR"`
 	// TestFault, for crash tests only, pauses the embedded S3 in every put
-	// (blob.PauseMidWrite or blob.PausePublished). Never set in production.
+	// (blob.PauseMidWrite or blob.PausePublished), or every upload between
+	// storing a version and listing it (intake.PauseBeforeRow). Never set
+	// in production.
 	TestFault string `env:"MARGIN_TEST_FAULT"`
 
 	// Each service's own settings (env tags in its Config).

@@ -231,6 +231,9 @@ func demoAssignment(ctx context.Context, d *deps, teacher account.User) (intake.
 	if err := b.Add(ctx, "class-a-submissions.zip", "", bytes.NewReader(zip), int64(len(zip))); err != nil {
 		return a, nil, fmt.Errorf("demo upload: %w", err)
 	}
+	if _, err := b.Finish(ctx, ""); err != nil {
+		return a, nil, fmt.Errorf("demo upload: %w", err)
+	}
 	if a, err = d.intake.Publish(ctx, teacher, a.ID); err != nil {
 		return a, nil, fmt.Errorf("demo publish: %w", err)
 	}

@@ -75,7 +75,7 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 		blobCfg.Endpoint, blobCfg.PathStyle = "", false
 	}
 	if cfg.S3Endpoint == "" {
-		e, err := blob.StartEmbedded(filepath.Join(cfg.DataDir, "blobs"), blob.EmbeddedOptions{Logger: logger, TestPause: cfg.TestFault})
+		e, err := blob.StartEmbedded(filepath.Join(cfg.DataDir, "blobs"), blob.EmbeddedOptions{Logger: logger, TestPause: blobFault(cfg.TestFault)})
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +97,12 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 		return nil, fmt.Errorf("account indexes: %w", err)
 	}
 	db, blobs, accts := d.store.DB, d.blobs, d.accounts
-	d.intake = intake.New(db, blobs, accts, cfg.Intake, logger.With("service", "intake"))
+	intakeCfg := cfg.Intake
+	intakeCfg.SoleProcess = d.store.Embedded
+	if cfg.TestFault == intake.PauseBeforeRow {
+		intakeCfg.TestPause = cfg.TestFault
+	}
+	d.intake = intake.New(db, blobs, accts, intakeCfg, logger.With("service", "intake"))
 	d.matching = matching.New(db, blobs, accts, cfg.Matching, logger.With("service", "matching"))
 	d.feedback = feedback.New(db, blobs, accts, cfg.Feedback, logger.With("service", "feedback"))
 	d.analytics = analytics.New(db, blobs, accts, cfg.Analytics, logger.With("service", "analytics"))
@@ -112,8 +117,20 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 	if err := d.intake.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("intake migration: %w", err)
 	}
+	if _, err := d.intake.Recover(ctx); err != nil {
+		return nil, fmt.Errorf("intake recovery: %w", err)
+	}
 	ok = true
 	return d, nil
+}
+
+// blobFault is the part of MARGIN_TEST_FAULT for the embedded S3: every
+// fault but intake's own.
+func blobFault(fault string) string {
+	if fault == intake.PauseBeforeRow {
+		return ""
+	}
+	return fault
 }
 
 // close releases everything open opened, the store last.

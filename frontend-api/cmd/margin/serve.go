@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -100,6 +101,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 			LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
 			LoginWindow:             cfg.LoginWindow,
 			SignupPerIP:             cfg.SignupPerIP,
+			DrainTimeout:            max(30*time.Second, cfg.ShutdownTimeout),
 		}, api.Deps{
 			Accounts:  d.accounts,
 			Intake:    d.intake,
@@ -117,8 +119,11 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 		g.Go(func() error { return srv.App().Listener(ln) })
 		g.Go(func() error {
 			<-gctx.Done()
-			// In-flight requests finish; new ones are refused; what still
-			// runs after ShutdownTimeout is cancelled.
+			// In order: new requests are refused; those in flight get
+			// ShutdownTimeout to finish; then what still runs is stopped
+			// (an upload at its next file, answering with its outcomes) and
+			// waited for. The store closes only after g.Wait, when every
+			// handler and background service has returned.
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.ShutdownTimeout)
 			defer cancel()
 			return srv.Shutdown(sctx)

@@ -33,9 +33,10 @@ if (form) {
         for (const o of data.outcomes || []) {
           const who = o.student_id ? ` — student ${o.student_id}${o.pseudonym ? ` (${o.pseudonym})` : ''}` : '';
           const why = o.error ? `: ${o.error.message}` : '';
-          line(`${o.file}: ${o.status.replace('_', ' ')}${who}${why}`, o.status);
+          const warn = o.flag ? ` — held back: ${o.flag.message}` : '';
+          line(`${o.file}: ${o.status.replace('_', ' ')}${who}${why}${warn}`, o.flag ? 'flagged' : o.status);
         }
-        line(`Upload finished: ${data.counts.files} files.`, 'done');
+        line(`Upload finished: ${data.counts.files} files${data.counts.flagged ? `, ${data.counts.flagged} held back for you to check` : ''}.`, 'done');
         const li = document.createElement('li');
         const a = document.createElement('a');
         a.href = window.location.pathname;
