@@ -33,7 +33,7 @@ const classSize = 150
 
 // benchWorld is a world whose class has students 1..n (the fixtures' five
 // names, numbered on).
-func benchWorld(b *testing.B, n int) *world {
+func benchWorld(b testing.TB, n int) *world {
 	b.Helper()
 	w := newWorld(b)
 	var csv strings.Builder
