@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
@@ -129,10 +130,16 @@ func (s *Service) ImportRoster(ctx context.Context, caller account.User, classID
 			continue
 		case err == nil:
 			res.Updated++
+			st.Seat = old.Seat
 		case errs.Is(err, errs.NotFound):
 			res.Created++
 		default:
 			return RosterResult{}, err
+		}
+		if st.Seat == 0 {
+			if st.Seat, err = s.takeSeat(ctx, c.ID); err != nil {
+				return RosterResult{}, err
+			}
 		}
 		u, err := s.accounts.EnsureStudent(ctx, c.SchoolID, c.ID, row.StudentID, st.Name())
 		if err != nil {
@@ -146,6 +153,35 @@ func (s *Service) ImportRoster(ctx context.Context, caller account.User, classID
 	}
 	res.Students, err = s.Roster(ctx, caller, classID)
 	return res, err
+}
+
+// takeSeat hands out the next seat of a class.
+func (s *Service) takeSeat(ctx context.Context, classID string) (int, error) {
+	var c struct {
+		Seats int `bson:"seats"`
+	}
+	err := s.c(colClasses).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: classID}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "seats", Value: 1}}}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&c)
+	return c.Seats, errs.Wrap(err, "take a seat in the class")
+}
+
+// seat returns a student's seat in the class, giving a student rostered
+// before seats (or no longer rostered) the next one.
+func (s *Service) seat(ctx context.Context, classID, studentID string) (int, error) {
+	st, err := s.Student(ctx, classID, studentID)
+	if err == nil && st.Seat > 0 {
+		return st.Seat, nil
+	}
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return 0, err
+	}
+	rostered := err == nil
+	n, err := s.takeSeat(ctx, classID)
+	if err != nil || !rostered {
+		return n, err
+	}
+	_, err = s.c(colStudents).UpdateOne(ctx, bson.D{{Key: "_id", Value: classID + ":" + studentID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seat", Value: n}}}})
+	return n, errs.Wrap(err, "give a seat")
 }
 
 type studentDoc struct {

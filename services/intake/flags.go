@@ -170,7 +170,7 @@ func (s *Service) ConfirmVersion(ctx context.Context, caller account.User, submi
 	if err != nil {
 		return Submission{}, err
 	}
-	return sub, l.place(ctx, sub, nil)
+	return sub, l.place(ctx, sub, nil, false)
 }
 
 // ReassignVersion moves version n of a submission, flagged as perhaps
@@ -220,8 +220,8 @@ func (s *Service) ReassignVersion(ctx context.Context, caller account.User, subm
 }
 
 // move stores version v of sub as st's next version, then takes it off
-// sub. The second step is marked in flight, so that Recover lists sub as
-// it is stored whatever a crash interrupts.
+// sub. The second step is marked in flight (until Finish), so that Recover
+// lists sub as it is stored whatever a crash interrupts.
 func (b *Batch) move(ctx context.Context, sub Submission, v Version, st Student) error {
 	s := b.s
 	t, err := s.Text(ctx, VersionID(sub.ID, v.N))
@@ -250,21 +250,11 @@ func (b *Batch) move(ctx context.Context, sub Submission, v Version, st Student)
 	if _, err := s.c(colTexts).DeleteOne(ctx, bson.D{{Key: "_id", Value: VersionID(sub.ID, v.N)}}); err != nil {
 		return errs.Wrap(err, "remove moved text")
 	}
-	if err := b.list.place(ctx, next, nil); err != nil {
+	if err := b.list.place(ctx, next, nil, false); err != nil {
 		b.broken = true
 		return err
 	}
-	return b.unmark(ctx)
-}
-
-// unmark clears the in-flight record's mark.
-func (b *Batch) unmark(ctx context.Context) error {
-	_, err := b.s.c(colInflight).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.flightID}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}}}})
-	if err != nil {
-		return errs.Wrap(err, "unmark upload")
-	}
-	b.pending = false
-	return nil
+	return nil // Finish clears the mark
 }
 
 // swapErr is the user's error for a failed compare-and-set on a submission.

@@ -26,6 +26,10 @@ type Student struct {
 	Email      string    `json:"email,omitempty" bson:"email,omitempty"`
 	UserID     string    `json:"user_id" bson:"user_id"`
 	UpdatedAt  time.Time `json:"updated_at" bson:"updated_at"`
+	// Seat is the student's place in the class's lists (1, 2, … in the
+	// order the roster brought them in); 0 until a student rostered before
+	// seats first hands in.
+	Seat int `json:"-" bson:"seat,omitempty"`
 }
 
 // Name is the student's full name as the teacher sees it.

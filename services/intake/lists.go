@@ -20,18 +20,20 @@ import (
 
 // An assignment's submission list is a small head document in
 // submission_lists (_id: the assignment ID) and pages of at most pageSize
-// rows (_id: "<assignment id>:<page>"). A submission takes a slot, numbered
-// from 1 in the order students first hand in, when its first version is
-// stored, and keeps it: slot s is on page (s-1)/pageSize. The MinHash
-// sketches of the duplicate check are on pages of the same numbers in
-// submission_sketches. So storing a version rewrites one page of each, and
-// a page of the list reads one or two pages, whatever the assignment's size.
-const pageSize = 100
+// rows (_id: "<assignment id>:<page>"). A submission's slot is its
+// student's seat in the class (Student.Seat: 1, 2, … in the order the
+// roster brought them in), and slot s is on page (s-1)/pageSize. The
+// MinHash sketches of the duplicate check are on pages of the same numbers
+// in submission_sketches. So storing a version rewrites one page of each,
+// and a page of 100 rows of the list reads five pages, whatever the
+// assignment's size. (FerretDB rewrites a whole document to change a part
+// of it, in time in proportion to its size: small pages keep a version's
+// writes cheap.)
+const pageSize = 25
 
 // listHead is an assignment's list head.
 type listHead struct {
 	ID    string         `bson:"_id"`
-	Slots int            `bson:"slots"`           // slots handed out
 	Pages map[string]int `bson:"pages,omitempty"` // rows on each page, by page number
 	// Rows is the whole list in one document, as versions before list
 	// pages kept it; Migrate moves such rows to pages.
@@ -91,7 +93,7 @@ func pageID(assignmentID string, p int) string { return assignmentID + ":" + ito
 func (s *Service) listHead(ctx context.Context, assignmentID string, whole bool) (listHead, error) {
 	opts := options.FindOne()
 	if !whole {
-		opts.SetProjection(bson.D{{Key: "slots", Value: 1}, {Key: "pages", Value: 1}})
+		opts.SetProjection(bson.D{{Key: "pages", Value: 1}})
 	}
 	var h listHead
 	err := s.c(colBuckets).FindOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}, opts).Decode(&h)
@@ -152,8 +154,8 @@ func (s *Service) Rows(ctx context.Context, assignmentID string) ([]Row, error) 
 }
 
 // listFrom returns up to limit rows of an assignment's list from slot from
-// on, in slot order, and the cursor of the rest ("" if there is none). It
-// reads the head and the pages the rows are on.
+// on, in slot order (roster order), and the cursor of the rest ("" if there
+// is none). It reads the head and the pages the rows are on.
 func (s *Service) listFrom(ctx context.Context, assignmentID string, from, limit int) (Page, error) {
 	h, err := s.listHead(ctx, assignmentID, true)
 	if err != nil {
@@ -205,30 +207,16 @@ func (s *Service) listFrom(ctx context.Context, assignmentID string, from, limit
 	return out, nil
 }
 
-// allocSlot hands out the next slot of an assignment's list.
-func (s *Service) allocSlot(ctx context.Context, assignmentID string) (int, error) {
-	var h listHead
-	err := s.c(colBuckets).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: assignmentID}},
-		bson.D{{Key: "$inc", Value: bson.D{{Key: "slots", Value: 1}}}},
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&h)
-	if err != nil {
-		return 0, errs.Wrap(err, "take a list slot")
-	}
-	return h.Slots, nil
-}
-
-// giveSlot gives a submission stored before list pages its slot.
+// giveSlot gives a submission stored before list pages its slot: its
+// student's seat.
 func (s *Service) giveSlot(ctx context.Context, sub Submission) (Submission, error) {
-	slot, err := s.allocSlot(ctx, sub.AssignmentID)
+	seat, err := s.seat(ctx, sub.ClassID, sub.StudentID)
 	if err != nil {
 		return sub, err
 	}
-	sub.Slot = slot
+	sub.Slot = seat
 	if err := mongostore.Swap(ctx, s.c(colSubmissions), sub.ID, "n", int64(sub.N), sub); err != nil {
-		if errors.Is(err, mongostore.ErrStale) {
-			return sub, errs.E(errs.Conflict, "Another upload for this student arrived at the same moment; upload this file again.")
-		}
-		return sub, err
+		return sub, swapErr(err)
 	}
 	return sub, nil
 }
@@ -276,9 +264,11 @@ func (s *Service) openList(ctx context.Context, assignmentID, classID string) (*
 // its sketch (sk, of the current version's text; read from the text when
 // nil), the duplicate flags of the students it is similar to, and the
 // student's read model (StudentWork). A submission with no versions left
-// loses its row. Every write is idempotent, so a retry or Recover can
-// place a submission again.
-func (l *list) place(ctx context.Context, sub Submission, sk []uint32) error {
+// loses its row. fresh says the row is known not to be on its page yet (a
+// first version): the head's count then goes up by one; otherwise the
+// page is read back and counted. Every write is idempotent but that
+// count, so Recover places a submission again with fresh false.
+func (l *list) place(ctx context.Context, sub Submission, sk []uint32, fresh bool) error {
 	s := l.s
 	if sub.Slot == 0 {
 		var err error
@@ -304,7 +294,12 @@ func (l *list) place(ctx context.Context, sub Submission, sk []uint32) error {
 	if v.Flag.Open() {
 		row.Flag = v.Flag
 	}
-	if err := l.setRows(ctx, p, bson.D{{Key: "$set", Value: bson.D{{Key: "rows." + key, Value: row}}}}); err != nil {
+	set := bson.D{{Key: "$set", Value: bson.D{{Key: "rows." + key, Value: row}}}}
+	if fresh {
+		if err := l.addRow(ctx, p, set); err != nil {
+			return err
+		}
+	} else if err := l.setRows(ctx, p, set); err != nil {
 		return err
 	}
 	if _, err := s.c(colSketches).UpdateOne(ctx, bson.D{{Key: "_id", Value: pageID(l.assignmentID, p)}},
@@ -315,6 +310,22 @@ func (l *list) place(ctx context.Context, sub Submission, sk []uint32) error {
 		return err
 	}
 	return s.noteWork(ctx, sub)
+}
+
+// listed reports whether the submission's row is on its page, for its
+// current version.
+func (l *list) listed(ctx context.Context, sub Submission) (bool, error) {
+	if sub.Slot == 0 {
+		return false, nil
+	}
+	pg, err := mongostore.Get[listPage](ctx, l.s.c(colBuckets), pageID(l.assignmentID, pageOf(sub.Slot)), "list page")
+	if errs.Is(err, errs.NotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	r, ok := pg.Rows[mongostore.FieldKey(sub.StudentID)]
+	return ok && r.Version == sub.N, nil
 }
 
 // unplace takes a submission with no versions left off the list.
@@ -330,7 +341,22 @@ func (l *list) unplace(ctx context.Context, sub Submission) error {
 	return l.flagDuplicates(ctx, l.dups.remove(sub.StudentID))
 }
 
-// setRows applies update to page p and keeps the head's count of its rows.
+// addRow applies update, which adds a row, to page p, and counts it in
+// the head.
+func (l *list) addRow(ctx context.Context, p int, update bson.D) error {
+	if _, err := l.s.c(colBuckets).UpdateOne(ctx, bson.D{{Key: "_id", Value: pageID(l.assignmentID, p)}}, update, updateUpsert()); err != nil {
+		return errs.Wrap(err, "save list row")
+	}
+	if _, err := l.s.c(colBuckets).UpdateOne(ctx, bson.D{{Key: "_id", Value: l.assignmentID}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "pages." + itoa(p), Value: 1}}}}, updateUpsert()); err != nil {
+		return errs.Wrap(err, "count list rows")
+	}
+	l.counts[p]++
+	return nil
+}
+
+// setRows applies update to page p, reads the page back and sets the
+// head's count of its rows.
 func (l *list) setRows(ctx context.Context, p int, update bson.D) error {
 	var pg listPage
 	err := l.s.c(colBuckets).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: pageID(l.assignmentID, p)}}, update,
@@ -342,15 +368,8 @@ func (l *list) setRows(ctx context.Context, p int, update bson.D) error {
 	if c, ok := l.counts[p]; ok && c == n {
 		return nil
 	}
-	// $max, so that of two uploads that added rows to one page at once the
-	// later count stays; a row only leaves a page when its teacher moves
-	// the student's only version, and then the count is set.
-	op := "$max"
-	if n < l.counts[p] {
-		op = "$set"
-	}
 	if _, err := l.s.c(colBuckets).UpdateOne(ctx, bson.D{{Key: "_id", Value: l.assignmentID}},
-		bson.D{{Key: op, Value: bson.D{{Key: "pages." + itoa(p), Value: n}}}}, updateUpsert()); err != nil {
+		bson.D{{Key: "$set", Value: bson.D{{Key: "pages." + itoa(p), Value: n}}}}, updateUpsert()); err != nil {
 		return errs.Wrap(err, "count list rows")
 	}
 	l.counts[p] = n

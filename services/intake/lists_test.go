@@ -18,12 +18,12 @@ import (
 func TestListPaging(t *testing.T) {
 	w := newWorld(t)
 	seedList(t, w, 250)
-	// A row gone from the middle page (its student's only version moved).
-	if _, err := w.s.c(colBuckets).UpdateOne(w.ctx, bson.D{{Key: "_id", Value: pageID(w.asg.ID, 1)}},
+	// A row gone from a middle page (its student's only version moved).
+	if _, err := w.s.c(colBuckets).UpdateOne(w.ctx, bson.D{{Key: "_id", Value: pageID(w.asg.ID, pageOf(151))}},
 		bson.D{{Key: "$unset", Value: bson.D{{Key: "rows.000150", Value: ""}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.s.c(colBuckets).UpdateOne(w.ctx, bson.D{{Key: "_id", Value: w.asg.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "pages.1", Value: 99}}}}); err != nil {
+	if _, err := w.s.c(colBuckets).UpdateOne(w.ctx, bson.D{{Key: "_id", Value: w.asg.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "pages." + itoa(pageOf(151)), Value: pageSize - 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, limit := range []int{7, 37, 100, 101, 500} {
@@ -71,9 +71,10 @@ func TestListPaging(t *testing.T) {
 	}
 }
 
-// TestIngestFillsPages: a class of 120 goes onto two pages of the list and
-// of the sketches; the head counts them; every student's slot is on the
-// page of its row; and no document holds more than a page.
+// TestIngestFillsPages: a class of 120 (seats 6 to 125, after the five of
+// the fixture roster) goes onto pages of the list and of the sketches by
+// seat; the head counts them; every row is on the page of its student's
+// seat; and no document holds more than a page.
 func TestIngestFillsPages(t *testing.T) {
 	const n = 120
 	w := benchWorld(t, n)
@@ -88,17 +89,25 @@ func TestIngestFillsPages(t *testing.T) {
 		}
 	}
 	h, err := w.s.listHead(w.ctx, w.asg.ID, true)
-	if err != nil || h.Slots != n || h.Pages["0"] != 100 || h.Pages["1"] != 20 || h.total() != n || len(h.Rows) != 0 {
+	want := map[int]int{}
+	for seat := 6; seat <= 125; seat++ {
+		want[pageOf(seat)]++
+	}
+	if err != nil || h.total() != n || len(h.Pages) != len(want) || len(h.Rows) != 0 {
 		t.Fatalf("head %+v, %v", h, err)
 	}
-	for p, size := range map[int]int{0: 100, 1: 20} {
+	for p, size := range want {
+		if h.Pages[itoa(p)] != size || size > pageSize {
+			t.Errorf("head counts %d rows on page %d, want %d", h.Pages[itoa(p)], p, size)
+		}
 		pg, err := mongostore.Get[listPage](w.ctx, w.s.c(colBuckets), pageID(w.asg.ID, p), "page")
 		if err != nil || len(pg.Rows) != size {
 			t.Fatalf("page %d: %d rows, %v", p, len(pg.Rows), err)
 		}
 		for _, r := range pg.Rows {
-			if pageOf(r.Slot) != p {
-				t.Errorf("row of %s (slot %d) on page %d", r.StudentID, r.Slot, p)
+			st, _ := w.s.Student(w.ctx, w.class.ID, r.StudentID)
+			if pageOf(r.Slot) != p || r.Slot != st.Seat {
+				t.Errorf("row of %s (slot %d, seat %d) on page %d", r.StudentID, r.Slot, st.Seat, p)
 			}
 		}
 		sk, err := mongostore.Get[sketchPage](w.ctx, w.s.c(colSketches), pageID(w.asg.ID, p), "sketches")
@@ -107,7 +116,7 @@ func TestIngestFillsPages(t *testing.T) {
 		}
 	}
 	p, err := w.s.ListSubmissions(w.ctx, w.teacher, w.asg.ID, "", 100)
-	if err != nil || len(p.Rows) != 100 || p.Total != n || p.Next != "101" {
+	if err != nil || len(p.Rows) != 100 || p.Total != n || p.Next != "106" || p.Rows[0].StudentID != "1" {
 		t.Fatalf("first page: %d rows, total %d, next %q, %v", len(p.Rows), p.Total, p.Next, err)
 	}
 }

@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
 
@@ -91,14 +92,18 @@ func (s *Service) migrateLists(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	moved := 0
+	moved, lists := 0, 0
 	for _, h := range heads {
+		if strings.Contains(h.ID, ":") {
+			continue // a page, not an old list
+		}
 		a, err := s.Assignment(ctx, h.ID)
 		if errs.Is(err, errs.NotFound) {
 			continue
 		} else if err != nil {
 			return err
 		}
+		lists++
 		old, err := mongostore.Get[legacySketches](ctx, s.c(colSketches), a.ID, "sketches")
 		if err != nil && !errs.Is(err, errs.NotFound) {
 			return err
@@ -122,7 +127,7 @@ func (s *Service) migrateLists(ctx context.Context) error {
 				if b, ok := old.Sketches[k]; ok {
 					sk = unpackSketch(b)
 				}
-				if err := l.place(ctx, sub, sk); err != nil {
+				if err := l.place(ctx, sub, sk, false); err != nil {
 					return err
 				}
 				moved++
@@ -137,7 +142,7 @@ func (s *Service) migrateLists(ctx context.Context) error {
 		}
 	}
 	if moved > 0 {
-		s.log.Info("moved submission lists to pages", "assignments", len(heads), "rows", moved)
+		s.log.Info("moved submission lists to pages", "assignments", lists, "rows", moved)
 	}
 	return nil
 }

@@ -20,9 +20,9 @@ type flightDoc struct {
 	Kind         string          `bson:"kind"` // flightUpload or flightAssignment
 	AssignmentID string          `bson:"assignment_id"`
 	UploadID     string          `bson:"upload_id,omitempty"`
-	Part         int             `bson:"part,omitempty"`
+	Part         string          `bson:"part,omitempty"`
 	Flushed      int             `bson:"flushed,omitempty"` // chunks the part has written
-	Outcomes     []Outcome       `bson:"outcomes,omitempty"`
+	Stored       []storedFile    `bson:"stored,omitempty"`  // files stored since, before the marked one
 	Pending      *pendingVersion `bson:"pending,omitempty"`
 	UpdatedAt    time.Time       `bson:"updated_at"`
 }
@@ -33,8 +33,39 @@ const (
 	flightAssignment = "assignment"
 )
 
-func uploadFlightID(uploadID string, part int) string { return "upl:" + uploadID + ":" + itoa(part) }
-func assignmentFlightID(assignmentID string) string   { return "asg:" + assignmentID }
+func uploadFlightID(uploadID, part string) string   { return "upl:" + uploadID + ":" + part }
+func assignmentFlightID(assignmentID string) string { return "asg:" + assignmentID }
+
+// storedFile is a file an upload stored (or found already stored), as its
+// in-flight record keeps it until its outcome is in a chunk: enough to
+// tell its outcome again (outcomeOf) after a crash.
+type storedFile struct {
+	File         string `bson:"f"`
+	Status       string `bson:"st"`
+	SubmissionID string `bson:"s"`
+	N            int    `bson:"n"`
+}
+
+// outcomesOf tells the outcomes of stored files again from their
+// submissions (one read by _id each); a file whose version has since moved
+// to another student is left out.
+func (s *Service) outcomesOf(ctx context.Context, files []storedFile) ([]Outcome, error) {
+	ids := make([]string, len(files))
+	for i, f := range files {
+		ids[i] = f.SubmissionID
+	}
+	subs, err := mongostore.GetMany(ctx, s.c(colSubmissions), ids, func(sub Submission) string { return sub.ID })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Outcome, 0, len(files))
+	for _, f := range files {
+		if v, ok := subs[f.SubmissionID].Version(f.N); ok {
+			out = append(out, outcomeOf(f.File, f.Status, subs[f.SubmissionID], v))
+		}
+	}
+	return out, nil
+}
 
 // pendingVersion marks a version an upload is storing (or, with Remove,
 // moving off a submission), from before its first write until its list row
@@ -119,9 +150,11 @@ func (s *Service) Recover(ctx context.Context) (Repaired, error) {
 }
 
 // recoverUpload lists the version an upload request was storing, if it was
-// stored, and ends the request as interrupted with every outcome known.
+// stored, and ends the request as interrupted with the outcome of every
+// file known to be stored.
 func (s *Service) recoverUpload(ctx context.Context, f flightDoc, lists map[string]*list, rep *Repaired) error {
-	outcomes := f.Outcomes
+	stored := f.Stored
+	var lost []Outcome
 	if p := f.Pending; p != nil {
 		sub, exists, err := s.storedSubmission(ctx, p.SubmissionID)
 		if err != nil {
@@ -135,39 +168,50 @@ func (s *Service) recoverUpload(ctx context.Context, f flightDoc, lists map[stri
 				}
 				lists[sub.AssignmentID] = l
 			}
-			if err := l.place(ctx, sub, nil); err != nil {
+			if err := l.place(ctx, sub, nil, false); err != nil {
 				return err
 			}
 		}
-		if !p.Remove {
-			if v, ok := sub.Version(p.N); exists && ok && v.SHA256 == p.SHA256 {
-				status := StatusCreated
-				if v.N > 1 {
-					status = StatusNewVersion
-				}
-				outcomes = append(outcomes, outcomeOf(p.File, status, sub, v))
-				rep.Listed++
-			} else {
-				outcomes = append(outcomes, Outcome{File: p.File, Status: StatusRejected,
-					Error: &errs.Error{Code: errs.Unavailable, Message: "Margin stopped while it was storing this file, before it was stored; upload it again."}})
-				rep.NotStored++
+		switch v, ok := sub.Version(p.N); {
+		case p.Remove:
+		case exists && ok && v.SHA256 == p.SHA256:
+			status := StatusCreated
+			if v.N > 1 {
+				status = StatusNewVersion
 			}
-		}
-		// The outcome and the mark go in one write, so a second recovery
-		// never adds the outcome twice.
-		if _, err := s.c(colInflight).UpdateOne(ctx, bson.D{{Key: "_id", Value: f.ID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "outcomes", Value: outcomes}}}, {Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}}}}); err != nil {
-			return errs.Wrap(err, "recover upload")
+			stored = append(stored, storedFile{File: p.File, Status: status, SubmissionID: sub.ID, N: v.N})
+			rep.Listed++
+		default:
+			lost = append(lost, Outcome{File: p.File, Status: StatusRejected,
+				Error: &errs.Error{Code: errs.Unavailable, Message: "Margin stopped while it was storing this file, before it was stored; upload it again."}})
+			rep.NotStored++
 		}
 	}
+	outcomes, err := s.outcomesOf(ctx, stored)
+	if err != nil {
+		return err
+	}
+	outcomes = append(outcomes, lost...)
+	// Every step so far is idempotent; the chunk is written once.
 	chunks := f.Flushed
-	if len(outcomes) > 0 {
-		if err := s.writeChunk(ctx, f.ID, f.UploadID, f.Part, chunks, outcomes); err != nil {
+	switch n, err := s.c(colOutcomes).CountDocuments(ctx, bson.D{{Key: "_id", Value: chunkID(f.UploadID, f.Part, chunks)}}); {
+	case err != nil:
+		return errs.Wrap(err, "recover upload")
+	case n > 0:
+		// The part was writing its next chunk, which holds every outcome
+		// (more than its in-flight record), when it stopped.
+		chunks++
+	case len(outcomes) > 0:
+		if err := s.writeChunk(ctx, f.UploadID, f.Part, chunks, outcomes); err != nil {
 			return err
 		}
 		chunks++
 	}
-	if err := s.finishPart(ctx, f.UploadID, f.Part, partDoc{State: UploadInterrupted, Chunks: chunks, At: s.stamp()}); err != nil {
+	up, err := mongostore.Get[uploadDoc](ctx, s.c(colUploads), f.UploadID, "upload batch")
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return err
+	}
+	if err := s.finishPart(ctx, f.UploadID, f.Part, partDoc{State: UploadInterrupted, Chunks: chunks, StartedAt: up.Parts[f.Part].StartedAt, EndedAt: s.stamp()}); err != nil {
 		return err
 	}
 	if _, err := s.c(colInflight).DeleteOne(ctx, bson.D{{Key: "_id", Value: f.ID}}); err != nil {

@@ -24,8 +24,10 @@ func crashAfterVersion(t *testing.T, w *world, studentID string, data []byte) (u
 		t.Fatal(err)
 	}
 	name := "essay-" + studentID + ".txt"
-	// Two files recorded before the one that was being stored.
-	for _, f := range []namedFile{{"a.txt", "9999", []byte("no such student")}, {"b.txt", "", []byte("nobody's")}} {
+	// Two files stored before the one that was being stored, and one
+	// rejected (only stored files are kept through a crash).
+	for _, f := range []namedFile{{"a.txt", "1003", []byte("Sam's essay, stored before the crash.")}, {"b.txt", "9999", []byte("nobody's")},
+		{"c.txt", "1004", []byte("Priya's essay, stored before the crash too.")}} {
 		if err := b.Add(w.ctx, f.name, f.studentID, bytes.NewReader(f.data), int64(len(f.data))); err != nil {
 			t.Fatal(err)
 		}
@@ -38,9 +40,7 @@ func crashAfterVersion(t *testing.T, w *world, studentID string, data []byte) (u
 	sub, exists, _ := w.s.storedSubmission(w.ctx, subID)
 	slot := sub.Slot
 	if slot == 0 {
-		if slot, err = w.s.allocSlot(w.ctx, w.asg.ID); err != nil {
-			t.Fatal(err)
-		}
+		slot = st.Seat
 	}
 	pseudo := sub.Pseudonym
 	if pseudo == "" {
@@ -70,11 +70,11 @@ func TestRecoverVersionWithoutRow(t *testing.T) {
 	w.s.cfg.SoleProcess = true
 	w.upload(t, namedFile{"essay.txt", "1002", []byte("Jordan's first essay on personalized learning, in many words.")})
 	uploadID := crashAfterVersion(t, w, "1001", []byte("Avery's essay on personalized learning, stored but not listed."))
-	if rows, _ := w.s.Rows(w.ctx, w.asg.ID); len(rows) != 1 {
-		t.Fatalf("before recovery %d rows, want 1 (the crash left 1001 out)", len(rows))
+	if rows, _ := w.s.Rows(w.ctx, w.asg.ID); len(rows) != 3 {
+		t.Fatalf("before recovery %d rows, want 3 (the crash left 1001 out)", len(rows))
 	}
 	up, err := w.s.UploadBatch(w.ctx, w.teacher, uploadID)
-	if err != nil || up.State != UploadRunning || len(up.Outcomes) != 2 {
+	if err != nil || up.State != UploadInterrupted || len(up.Outcomes) != 2 {
 		t.Fatalf("the killed upload before recovery: %+v, %v", up, err)
 	}
 
@@ -83,11 +83,11 @@ func TestRecoverVersionWithoutRow(t *testing.T) {
 		t.Fatalf("recover: %+v, %v", rep, err)
 	}
 	rows, _ := w.s.Rows(w.ctx, w.asg.ID)
-	if len(rows) != 2 || rows[0].StudentID != "1001" || rows[0].Version != 1 || rows[0].Pseudonym == "" {
+	if len(rows) != 4 || rows[0].StudentID != "1001" || rows[0].Version != 1 || rows[0].Pseudonym == "" {
 		t.Fatalf("after recovery rows %+v", rows)
 	}
 	up, err = w.s.UploadBatch(w.ctx, w.teacher, uploadID)
-	if err != nil || up.State != UploadInterrupted || len(up.Outcomes) != 3 || up.Counts.Created != 1 || up.Counts.Rejected != 2 {
+	if err != nil || up.State != UploadInterrupted || len(up.Outcomes) != 3 || up.Counts.Created != 3 || up.Outcomes[0].File != "a.txt" || up.Outcomes[1].File != "c.txt" {
 		t.Fatalf("the killed upload after recovery: %+v, %v", up, err)
 	}
 	if o := up.Outcomes[2]; o.File != "essay-1001.txt" || o.Status != StatusCreated || o.Version != 1 || o.SubmissionID != SubmissionID(w.asg.ID, "1001") {
@@ -109,7 +109,7 @@ func TestRecoverVersionWithoutRow(t *testing.T) {
 	if o.Status != StatusUnchanged {
 		t.Errorf("the same file after recovery: %+v", o)
 	}
-	if p, _ := w.s.ListSubmissions(w.ctx, w.teacher, w.asg.ID, "", 0); p.Total != 2 || len(p.Rows) != 2 {
+	if p, _ := w.s.ListSubmissions(w.ctx, w.teacher, w.asg.ID, "", 0); p.Total != 4 || len(p.Rows) != 4 {
 		t.Errorf("list after recovery: %+v", p)
 	}
 }
@@ -153,6 +153,9 @@ func TestRecoverStaleOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := b.mark(w.ctx, pendingVersion{File: "x.txt", SubmissionID: SubmissionID(w.asg.ID, "1001"), N: 1}); err != nil {
+		t.Fatal(err)
+	}
 	w.s.live.Delete(b.flightID)
 	if rep, _ := w.s.Recover(w.ctx); rep != (Repaired{}) {
 		t.Fatalf("recovered fresh work of another process: %+v", rep)
@@ -181,10 +184,10 @@ func TestStopBetweenFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { // cancel once a few outcomes are recorded
+	go func() { // cancel once a few files are stored
 		for {
 			f, err := mongostore.Get[flightDoc](w.ctx, w.s.c(colInflight), b.flightID, "flight")
-			if err != nil || len(f.Outcomes) >= 3 {
+			if err == nil && len(f.Stored) >= 3 {
 				cancel()
 				return
 			}
@@ -198,7 +201,7 @@ func TestStopBetweenFiles(t *testing.T) {
 	if err != nil || up.State != UploadStopped || up.StoppedBy != StopShutdown {
 		t.Fatalf("finish: %+v, %v", up, err)
 	}
-	if len(up.Outcomes) < 3 || len(up.Outcomes) == n {
+	if len(up.Outcomes) < 4 || len(up.Outcomes) == n {
 		t.Fatalf("%d outcomes: the upload did not stop part-way", len(up.Outcomes))
 	}
 	for _, o := range up.Outcomes {
@@ -220,7 +223,7 @@ func TestStopBetweenFiles(t *testing.T) {
 }
 
 // TestUploadRecordChunks: an upload of 230 files is recorded in chunks of
-// 100 (never one growing document), read back whole and in order, also
+// 25 (never one growing document), read back whole and in order, also
 // while it runs, and a later request continues it as its next part.
 func TestUploadRecordChunks(t *testing.T) {
 	w := newWorld(t)
@@ -236,16 +239,17 @@ func TestUploadRecordChunks(t *testing.T) {
 	if err := b.Add(w.ctx, "strays.zip", "", bytes.NewReader(z), int64(len(z))); err != nil {
 		t.Fatal(err)
 	}
+	// While it runs, its outcomes are there chunk by chunk.
 	running, err := w.s.UploadBatch(w.ctx, w.teacher, b.upload.ID)
-	if err != nil || running.State != UploadRunning || len(running.Outcomes) != 230 {
+	if err != nil || running.State != UploadRunning || len(running.Outcomes) != 225 || running.Outcomes[224].File != "stray224.txt" {
 		t.Fatalf("while running: %s, %d outcomes, %v", running.State, len(running.Outcomes), err)
 	}
 	up, err := b.Finish(w.ctx, "")
 	if err != nil || up.State != UploadFinished || up.Counts.Files != 230 || up.Counts.Rejected != 230 {
 		t.Fatalf("finish: %+v, %v", up.Counts, err)
 	}
-	for k, size := range []int{100, 100, 30} {
-		c, err := mongostore.Get[chunkDoc](w.ctx, w.s.c(colOutcomes), chunkID(up.ID, 0, k), "chunk")
+	for k, size := range []int{25, 25, 25, 25, 25, 25, 25, 25, 25, 5} {
+		c, err := mongostore.Get[chunkDoc](w.ctx, w.s.c(colOutcomes), chunkID(up.ID, b.part, k), "chunk")
 		if err != nil || len(c.Outcomes) != size {
 			t.Fatalf("chunk %d: %d outcomes, %v", k, len(c.Outcomes), err)
 		}

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
@@ -113,11 +113,13 @@ func (c *Counts) add(o Outcome) {
 // An upload's record is small and written per batch of files, never per
 // file: the document in uploads (uploadDoc) is written when a request
 // starts and when it finishes; each request is a part of the batch, whose
-// outcomes go to upload_outcomes in chunks of chunkSize as they fill. Until
-// a chunk is written, its outcomes are in the request's in-flight record
-// (flightDoc, in intake_inflight), which also marks the version being
-// stored, so that Recover can finish what a crash interrupted.
-const chunkSize = 100
+// outcomes go to upload_outcomes in chunks of chunkSize as they fill. The
+// request's in-flight record (flightDoc, in intake_inflight) marks the
+// version being stored, so that Recover can finish what a crash
+// interrupted; the write that marks a version also notes the files stored
+// since the last such write (storedFile), so that after a crash every file
+// known to be stored has its outcome.
+const chunkSize = 25
 
 // uploadDoc is an upload batch's record.
 type uploadDoc struct {
@@ -126,19 +128,19 @@ type uploadDoc struct {
 	UploadedBy   string             `bson:"uploaded_by"`
 	CreatedAt    time.Time          `bson:"created_at"`
 	UpdatedAt    time.Time          `bson:"updated_at"`
-	NParts       int                `bson:"nparts"`          // requests that have added to the batch
-	Parts        map[string]partDoc `bson:"parts,omitempty"` // the finished ones, by number from 0
+	Parts        map[string]partDoc `bson:"parts,omitempty"` // each request that has added to the batch, by part ID
 	// Outcomes is every outcome, as batches before chunked records kept
 	// them (rewritten after each file); such a batch's later parts follow.
 	Outcomes []Outcome `bson:"outcomes,omitempty"`
 }
 
-// partDoc is how one request of a batch ended.
+// partDoc is one request of a batch: running, or how it ended.
 type partDoc struct {
 	State     string    `bson:"state"`
 	StoppedBy string    `bson:"stopped_by,omitempty"`
 	Chunks    int       `bson:"chunks"` // its chunks in upload_outcomes
-	At        time.Time `bson:"at"`
+	StartedAt time.Time `bson:"started_at"`
+	EndedAt   time.Time `bson:"ended_at,omitempty"`
 }
 
 // chunkDoc is up to chunkSize outcomes of one part, in order.
@@ -147,7 +149,7 @@ type chunkDoc struct {
 	Outcomes []Outcome `bson:"outcomes"`
 }
 
-func chunkID(uploadID string, part, k int) string { return uploadID + ":" + itoa(part) + ":" + itoa(k) }
+func chunkID(uploadID, part string, k int) string { return uploadID + ":" + part + ":" + itoa(k) }
 
 // ErrStopped is what Add returns when its context ended before it read a
 // file (or the next entry of a ZIP): the file was not started, and the
@@ -169,13 +171,14 @@ type Batch struct {
 	roster   bool               // students holds the whole roster
 	list     *list              // the assignment's list, opened at the first stored file
 
-	upload    Upload    // the whole batch so far
-	part      int       // this request's part of the batch
-	flightID  string    // its in-flight record
-	flushed   int       // chunks written
-	unflushed []Outcome // outcomes not yet in a chunk
-	pending   bool      // the in-flight record marks a version
-	broken    bool      // a stored version could not be listed: Recover will
+	upload    Upload // the whole batch so far
+	part      string // this request's part of the batch
+	started   time.Time
+	flightID  string       // its in-flight record
+	flushed   int          // chunks written
+	unflushed []Outcome    // outcomes not yet in a chunk
+	unsaved   []storedFile // of those, the stored ones not yet in the in-flight record
+	broken    bool         // a stored version could not be listed: Recover will
 	done      bool
 }
 
@@ -209,28 +212,25 @@ func (s *Service) startBatch(ctx context.Context, caller account.User, a Assignm
 		if up.AssignmentID != a.ID {
 			return nil, errs.F(errs.Invalid, "batch_id", "Upload batch %q belongs to another assignment.", batchID)
 		}
-		var h uploadDoc
-		if err := s.c(colUploads).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: batchID}},
-			bson.D{{Key: "$inc", Value: bson.D{{Key: "nparts", Value: 1}}}, {Key: "$set", Value: bson.D{{Key: "updated_at", Value: now}}}},
-			options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&h); err != nil {
+		b.upload, b.part, b.started = up, account.NewID("p"), now
+		if _, err := s.c(colUploads).UpdateOne(ctx, bson.D{{Key: "_id", Value: batchID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "parts." + b.part, Value: partDoc{State: UploadRunning, StartedAt: now}}, {Key: "updated_at", Value: now}}}}); err != nil {
 			return nil, errs.Wrap(err, "continue upload")
 		}
-		b.upload, b.part = up, h.NParts-1
 	} else {
-		h := uploadDoc{ID: account.NewID("upl"), AssignmentID: a.ID, UploadedBy: caller.ID, CreatedAt: now, UpdatedAt: now, NParts: 1}
+		b.part, b.started = account.NewID("p"), now
+		h := uploadDoc{ID: account.NewID("upl"), AssignmentID: a.ID, UploadedBy: caller.ID, CreatedAt: now, UpdatedAt: now,
+			Parts: map[string]partDoc{b.part: {State: UploadRunning, StartedAt: now}}}
 		if _, err := s.c(colUploads).InsertOne(ctx, h); err != nil {
 			return nil, errs.Wrap(err, "start upload")
 		}
 		b.upload = Upload{ID: h.ID, AssignmentID: a.ID, UploadedBy: caller.ID, Outcomes: []Outcome{}, CreatedAt: now}
 	}
 	b.upload.State, b.upload.StoppedBy, b.upload.UpdatedAt = UploadRunning, "", now
+	// The in-flight record is written with the first version marked; it is
+	// live from now on, so that Recover never takes it for dead.
 	b.flightID = uploadFlightID(b.upload.ID, b.part)
-	f := flightDoc{ID: b.flightID, Kind: flightUpload, UploadID: b.upload.ID, AssignmentID: a.ID, Part: b.part, UpdatedAt: now}
-	s.live.Store(b.flightID, true) // before the record exists, so that Recover never takes it for dead
-	if _, err := s.c(colInflight).InsertOne(ctx, f); err != nil {
-		s.live.Delete(b.flightID)
-		return nil, errs.Wrap(err, "start upload")
-	}
+	s.live.Store(b.flightID, true)
 	return b, nil
 }
 
@@ -250,53 +250,60 @@ func (s *Service) UploadBatch(ctx context.Context, caller account.User, id strin
 }
 
 // uploadOf assembles an upload batch from its record, its chunks and the
-// in-flight records of its running parts.
+// in-flight records of its running parts. A running part that is not
+// running any more (no process has it: this one is the store's only user
+// and does not, or it is older than FlightLease) reads as interrupted,
+// until Recover ends it.
 func (s *Service) uploadOf(ctx context.Context, id string) (Upload, error) {
 	h, err := mongostore.Get[uploadDoc](ctx, s.c(colUploads), id, "upload batch")
 	if err != nil {
 		return Upload{}, err
 	}
 	up := Upload{ID: h.ID, AssignmentID: h.AssignmentID, UploadedBy: h.UploadedBy, State: UploadFinished, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
-	// Each part's outcomes: its chunks, then (while it runs) the outcomes
-	// still in its in-flight record.
-	type segment struct {
-		chunks []string
-		tail   []Outcome
+	type part struct {
+		id string
+		partDoc
+		tail []Outcome // a running part's outcomes not yet in a chunk
 	}
-	segs := make([]segment, h.NParts)
+	parts := make([]part, 0, len(h.Parts))
+	for pid, pd := range h.Parts {
+		parts = append(parts, part{id: pid, partDoc: pd})
+	}
+	slices.SortFunc(parts, func(a, b part) int { return cmp.Or(a.StartedAt.Compare(b.StartedAt), strings.Compare(a.id, b.id)) })
 	var ids []string
 	running := false
-	for p := range h.NParts {
-		n := 0
-		if pd, ok := h.Parts[itoa(p)]; ok {
-			n, up.State, up.StoppedBy = pd.Chunks, pd.State, pd.StoppedBy
-		} else {
-			f, err := mongostore.Get[flightDoc](ctx, s.c(colInflight), uploadFlightID(id, p), "upload part")
-			if errs.Is(err, errs.NotFound) {
-				continue // a request that died before it recorded anything
-			} else if err != nil {
+	for i := range parts {
+		p := &parts[i]
+		if p.State == UploadRunning {
+			f, err := mongostore.Get[flightDoc](ctx, s.c(colInflight), uploadFlightID(id, p.id), "upload part")
+			if err != nil && !errs.Is(err, errs.NotFound) {
 				return Upload{}, err
 			}
-			n, segs[p].tail, running = f.Flushed, f.Outcomes, true
-			if f.UpdatedAt.After(up.UpdatedAt) {
-				up.UpdatedAt = f.UpdatedAt
+			if p.tail, err = s.outcomesOf(ctx, f.Stored); err != nil {
+				return Upload{}, err
+			}
+			p.Chunks = f.Flushed
+			if _, live := s.live.Load(uploadFlightID(id, p.id)); live || s.staleAfter() > 0 && s.now().Sub(p.StartedAt) < FlightLease {
+				running = true
+			} else {
+				p.State = UploadInterrupted
 			}
 		}
-		for k := range n {
-			segs[p].chunks = append(segs[p].chunks, chunkID(id, p, k))
+		for k := range p.Chunks {
+			ids = append(ids, chunkID(id, p.id, k))
 		}
-		ids = append(ids, segs[p].chunks...)
 	}
 	chunks, err := mongostore.GetMany(ctx, s.c(colOutcomes), ids, func(c chunkDoc) string { return c.ID })
 	if err != nil {
 		return Upload{}, err
 	}
 	up.Outcomes = append([]Outcome{}, h.Outcomes...)
-	for _, sg := range segs {
-		for _, c := range sg.chunks {
-			up.Outcomes = append(up.Outcomes, chunks[c].Outcomes...)
+	for _, p := range parts {
+		for k := range p.Chunks {
+			up.Outcomes = append(up.Outcomes, chunks[chunkID(id, p.id, k)].Outcomes...)
 		}
-		up.Outcomes = append(up.Outcomes, sg.tail...)
+		up.Outcomes = append(up.Outcomes, p.tail...)
+		up.State, up.StoppedBy = p.State, p.StoppedBy
 	}
 	if running {
 		up.State, up.StoppedBy = UploadRunning, ""
@@ -418,56 +425,64 @@ func (b *Batch) ingestEntry(ctx context.Context, e bulk.Entry) (Outcome, error) 
 	return b.ingest(ctx, e.Name, "", f, n)
 }
 
-// record adds an outcome to the batch: to its in-flight record (clearing
-// the version it marked), and to a chunk of the upload's record once
-// chunkSize have gathered. It writes even after the request has ended.
+// record adds an outcome to the batch. The outcomes gather in memory (a
+// stored file's also in the in-flight record, with the next version
+// marked: see mark) and go to a chunk of the upload's record once
+// chunkSize have gathered.
 func (b *Batch) record(ctx context.Context, o Outcome) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
 	b.upload.Outcomes = append(b.upload.Outcomes, o)
 	b.upload.Counts.add(o)
-	b.unflushed = append(b.unflushed, o)
 	b.upload.UpdatedAt = b.s.stamp()
-	update := bson.D{{Key: "$push", Value: bson.D{{Key: "outcomes", Value: o}}}, {Key: "$set", Value: bson.D{{Key: "updated_at", Value: b.upload.UpdatedAt}}}}
-	if b.pending {
-		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}}})
+	b.unflushed = append(b.unflushed, o)
+	if o.Status != StatusRejected {
+		b.unsaved = append(b.unsaved, storedFile{File: o.File, Status: o.Status, SubmissionID: o.SubmissionID, N: o.Version})
 	}
-	if _, err := b.s.c(colInflight).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.flightID}}, update); err != nil {
-		return errs.Wrap(err, "record upload outcome")
-	}
-	b.pending = false
 	if len(b.unflushed) >= chunkSize {
-		return b.flush(ctx)
+		return b.flush(ctx, false)
 	}
 	return nil
 }
 
-// flush writes the outcomes gathered so far as the part's next chunk.
-func (b *Batch) flush(ctx context.Context) error {
-	if err := b.s.writeChunk(ctx, b.flightID, b.upload.ID, b.part, b.flushed, b.unflushed); err != nil {
+// flush writes the outcomes gathered so far as the part's next chunk, and
+// empties the in-flight record of them (unless final: Finish then deletes
+// it). It writes even after the request has ended.
+func (b *Batch) flush(ctx context.Context, final bool) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := b.s.writeChunk(ctx, b.upload.ID, b.part, b.flushed, b.unflushed); err != nil {
 		return err
 	}
 	b.flushed++
-	b.unflushed = nil
-	return nil
+	b.unflushed, b.unsaved = nil, nil
+	if final && !b.broken {
+		return nil
+	}
+	update := bson.D{{Key: "$set", Value: b.flightFields(bson.E{Key: "stored", Value: bson.A{}}, bson.E{Key: "flushed", Value: b.flushed})}}
+	if !b.broken { // a broken batch keeps its mark for Recover
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}}})
+	}
+	_, err := b.s.c(colInflight).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.flightID}}, update, updateUpsert())
+	return errs.Wrap(err, "save upload outcomes")
 }
 
-// writeChunk stores outcomes as chunk k of an upload's part, then empties
-// the part's in-flight record of them. Both writes are idempotent.
-func (s *Service) writeChunk(ctx context.Context, flightID, uploadID string, part, k int, outcomes []Outcome) error {
+// flightFields are the fields to $set in the part's in-flight record: set,
+// and those that make it whole when the write creates it.
+func (b *Batch) flightFields(set ...bson.E) bson.D {
+	return append(bson.D{{Key: "kind", Value: flightUpload}, {Key: "upload_id", Value: b.upload.ID}, {Key: "assignment_id", Value: b.a.ID},
+		{Key: "part", Value: b.part}, {Key: "updated_at", Value: b.s.stamp()}}, set...)
+}
+
+// writeChunk stores outcomes as chunk k of an upload's part (idempotent).
+func (s *Service) writeChunk(ctx context.Context, uploadID, part string, k int, outcomes []Outcome) error {
 	c := chunkDoc{ID: chunkID(uploadID, part, k), Outcomes: outcomes}
-	if _, err := s.c(colOutcomes).ReplaceOne(ctx, bson.D{{Key: "_id", Value: c.ID}}, c, upsert()); err != nil {
-		return errs.Wrap(err, "save upload outcomes")
-	}
-	_, err := s.c(colInflight).UpdateOne(ctx, bson.D{{Key: "_id", Value: flightID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "outcomes", Value: bson.A{}}, {Key: "flushed", Value: k + 1}}}})
+	_, err := s.c(colOutcomes).ReplaceOne(ctx, bson.D{{Key: "_id", Value: c.ID}}, c, upsert())
 	return errs.Wrap(err, "save upload outcomes")
 }
 
 // finishPart records how a part of an upload ended.
-func (s *Service) finishPart(ctx context.Context, uploadID string, part int, pd partDoc) error {
+func (s *Service) finishPart(ctx context.Context, uploadID, part string, pd partDoc) error {
 	_, err := s.c(colUploads).UpdateOne(ctx, bson.D{{Key: "_id", Value: uploadID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "parts." + itoa(part), Value: pd}, {Key: "updated_at", Value: pd.At}}}})
+		bson.D{{Key: "$set", Value: bson.D{{Key: "parts." + part, Value: pd}, {Key: "updated_at", Value: pd.EndedAt}}}})
 	return errs.Wrap(err, "finish upload")
 }
 
@@ -486,7 +501,7 @@ func (b *Batch) Finish(ctx context.Context, stoppedBy string) (Upload, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if len(b.unflushed) > 0 {
-		if err := b.flush(ctx); err != nil {
+		if err := b.flush(ctx, true); err != nil {
 			return b.upload, err
 		}
 	}
@@ -495,7 +510,7 @@ func (b *Batch) Finish(ctx context.Context, stoppedBy string) (Upload, error) {
 		state = UploadStopped
 	}
 	now := b.s.stamp()
-	if err := b.s.finishPart(ctx, b.upload.ID, b.part, partDoc{State: state, StoppedBy: stoppedBy, Chunks: b.flushed, At: now}); err != nil {
+	if err := b.s.finishPart(ctx, b.upload.ID, b.part, partDoc{State: state, StoppedBy: stoppedBy, Chunks: b.flushed, StartedAt: b.started, EndedAt: now}); err != nil {
 		return b.upload, err
 	}
 	if !b.broken {
@@ -587,9 +602,13 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 	sk := sketch(in.text)
 	if exists && sub.N > 0 && sub.Current().SHA256 == in.sha256 {
 		// The same bytes again: nothing new, but the row is written again
-		// in case an earlier upload stopped before it (place is idempotent).
-		if err := b.list.place(ctx, sub, sk); err != nil {
+		// if an earlier upload stopped before it.
+		if listed, err := b.list.listed(ctx, sub); err != nil {
 			return fail(err)
+		} else if !listed {
+			if err := b.list.place(ctx, sub, sk, false); err != nil {
+				return fail(err)
+			}
 		}
 		return outcomeOf(in.name, StatusUnchanged, sub, sub.Current()), nil
 	}
@@ -607,10 +626,12 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 			return fail(err)
 		}
 	}
-	slot := sub.Slot
+	slot, fresh := sub.Slot, !exists || sub.N == 0
 	if slot == 0 {
-		if slot, err = s.allocSlot(ctx, b.a.ID); err != nil {
-			return fail(err)
+		if slot = in.st.Seat; slot == 0 {
+			if slot, err = s.seat(ctx, b.a.ClassID, in.st.StudentID); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	n := sub.N + 1
@@ -630,7 +651,7 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 		return fail(err)
 	}
 	s.testPause(ctx, PauseBeforeRow)
-	if err := b.list.place(ctx, stored, sk); err != nil {
+	if err := b.list.place(ctx, stored, sk, fresh); err != nil {
 		// The version is stored but not listed: the in-flight mark stays
 		// for Recover, and the batch stops.
 		b.broken = true
@@ -654,14 +675,19 @@ func outcomeOf(file, status string, sub Submission, v Version) Outcome {
 	return o
 }
 
-// mark records in the in-flight record the version about to be stored.
+// mark records in the in-flight record the version about to be stored,
+// in place of the one marked before, and notes in the same write the files
+// stored since the last (that one among them). The first mark writes the
+// record.
 func (b *Batch) mark(ctx context.Context, p pendingVersion) error {
-	_, err := b.s.c(colInflight).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.flightID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: p}, {Key: "updated_at", Value: b.s.stamp()}}}})
-	if err != nil {
+	update := bson.D{{Key: "$set", Value: b.flightFields(bson.E{Key: "pending", Value: p})}}
+	if len(b.unsaved) > 0 {
+		update = append(update, bson.E{Key: "$push", Value: bson.D{{Key: "stored", Value: bson.D{{Key: "$each", Value: b.unsaved}}}}})
+	}
+	if _, err := b.s.c(colInflight).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.flightID}}, update, updateUpsert()); err != nil {
 		return errs.Wrap(err, "mark upload")
 	}
-	b.pending = true
+	b.unsaved = nil
 	return nil
 }
 
