@@ -206,6 +206,8 @@ type Row struct {
 	Format     string      `json:"format" bson:"format"`
 	Chars      int         `json:"chars" bson:"chars"`
 	UploadedAt time.Time   `json:"uploaded_at" bson:"uploaded_at"`
+	// Duplicates are the students whose text is most similar to this one
+	// (at most five, most similar first).
 	Duplicates []Duplicate `json:"possible_duplicates,omitempty" bson:"duplicates,omitempty"`
 	// Flag is the current version's open flag: while it is set the version
 	// waits for its teacher, and matching leaves it out.

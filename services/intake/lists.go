@@ -394,17 +394,23 @@ func (l *list) flagDuplicates(ctx context.Context, students []string) error {
 }
 
 // dupIndex is every sketch of an assignment in memory, for the duplicate
-// check: two students are flagged on each other's rows when their
-// estimated similarity, rounded to hundredths, is at least threshold.
+// check: two students are similar when their estimated similarity, rounded
+// to hundredths, is at least threshold. A row lists the maxDuplicates
+// students most similar to its own, so that it stays small however many
+// copies of one text a class hands in.
 type dupIndex struct {
 	threshold float64
 	sketches  map[string][]uint32 // by student ID
 	pages     map[string]int      // the list page of each student's row
 }
 
+// maxDuplicates bounds a row's list of possible duplicates.
+const maxDuplicates = 5
+
 func roundSim(x float64) float64 { return math.Round(x*100) / 100 }
 
-// of returns the students similar to st, by student ID.
+// of returns the students most similar to st (at most maxDuplicates), most
+// similar first, then by student ID.
 func (d *dupIndex) of(st string) []Duplicate {
 	out := []Duplicate{}
 	sk := d.sketches[st]
@@ -416,44 +422,58 @@ func (d *dupIndex) of(st string) []Duplicate {
 			out = append(out, Duplicate{StudentID: other, Similarity: sim})
 		}
 	}
-	slices.SortFunc(out, func(a, b Duplicate) int { return cmp.Compare(a.StudentID, b.StudentID) })
+	slices.SortFunc(out, func(a, b Duplicate) int {
+		return cmp.Or(cmp.Compare(b.Similarity, a.Similarity), cmp.Compare(a.StudentID, b.StudentID))
+	})
+	return out[:min(len(out), maxDuplicates)]
+}
+
+// similarTo returns the students other than st whose sketch is similar to
+// sk.
+func (d *dupIndex) similarTo(st string, sk []uint32) []string {
+	var out []string
+	for other, osk := range d.sketches {
+		if other != st && roundSim(similarity(sk, osk)) >= d.threshold {
+			out = append(out, other)
+		}
+	}
 	return out
 }
 
 // set records st's sketch (on list page p) and returns the other students
-// whose flag against st appears, goes or changes with it.
+// whose list of duplicates changes with it.
 func (d *dupIndex) set(st string, p int, sk []uint32) []string {
-	old, had := d.sketches[st]
-	var affected []string
-	for other, osk := range d.sketches {
-		if other == st {
-			continue
-		}
-		was := -1.0
-		if had {
-			was = roundSim(similarity(old, osk))
-		}
-		is := roundSim(similarity(sk, osk))
-		if (was >= d.threshold || is >= d.threshold) && was != is {
-			affected = append(affected, other)
-		}
-	}
-	d.sketches[st], d.pages[st] = sk, p
-	return affected
+	return d.change(st, func() { d.sketches[st], d.pages[st] = sk, p }, sk)
 }
 
-// remove forgets st's sketch and returns the students who were flagged
-// with st.
+// remove forgets st's sketch and returns the students whose list of
+// duplicates changes without it.
 func (d *dupIndex) remove(st string) []string {
-	old, had := d.sketches[st]
-	if !had {
-		return nil
+	return d.change(st, func() { delete(d.sketches, st) }, nil)
+}
+
+// change applies apply, which changes st's sketch to sk (nil: none), and
+// returns the other students whose list of duplicates it changes: only
+// students similar to st's old or new text can be among them.
+func (d *dupIndex) change(st string, apply func(), sk []uint32) []string {
+	var cands []string
+	if old, had := d.sketches[st]; had {
+		cands = d.similarTo(st, old)
 	}
-	delete(d.sketches, st)
+	if sk != nil {
+		cands = append(cands, d.similarTo(st, sk)...)
+	}
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	before := make([][]Duplicate, len(cands))
+	for i, c := range cands {
+		before[i] = d.of(c)
+	}
+	apply()
 	var affected []string
-	for other, osk := range d.sketches {
-		if roundSim(similarity(old, osk)) >= d.threshold {
-			affected = append(affected, other)
+	for i, c := range cands {
+		if !slices.Equal(before[i], d.of(c)) {
+			affected = append(affected, c)
 		}
 	}
 	return affected

@@ -150,4 +150,20 @@ func TestDupIndex(t *testing.T) {
 	if of := d.of("c"); len(of) != 0 {
 		t.Errorf("c's duplicates after b left: %+v", of)
 	}
+
+	// Eight copies of one text: each row lists five; a ninth copy changes
+	// only the rows whose five it enters.
+	d = dupIndex{threshold: 0.8, sketches: map[string][]uint32{}, pages: map[string]int{}}
+	for _, st := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		d.set(st, 0, a)
+	}
+	if of := d.of("b"); len(of) != maxDuplicates || of[0].StudentID != "c" || of[4].StudentID != "g" {
+		t.Errorf("b's duplicates among eight copies: %+v", of)
+	}
+	if got := d.set("z", 0, a); len(got) != 0 {
+		t.Errorf("a ninth copy that enters no row's five affects %v", got)
+	}
+	if got := d.set("a", 0, a); len(got) != 9 {
+		t.Errorf("a copy that enters every row's five affects %v", got)
+	}
 }
