@@ -608,6 +608,12 @@ func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 	}
 	slices.SortFunc(rows, func(x, y rowView) int { return strings.Compare(x.StudentID, y.StudentID) })
 	d := map[string]any{"Assignment": a, "Rows": rows, "More": page.Next != "", "Total": page.Total, "Anchors": anchors, "AnchorForm": map[string]string{}}
+	if a.LastUploadID != "" {
+		// The teacher's last upload, if it was cut short: which files are in.
+		if up, err := p.s.deps.Intake.UploadBatch(ctx, u, a.LastUploadID); err == nil && (up.State == intake.UploadStopped || up.State == intake.UploadInterrupted) {
+			d["CutShort"] = up
+		}
+	}
 	if flagged {
 		// The students a flagged file can move to.
 		if d["Roster"], err = p.s.deps.Intake.Roster(ctx, u, a.ClassID); err != nil {

@@ -190,15 +190,19 @@ func (s *Service) StartUpload(ctx context.Context, caller account.User, assignme
 	if err != nil {
 		return nil, err
 	}
-	if (a.State == Graded || a.State == Released) && a.ReopenedAt == nil {
-		now := s.stamp()
-		if _, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: a.ID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "reopened_at", Value: now}}}}); err != nil {
-			return nil, errs.Wrap(err, "reopen assignment")
-		}
-		a.ReopenedAt = &now
+	b, err := s.startBatch(ctx, caller, a, batchID, "")
+	if err != nil {
+		return nil, err
 	}
-	return s.startBatch(ctx, caller, a, batchID, "")
+	set := bson.D{{Key: "last_upload_id", Value: b.upload.ID}}
+	if (a.State == Graded || a.State == Released) && a.ReopenedAt == nil {
+		set = append(set, bson.E{Key: "reopened_at", Value: s.stamp()})
+	}
+	if _, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: a.ID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
+		_, _ = b.Finish(ctx, "")
+		return nil, errs.Wrap(err, "start upload")
+	}
+	return b, nil
 }
 
 func (s *Service) startBatch(ctx context.Context, caller account.User, a Assignment, batchID, own string) (*Batch, error) {
