@@ -130,7 +130,7 @@ func (s *Service) Recover(ctx context.Context) (Repaired, error) {
 		if _, running := s.live.Load(f.ID); running || s.staleAfter() > 0 && f.UpdatedAt.After(cutoff) {
 			continue
 		}
-		if ctx.Err() != nil {
+		if err = ctx.Err(); err != nil {
 			break
 		}
 		if f.Kind == flightAssignment {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
@@ -117,7 +118,11 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 	if err := d.intake.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("intake migration: %w", err)
 	}
-	if _, err := d.intake.Recover(ctx); err != nil {
+	// Recovery takes time in proportion to the work a crash left in flight;
+	// what it has not finished in a minute, intake's loop finishes later.
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := d.intake.Recover(rctx); err != nil && rctx.Err() == nil {
 		return nil, fmt.Errorf("intake recovery: %w", err)
 	}
 	ok = true
