@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -159,7 +158,10 @@ func quiet(l *slog.Logger) *slog.Logger {
 	if l.Enabled(context.Background(), slog.LevelDebug) {
 		return l.With("component", "ferretdb")
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	// DiscardHandler formats nothing: FerretDB logs each write's statement
+	// arguments (the whole document) with Logger.With, which a discarding
+	// TextHandler would still format, copying every document several times.
+	return slog.New(slog.DiscardHandler)
 }
 
 func redact(uri string) string {

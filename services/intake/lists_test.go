@@ -3,8 +3,11 @@ package intake
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"slices"
+	"strings"
 	"testing"
+	"unicode"
 
 	"go.mongodb.org/mongo-driver/bson"
 
@@ -165,5 +168,46 @@ func TestDupIndex(t *testing.T) {
 	}
 	if got := d.set("a", 0, a); len(got) != 9 {
 		t.Errorf("a copy that enters every row's five affects %v", got)
+	}
+}
+
+// sketchByWords is the duplicate check's sketch as it was first written
+// (every word in memory at once); sketch must give the same values, since
+// sketches stored by earlier versions are compared with new ones.
+func sketchByWords(text string) []uint32 {
+	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
+	if len(words) == 0 {
+		return nil
+	}
+	out := make([]uint32, sketchSize)
+	for i := range out {
+		out[i] = ^uint32(0)
+	}
+	for i := range max(1, len(words)-shingleLen+1) {
+		h := fnv.New64a()
+		for _, w := range words[i:min(len(words), i+shingleLen)] {
+			h.Write([]byte(w))
+			h.Write([]byte{0})
+		}
+		x := h.Sum64()
+		for k := range out {
+			if v := uint32(mix(x + uint64(k)*0x9E3779B97F4A7C15)); v < out[k] {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+func TestSketchStreams(t *testing.T) {
+	for _, text := range []string{
+		"", "   ", "one", "Two words", "one two three four", "one two three four five", "one two three four five six",
+		"Ünïcödé İstanbul ΣΊΣΥΦΟΣ straße — 42 apples, 7 pears; ½ of them?!",
+		strings.Repeat("The cat sat on the mat, and then THE CAT sat again. ", 50),
+		string(fixtureBytes(t, "submissions/lindqvistsam_1003_5003_personalized-learning.txt")),
+	} {
+		if got, want := sketch(text), sketchByWords(text); !slices.Equal(got, want) {
+			t.Errorf("sketch(%.40q) differs from the word-by-word sketch", text)
+		}
 	}
 }

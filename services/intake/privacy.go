@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
 
@@ -116,19 +117,24 @@ const (
 )
 
 func sketch(text string) []uint32 {
-	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
-	if len(words) == 0 {
-		return nil
-	}
-	out := make([]uint32, sketchSize)
-	for i := range out {
-		out[i] = ^uint32(0)
-	}
-	n := max(1, len(words)-shingleLen+1)
-	for i := range n {
+	// The words are read one at a time, lowercased, with a window of the
+	// last shingleLen kept: memory stays flat whatever the text's size.
+	var (
+		window  [shingleLen][]byte // the last words, oldest first
+		n       int                // words seen
+		out     []uint32
+		current []byte
+	)
+	add := func(words [][]byte) {
+		if out == nil {
+			out = make([]uint32, sketchSize)
+			for i := range out {
+				out[i] = ^uint32(0)
+			}
+		}
 		h := fnv.New64a()
-		for _, w := range words[i:min(len(words), i+shingleLen)] {
-			h.Write([]byte(w))
+		for _, w := range words {
+			h.Write(w)
 			h.Write([]byte{0})
 		}
 		x := h.Sum64()
@@ -139,6 +145,33 @@ func sketch(text string) []uint32 {
 				out[k] = v
 			}
 		}
+	}
+	endWord := func() {
+		if len(current) == 0 {
+			return
+		}
+		if n < shingleLen {
+			window[n] = append(window[n][:0], current...)
+		} else {
+			w0 := window[0]
+			copy(window[:], window[1:])
+			window[shingleLen-1] = append(w0[:0], current...)
+		}
+		if n++; n >= shingleLen {
+			add(window[:])
+		}
+		current = current[:0]
+	}
+	for _, r := range text {
+		if r = unicode.ToLower(r); unicode.IsLetter(r) || unicode.IsNumber(r) {
+			current = utf8.AppendRune(current, r)
+		} else {
+			endWord()
+		}
+	}
+	endWord()
+	if n > 0 && n < shingleLen {
+		add(window[:n]) // fewer words than a shingle: one shingle of them all
 	}
 	return out
 }
