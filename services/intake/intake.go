@@ -202,13 +202,13 @@ type Text struct {
 // kept on the list's pages (at most pageSize rows each), so that a page of
 // the list is one or two reads, whatever the assignment's size.
 type Row struct {
-	StudentID  string      `json:"student_id" bson:"student_id"`
-	Pseudonym  string      `json:"pseudonym" bson:"pseudonym"`
-	Version    int         `json:"version" bson:"version"`
-	Filename   string      `json:"filename" bson:"filename"`
-	Format     string      `json:"format" bson:"format"`
-	Chars      int         `json:"chars" bson:"chars"`
-	UploadedAt time.Time   `json:"uploaded_at" bson:"uploaded_at"`
+	StudentID  string    `json:"student_id" bson:"student_id"`
+	Pseudonym  string    `json:"pseudonym" bson:"pseudonym"`
+	Version    int       `json:"version" bson:"version"`
+	Filename   string    `json:"filename" bson:"filename"`
+	Format     string    `json:"format" bson:"format"`
+	Chars      int       `json:"chars" bson:"chars"`
+	UploadedAt time.Time `json:"uploaded_at" bson:"uploaded_at"`
 	// Duplicates are the students whose text is most similar to this one
 	// (at most five, most similar first).
 	Duplicates []Duplicate `json:"possible_duplicates,omitempty" bson:"duplicates,omitempty"`
