@@ -200,7 +200,7 @@ type Text struct {
 
 // Row is a submission's line in its assignment's list: the small summary
 // kept on the list's pages (at most pageSize rows each), so that a page of
-// the list is one or two reads, whatever the assignment's size.
+// the list reads the few pages it shows, whatever the assignment's size.
 type Row struct {
 	StudentID  string    `json:"student_id" bson:"student_id"`
 	Pseudonym  string    `json:"pseudonym" bson:"pseudonym"`
