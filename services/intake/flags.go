@@ -166,11 +166,14 @@ func (s *Service) ConfirmVersion(ctx context.Context, caller account.User, submi
 		}
 		sub = next
 	}
-	l, err := s.openList(ctx, a.ID, a.ClassID)
+	l, err := s.openList(ctx, a.ID)
 	if err != nil {
 		return Submission{}, err
 	}
-	return sub, l.place(ctx, sub, nil, false)
+	if err := l.place(ctx, sub, nil, false); err != nil {
+		return Submission{}, err
+	}
+	return sub, l.flush(ctx, false)
 }
 
 // ReassignVersion moves version n of a submission, flagged as perhaps

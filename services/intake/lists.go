@@ -223,22 +223,25 @@ func (s *Service) giveSlot(ctx context.Context, sub Submission) (Submission, err
 
 // list writes one assignment's rows and sketches. It holds every sketch of
 // the assignment (read once, when it is opened) for the duplicate check,
-// and the page counts it has seen. It is not safe for concurrent use.
+// and the page counts it has seen. The duplicate flags that a new text
+// changes on other students' rows are written together, page by page, by
+// flush (an upload calls it with each chunk of outcomes, and at its end).
+// It is not safe for concurrent use.
 type list struct {
 	s            *Service
 	assignmentID string
-	classID      string
 	counts       map[int]int
 	dups         dupIndex
+	stale        map[string]bool // students whose row's duplicate flags flush writes
 }
 
 // openList reads an assignment's list head and all its sketch pages.
-func (s *Service) openList(ctx context.Context, assignmentID, classID string) (*list, error) {
+func (s *Service) openList(ctx context.Context, assignmentID string) (*list, error) {
 	h, err := s.listHead(ctx, assignmentID, false)
 	if err != nil {
 		return nil, err
 	}
-	l := &list{s: s, assignmentID: assignmentID, classID: classID, counts: map[int]int{},
+	l := &list{s: s, assignmentID: assignmentID, counts: map[int]int{}, stale: map[string]bool{},
 		dups: dupIndex{threshold: s.cfg.DuplicateThreshold, sketches: map[string][]uint32{}, pages: map[string]int{}}}
 	nums := h.pagesFrom(0)
 	ids := make([]string, len(nums))
@@ -267,7 +270,8 @@ func (s *Service) openList(ctx context.Context, assignmentID, classID string) (*
 // loses its row. fresh says the row is known not to be on its page yet (a
 // first version): the head's count then goes up by one; otherwise the
 // page is read back and counted. Every write is idempotent but that
-// count, so Recover places a submission again with fresh false.
+// count, so Recover places a submission again with fresh false. The flags
+// of other rows wait for flush.
 func (l *list) place(ctx context.Context, sub Submission, sk []uint32, fresh bool) error {
 	s := l.s
 	if sub.Slot == 0 {
@@ -306,9 +310,7 @@ func (l *list) place(ctx context.Context, sub Submission, sk []uint32, fresh boo
 		bson.D{{Key: "$set", Value: bson.D{{Key: "sketches." + key, Value: packSketch(sk)}}}}, updateUpsert()); err != nil {
 		return errs.Wrap(err, "save sketch")
 	}
-	if err := l.flagDuplicates(ctx, affected); err != nil {
-		return err
-	}
+	l.markStale(affected)
 	return s.noteWork(ctx, sub)
 }
 
@@ -338,7 +340,8 @@ func (l *list) unplace(ctx context.Context, sub Submission) error {
 		bson.D{{Key: "$unset", Value: bson.D{{Key: "sketches." + key, Value: ""}}}}); err != nil {
 		return errs.Wrap(err, "remove sketch")
 	}
-	return l.flagDuplicates(ctx, l.dups.remove(sub.StudentID))
+	l.markStale(l.dups.remove(sub.StudentID))
+	return nil
 }
 
 // addRow applies update, which adds a row, to page p, and counts it in
@@ -376,11 +379,26 @@ func (l *list) setRows(ctx context.Context, p int, update bson.D) error {
 	return nil
 }
 
-// flagDuplicates rewrites the duplicate flags of the given students' rows,
-// one update per page.
-func (l *list) flagDuplicates(ctx context.Context, students []string) error {
-	byPage := map[int]bson.D{}
+func (l *list) markStale(students []string) {
 	for _, st := range students {
+		l.stale[st] = true
+	}
+}
+
+// flush writes the duplicate flags that have changed on other students'
+// rows, one update per page. With all, it writes every row's (Recover
+// does, since a crash may have come before a flush).
+func (l *list) flush(ctx context.Context, all bool) error {
+	if all {
+		for st := range l.dups.sketches {
+			l.stale[st] = true
+		}
+	}
+	byPage := map[int]bson.D{}
+	for st := range l.stale {
+		if _, ok := l.dups.sketches[st]; !ok {
+			continue // no row any more
+		}
 		p := l.dups.pages[st]
 		byPage[p] = append(byPage[p], bson.E{Key: "rows." + mongostore.FieldKey(st) + ".duplicates", Value: l.dups.of(st)})
 	}
@@ -390,6 +408,7 @@ func (l *list) flagDuplicates(ctx context.Context, students []string) error {
 			return errs.Wrap(err, "save duplicate flags")
 		}
 	}
+	clear(l.stale)
 	return nil
 }
 

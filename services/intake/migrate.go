@@ -108,7 +108,7 @@ func (s *Service) migrateLists(ctx context.Context) error {
 		if err != nil && !errs.Is(err, errs.NotFound) {
 			return err
 		}
-		l, err := s.openList(ctx, a.ID, a.ClassID)
+		l, err := s.openList(ctx, a.ID)
 		if err != nil {
 			return err
 		}
@@ -136,6 +136,9 @@ func (s *Service) migrateLists(ctx context.Context) error {
 				bson.D{{Key: "$unset", Value: bson.D{{Key: "rows." + k, Value: ""}}}}); err != nil {
 				return errs.Wrap(err, "migrate list")
 			}
+		}
+		if err := l.flush(ctx, false); err != nil {
+			return err
 		}
 		if _, err := s.c(colSketches).DeleteOne(ctx, bson.D{{Key: "_id", Value: a.ID}}); err != nil {
 			return errs.Wrap(err, "migrate sketches")

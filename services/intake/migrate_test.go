@@ -68,7 +68,7 @@ func TestMigrateLists(t *testing.T) {
 	same("the old shape")
 
 	// A crash part-way: one row already moved by an earlier run.
-	l, err := w.s.openList(w.ctx, w.asg.ID, w.class.ID)
+	l, err := w.s.openList(w.ctx, w.asg.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,14 +118,22 @@ func (s *Service) testPause(ctx context.Context, point string) {
 // FlightLease. It is idempotent: run it again after a crash during it. It
 // logs what it repaired; at ctx's end it stops, leaving the rest for the
 // next call.
-func (s *Service) Recover(ctx context.Context) (Repaired, error) {
-	var rep Repaired
+func (s *Service) Recover(ctx context.Context) (rep Repaired, err error) {
 	flights, err := mongostore.FindAll[flightDoc](ctx, s.c(colInflight), bson.D{})
 	if err != nil {
 		return rep, err
 	}
 	cutoff := s.now().Add(-s.staleAfter())
 	lists := map[string]*list{}
+	defer func() {
+		// A crash may have come before an upload wrote the duplicate flags
+		// its files changed: every row of its assignment gets them again.
+		for _, l := range lists {
+			if ferr := l.flush(ctx, true); ferr != nil && err == nil {
+				err = ferr
+			}
+		}
+	}()
 	for _, f := range flights {
 		if _, running := s.live.Load(f.ID); running || s.staleAfter() > 0 && f.UpdatedAt.After(cutoff) {
 			continue
@@ -155,20 +163,23 @@ func (s *Service) Recover(ctx context.Context) (Repaired, error) {
 func (s *Service) recoverUpload(ctx context.Context, f flightDoc, lists map[string]*list, rep *Repaired) error {
 	stored := f.Stored
 	var lost []Outcome
+	if len(stored) > 0 || f.Pending != nil {
+		// Files were stored since the upload last wrote its flags.
+		if _, ok := lists[f.AssignmentID]; !ok {
+			l, err := s.openList(ctx, f.AssignmentID)
+			if err != nil {
+				return err
+			}
+			lists[f.AssignmentID] = l
+		}
+	}
 	if p := f.Pending; p != nil {
 		sub, exists, err := s.storedSubmission(ctx, p.SubmissionID)
 		if err != nil {
 			return err
 		}
 		if exists {
-			l := lists[sub.AssignmentID]
-			if l == nil {
-				if l, err = s.openList(ctx, sub.AssignmentID, sub.ClassID); err != nil {
-					return err
-				}
-				lists[sub.AssignmentID] = l
-			}
-			if err := l.place(ctx, sub, nil, false); err != nil {
+			if err := lists[f.AssignmentID].place(ctx, sub, nil, false); err != nil {
 				return err
 			}
 		}

@@ -68,8 +68,9 @@ func crashAfterVersion(t *testing.T, w *world, studentID string, data []byte) (u
 func TestRecoverVersionWithoutRow(t *testing.T) {
 	w := newWorld(t)
 	w.s.cfg.SoleProcess = true
-	w.upload(t, namedFile{"essay.txt", "1002", []byte("Jordan's first essay on personalized learning, in many words.")})
-	uploadID := crashAfterVersion(t, w, "1001", []byte("Avery's essay on personalized learning, stored but not listed."))
+	jordans := []byte("Jordan's first essay on personalized learning, in many words, copied by Avery.")
+	w.upload(t, namedFile{"essay.txt", "1002", jordans})
+	uploadID := crashAfterVersion(t, w, "1001", jordans)
 	if rows, _ := w.s.Rows(w.ctx, w.asg.ID); len(rows) != 3 {
 		t.Fatalf("before recovery %d rows, want 3 (the crash left 1001 out)", len(rows))
 	}
@@ -85,6 +86,11 @@ func TestRecoverVersionWithoutRow(t *testing.T) {
 	rows, _ := w.s.Rows(w.ctx, w.asg.ID)
 	if len(rows) != 4 || rows[0].StudentID != "1001" || rows[0].Version != 1 || rows[0].Pseudonym == "" {
 		t.Fatalf("after recovery rows %+v", rows)
+	}
+	// Both rows of the copied text are flagged, the one listed before the
+	// crash too.
+	if len(rows[0].Duplicates) != 1 || rows[0].Duplicates[0].StudentID != "1002" || len(rows[1].Duplicates) != 1 || rows[1].Duplicates[0].StudentID != "1001" {
+		t.Errorf("duplicate flags after recovery: %+v / %+v", rows[0].Duplicates, rows[1].Duplicates)
 	}
 	up, err = w.s.UploadBatch(w.ctx, w.teacher, uploadID)
 	if err != nil || up.State != UploadInterrupted || len(up.Outcomes) != 3 || up.Counts.Created != 3 || up.Outcomes[0].File != "a.txt" || up.Outcomes[1].File != "c.txt" {
@@ -105,7 +111,7 @@ func TestRecoverVersionWithoutRow(t *testing.T) {
 		t.Errorf("a second recovery: %+v, %v", rep, err)
 	}
 	// The same file again is unchanged, and nothing is listed twice.
-	o := w.upload(t, namedFile{"essay.txt", "1001", []byte("Avery's essay on personalized learning, stored but not listed.")})[0]
+	o := w.upload(t, namedFile{"essay.txt", "1001", jordans})[0]
 	if o.Status != StatusUnchanged {
 		t.Errorf("the same file after recovery: %+v", o)
 	}

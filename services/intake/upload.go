@@ -156,6 +156,10 @@ func chunkID(uploadID, part string, k int) string { return uploadID + ":" + part
 // client should send it again (with the batch's ID).
 var ErrStopped = errors.New("intake: the request ended before every file was read")
 
+// rosterReadAt is the number of files in a ZIP from which its batch reads
+// the class's roster at once rather than each file's student.
+const rosterReadAt = 30
+
 // fileTimeout bounds the work on one file once started, which the
 // request's end does not interrupt.
 const fileTimeout = 5 * time.Minute
@@ -388,6 +392,12 @@ func (b *Batch) addZip(ctx context.Context, name string, r io.ReaderAt, size int
 	if err != nil {
 		return b.record(ctx, rejected(name, err))
 	}
+	if len(ar.Entries()) > rosterReadAt {
+		// One read of the roster costs less than one per file.
+		if err := b.readRoster(ctx); err != nil {
+			return err
+		}
+	}
 	for _, e := range ar.Entries() {
 		if ctx.Err() != nil {
 			return ErrStopped
@@ -453,6 +463,11 @@ func (b *Batch) record(ctx context.Context, o Outcome) error {
 func (b *Batch) flush(ctx context.Context, final bool) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if b.list != nil {
+		if err := b.list.flush(ctx, false); err != nil {
+			return err
+		}
+	}
 	if err := b.s.writeChunk(ctx, b.upload.ID, b.part, b.flushed, b.unflushed); err != nil {
 		return err
 	}
@@ -506,6 +521,10 @@ func (b *Batch) Finish(ctx context.Context, stoppedBy string) (Upload, error) {
 	defer cancel()
 	if len(b.unflushed) > 0 {
 		if err := b.flush(ctx, true); err != nil {
+			return b.upload, err
+		}
+	} else if b.list != nil {
+		if err := b.list.flush(ctx, false); err != nil {
 			return b.upload, err
 		}
 	}
@@ -599,7 +618,7 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 		return fail(err)
 	}
 	if b.list == nil {
-		if b.list, err = s.openList(ctx, b.a.ID, b.a.ClassID); err != nil {
+		if b.list, err = s.openList(ctx, b.a.ID); err != nil {
 			return fail(err)
 		}
 	}
