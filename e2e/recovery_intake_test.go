@@ -99,13 +99,14 @@ func (in *instance) kill() {
 	in.cmd = nil
 }
 
-// lastUpload is the assignment's last upload batch, as its teacher sees it.
-func lastUpload(t *testing.T, in *instance, tok, asg string) map[string]any {
+// cutShortUpload is the assignment's upload batch that was cut short, as
+// its teacher sees it.
+func cutShortUpload(t *testing.T, in *instance, tok, asg string) map[string]any {
 	t.Helper()
 	a := in.must(200, "GET", "/api/v1/assignments/"+asg, tok, nil)
-	id, _ := a["last_upload_id"].(string)
+	id, _ := a["cut_short_upload_id"].(string)
 	if id == "" {
-		t.Fatalf("the assignment names no last upload: %v", a)
+		t.Fatalf("the assignment names no upload cut short: %v", a)
 	}
 	return in.must(200, "GET", "/api/v1/uploads/"+id, tok, nil)
 }
@@ -146,7 +147,7 @@ func TestE2ERecovery(t *testing.T) {
 	if total != len(rows) || total < 15 || total >= n {
 		t.Fatalf("after the restart the list has %d rows (total %d), want between 15 and %d", len(rows), total, n)
 	}
-	up := lastUpload(t, in, tok, asg)
+	up := cutShortUpload(t, in, tok, asg)
 	by := outcomesByStatus(up)
 	if up["state"] != "interrupted" || len(by["created"]) != total {
 		t.Fatalf("the killed batch: state %v, %d created for %d listed: %v", up["state"], len(by["created"]), total, up["counts"])
@@ -211,7 +212,7 @@ func TestE2ERecoveryListRow(t *testing.T) {
 	if _, rows := listed(t, in, tok, fc.AssignmentID); rows["1001"] != 2 {
 		t.Fatalf("after the restart the row of 1001 says version %d, want 2", rows["1001"])
 	}
-	up := lastUpload(t, in, tok, fc.AssignmentID)
+	up := cutShortUpload(t, in, tok, fc.AssignmentID)
 	outs := asSlice(up["outcomes"])
 	if up["state"] != "interrupted" || len(outs) != 1 {
 		t.Fatalf("the killed batch: %v", up)

@@ -608,9 +608,9 @@ func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 	}
 	slices.SortFunc(rows, func(x, y rowView) int { return strings.Compare(x.StudentID, y.StudentID) })
 	d := map[string]any{"Assignment": a, "Rows": rows, "More": page.Next != "", "Total": page.Total, "Anchors": anchors, "AnchorForm": map[string]string{}}
-	if a.LastUploadID != "" {
-		// The teacher's last upload, if it was cut short: which files are in.
-		if up, err := p.s.deps.Intake.UploadBatch(ctx, u, a.LastUploadID); err == nil && (up.State == intake.UploadStopped || up.State == intake.UploadInterrupted) {
+	if a.CutShortUploadID != "" {
+		// The last upload cut short, until it is completed: which files are in.
+		if up, err := p.s.deps.Intake.UploadBatch(ctx, u, a.CutShortUploadID); err == nil && (up.State == intake.UploadStopped || up.State == intake.UploadInterrupted) {
 			d["CutShort"] = up
 		}
 	}

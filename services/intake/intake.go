@@ -80,9 +80,10 @@ type Assignment struct {
 	// had finished; matching then keeps reading the assignment for new
 	// versions, as it does for one that takes students' revisions.
 	ReopenedAt *time.Time `json:"reopened_at,omitempty" bson:"reopened_at,omitempty"`
-	// LastUploadID is the teacher's latest upload batch, so that one cut
-	// short (the server stopped or was killed) can be found again.
-	LastUploadID string `json:"last_upload_id,omitempty" bson:"last_upload_id,omitempty"`
+	// CutShortUploadID is the latest upload batch that stopped before it
+	// read all its files (stopped, or interrupted by a crash), so that the
+	// teacher can find out which files are in.
+	CutShortUploadID string `json:"cut_short_upload_id,omitempty" bson:"cut_short_upload_id,omitempty"`
 }
 
 // RubricFrozen reports whether grading has started, after which the rubric

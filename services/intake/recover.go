@@ -225,6 +225,9 @@ func (s *Service) recoverUpload(ctx context.Context, f flightDoc, lists map[stri
 	if err := s.finishPart(ctx, f.UploadID, f.Part, partDoc{State: UploadInterrupted, Chunks: chunks, StartedAt: up.Parts[f.Part].StartedAt, EndedAt: s.stamp()}); err != nil {
 		return err
 	}
+	if err := s.cutShort(ctx, f.AssignmentID, f.UploadID); err != nil {
+		return err
+	}
 	if _, err := s.c(colInflight).DeleteOne(ctx, bson.D{{Key: "_id", Value: f.ID}}); err != nil {
 		return errs.Wrap(err, "recover upload")
 	}

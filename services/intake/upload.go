@@ -194,19 +194,22 @@ func (s *Service) StartUpload(ctx context.Context, caller account.User, assignme
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.startBatch(ctx, caller, a, batchID, "")
-	if err != nil {
-		return nil, err
-	}
-	set := bson.D{{Key: "last_upload_id", Value: b.upload.ID}}
 	if (a.State == Graded || a.State == Released) && a.ReopenedAt == nil {
-		set = append(set, bson.E{Key: "reopened_at", Value: s.stamp()})
+		now := s.stamp()
+		if _, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: a.ID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "reopened_at", Value: now}}}}); err != nil {
+			return nil, errs.Wrap(err, "reopen assignment")
+		}
+		a.ReopenedAt = &now
 	}
-	if _, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: a.ID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
-		_, _ = b.Finish(ctx, "")
-		return nil, errs.Wrap(err, "start upload")
-	}
-	return b, nil
+	return s.startBatch(ctx, caller, a, batchID, "")
+}
+
+// cutShort records on an assignment that an upload to it was cut short.
+func (s *Service) cutShort(ctx context.Context, assignmentID, uploadID string) error {
+	_, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "cut_short_upload_id", Value: uploadID}}}})
+	return errs.Wrap(err, "record cut-short upload")
 }
 
 func (s *Service) startBatch(ctx context.Context, caller account.User, a Assignment, batchID, own string) (*Batch, error) {
@@ -535,6 +538,11 @@ func (b *Batch) Finish(ctx context.Context, stoppedBy string) (Upload, error) {
 	now := b.s.stamp()
 	if err := b.s.finishPart(ctx, b.upload.ID, b.part, partDoc{State: state, StoppedBy: stoppedBy, Chunks: b.flushed, StartedAt: b.started, EndedAt: now}); err != nil {
 		return b.upload, err
+	}
+	if state == UploadStopped && b.own == "" {
+		if err := b.s.cutShort(ctx, b.a.ID, b.upload.ID); err != nil {
+			return b.upload, err
+		}
 	}
 	if !b.broken {
 		if _, err := b.s.c(colInflight).DeleteOne(ctx, bson.D{{Key: "_id", Value: b.flightID}}); err != nil {
