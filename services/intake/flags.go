@@ -196,8 +196,8 @@ func (s *Service) ReassignVersion(ctx context.Context, caller account.User, subm
 	switch studentID = strings.TrimSpace(studentID); {
 	case !v.Flag.Open():
 		return Upload{}, errs.E(errs.Conflict, "Only a flagged version can move to another student; version %d of this submission is not flagged.", n)
-	case n != sub.N:
-		return Upload{}, errs.E(errs.Conflict, "Only the latest version can move to another student; this submission has a version %d now.", sub.N)
+	case n != len(sub.Versions):
+		return Upload{}, errs.E(errs.Conflict, "Only the latest version can move to another student; this submission has a version %d now.", len(sub.Versions))
 	case studentID == "" || studentID == sub.StudentID:
 		return Upload{}, errs.F(errs.Invalid, "student_id", "Say which other student of the class the file belongs to (student_id).")
 	}
@@ -245,7 +245,8 @@ func (b *Batch) move(ctx context.Context, sub Submission, v Version, st Student)
 		return err
 	}
 	next := sub
-	next.Versions, next.N = slices.Clone(sub.Versions[:v.N-1]), v.N-1
+	next.Versions = slices.Clone(sub.Versions[:v.N-1])
+	next.N = len(next.Versions)
 	if err := mongostore.Swap(ctx, s.c(colSubmissions), sub.ID, "n", int64(sub.N), next); err != nil {
 		return swapErr(err)
 	}

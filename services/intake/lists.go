@@ -327,7 +327,7 @@ func (l *list) listed(ctx context.Context, sub Submission) (bool, error) {
 		return false, err
 	}
 	r, ok := pg.Rows[mongostore.FieldKey(sub.StudentID)]
-	return ok && r.Version == sub.N, nil
+	return ok && len(sub.Versions) > 0 && r.Version == sub.Current().N, nil
 }
 
 // unplace takes a submission with no versions left off the list.

@@ -122,7 +122,7 @@ func (s *Service) migrateLists(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if exists && sub.N > 0 {
+			if exists && len(sub.Versions) > 0 {
 				var sk []uint32
 				if b, ok := old.Sketches[k]; ok {
 					sk = unpackSketch(b)

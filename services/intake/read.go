@@ -38,7 +38,7 @@ func (s *Service) Student(ctx context.Context, classID, studentID string) (Stude
 // found.
 func (s *Service) Submission(ctx context.Context, id string) (Submission, error) {
 	sub, exists, err := s.storedSubmission(ctx, id)
-	if err == nil && (!exists || sub.N == 0) {
+	if err == nil && (!exists || len(sub.Versions) == 0) {
 		err = errs.E(errs.NotFound, "No submission with ID %q.", id)
 	}
 	return sub, err

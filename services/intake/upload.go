@@ -631,7 +631,7 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 		}
 	}
 	sk := sketch(in.text)
-	if exists && sub.N > 0 && sub.Current().SHA256 == in.sha256 {
+	if exists && len(sub.Versions) > 0 && sub.Current().SHA256 == in.sha256 {
 		// The same bytes again: nothing new, but the row is written again
 		// if an earlier upload stopped before it.
 		if listed, err := b.list.listed(ctx, sub); err != nil {
@@ -657,7 +657,7 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 			return fail(err)
 		}
 	}
-	slot, fresh := sub.Slot, !exists || sub.N == 0
+	slot, fresh := sub.Slot, len(sub.Versions) == 0
 	if slot == 0 {
 		if slot = in.st.Seat; slot == 0 {
 			if slot, err = s.seat(ctx, b.a.ClassID, in.st.StudentID); err != nil {
@@ -665,7 +665,7 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 			}
 		}
 	}
-	n := sub.N + 1
+	n := len(sub.Versions) + 1
 	v := Version{
 		N: n, SHA256: in.sha256, BlobKey: key, Filename: baseName(in.name), Format: in.format, Size: in.size,
 		Chars: utf8.RuneCountInString(in.text), Warnings: in.warnings, UploadedBy: b.caller.ID, UploadedAt: s.stamp(), Flag: in.flag,
@@ -749,7 +749,7 @@ func (s *Service) addVersion(ctx context.Context, a Assignment, st Student, sub 
 	}
 	next := sub
 	next.Versions = append(slices.Clone(sub.Versions), v)
-	next.N, next.Pseudonym, next.Slot = sub.N+1, pseudo, slot
+	next.N, next.Pseudonym, next.Slot = len(next.Versions), pseudo, slot
 	err := mongostore.Swap(ctx, s.c(colSubmissions), sub.ID, "n", int64(sub.N), next)
 	if errors.Is(err, mongostore.ErrStale) {
 		return Submission{}, conflict
