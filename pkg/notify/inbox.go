@@ -1,0 +1,341 @@
+package notify
+
+import (
+	"cmp"
+	"context"
+	"math/bits"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
+)
+
+// The inbox of a user is a sequence of positions 0, 1, 2, …, one per
+// message, kept PageSize to a page document ("<user>:<page>"). A head
+// document per user says which position comes next and, as two bit masks
+// per page, which positions are in place and which are unread, with the
+// unread total. The masks make placing an item and marking it read
+// idempotent single-document updates, so a crash and a retry can neither
+// duplicate an item nor miscount. Every read and write is one document by
+// _id, whatever the inbox's length.
+
+// PageSize is how many items an inbox page document holds.
+const PageSize = 50
+
+// maxTrackedPages bounds the head: the read state of pages older than the
+// newest maxTrackedPages (20,000 items) is dropped, and their items count
+// as read.
+const maxTrackedPages = 400
+
+const fullPage = int64(1)<<PageSize - 1
+
+// headDoc is a user's inbox head; every write goes through mongostore.Swap.
+type headDoc struct {
+	ID     string `bson:"_id"` // the user's ID
+	Rev    int64  `bson:"rev"`
+	Next   int64  `bson:"next"`   // the next position to give
+	Unread int    `bson:"unread"` // the number of unread bits set
+	// Pages has an entry for each page with a position given but not yet
+	// in place, or with an unread item; the others are settled and read.
+	Pages map[string]pageBits `bson:"pages"`
+	// Reserving maps a message (FieldKey of its ID) to the position given
+	// to it until it is in place, so that a retry reuses it.
+	Reserving map[string]int64 `bson:"reserving"`
+}
+
+type pageBits struct {
+	Placed int64 `bson:"p"`
+	Unread int64 `bson:"u"`
+}
+
+// pageDoc is one page of an inbox.
+type pageDoc struct {
+	ID     string             `bson:"_id"` // "<user>:<page>"
+	UserID string             `bson:"user_id"`
+	Page   int64              `bson:"page"`
+	Items  map[string]itemDoc `bson:"items"` // by slot, 0…PageSize-1
+}
+
+type itemDoc struct {
+	ID    string    `bson:"id"` // the message's ID
+	Pos   int64     `bson:"pos"`
+	Kind  Kind      `bson:"kind"`
+	Title string    `bson:"title"`
+	Text  string    `bson:"text,omitempty"`
+	Link  string    `bson:"link,omitempty"`
+	At    time.Time `bson:"at"`
+}
+
+func pageOf(pos int64) (page string, bit int64) {
+	return strconv.FormatInt(pos/PageSize, 10), int64(1) << (pos % PageSize)
+}
+
+func pageID(userID string, page int64) string { return userID + ":" + strconv.FormatInt(page, 10) }
+
+// updateHead applies change to the user's inbox head and stores it when
+// change reports a change (see update).
+func (s *Service) updateHead(ctx context.Context, userID string, change func(*headDoc) bool) (headDoc, error) {
+	return update(ctx, s.c(colHeads), userID, func() headDoc { return headDoc{ID: userID} },
+		func(h *headDoc) *int64 { return &h.Rev },
+		func(h *headDoc) bool { h.init(); return change(h) })
+}
+
+func (h *headDoc) init() {
+	if h.Pages == nil {
+		h.Pages = map[string]pageBits{}
+	}
+	if h.Reserving == nil {
+		h.Reserving = map[string]int64{}
+	}
+}
+
+// reserve gives message id its position: the one it was given before, or
+// the next.
+func (h *headDoc) reserve(id string) (pos int64, changed bool) {
+	if p, ok := h.Reserving[mongostore.FieldKey(id)]; ok {
+		return p, false
+	}
+	pos = h.Next
+	h.Next++
+	h.Reserving[mongostore.FieldKey(id)] = pos
+	pg, _ := pageOf(pos)
+	if _, ok := h.Pages[pg]; !ok {
+		h.Pages[pg] = pageBits{}
+		h.trim()
+	}
+	return pos, true
+}
+
+// settle records the item at pos in place (and unread, the first time) and
+// forgets the reservation.
+func (h *headDoc) settle(id string, pos int64) bool {
+	changed := false
+	if _, ok := h.Reserving[mongostore.FieldKey(id)]; ok {
+		delete(h.Reserving, mongostore.FieldKey(id))
+		changed = true
+	}
+	pg, bit := pageOf(pos)
+	e, ok := h.Pages[pg]
+	if !ok || e.Placed&bit != 0 {
+		return changed // settled before (its page entry may since have been dropped)
+	}
+	e.Placed |= bit
+	e.Unread |= bit
+	h.Unread++
+	h.put(pg, e)
+	return true
+}
+
+// markRead clears pos's unread bit.
+func (h *headDoc) markRead(pos int64) bool {
+	pg, bit := pageOf(pos)
+	e, ok := h.Pages[pg]
+	if !ok || e.Unread&bit == 0 {
+		return false
+	}
+	e.Unread &^= bit
+	h.Unread--
+	h.put(pg, e)
+	return true
+}
+
+func (h *headDoc) markAllRead() bool {
+	if h.Unread == 0 {
+		return false
+	}
+	for pg, e := range h.Pages {
+		e.Unread = 0
+		h.put(pg, e)
+	}
+	h.Unread = 0
+	return true
+}
+
+// put stores a page's bits, dropping the entry once the page is full and
+// read.
+func (h *headDoc) put(pg string, e pageBits) {
+	if e.Placed == fullPage && e.Unread == 0 {
+		delete(h.Pages, pg)
+		return
+	}
+	h.Pages[pg] = e
+}
+
+// trim drops the oldest pages' entries beyond maxTrackedPages; their
+// items then count as read.
+func (h *headDoc) trim() {
+	if len(h.Pages) <= maxTrackedPages {
+		return
+	}
+	nums := make([]int64, 0, len(h.Pages))
+	for pg := range h.Pages {
+		n, _ := strconv.ParseInt(pg, 10, 64)
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	for _, n := range nums[:len(nums)-maxTrackedPages] {
+		pg := strconv.FormatInt(n, 10)
+		h.Unread -= bits.OnesCount64(uint64(h.Pages[pg].Unread))
+		delete(h.Pages, pg)
+	}
+}
+
+// unread reports whether the item at pos is unread.
+func (h *headDoc) unread(pos int64) bool {
+	pg, bit := pageOf(pos)
+	return h.Pages[pg].Unread&bit != 0
+}
+
+// place puts message m in its user's inbox, once: a position, the item on
+// its page, the head's bits, then the message marked placed. Each step can
+// be repeated after a crash without effect, so re-raising the event or the
+// Sender finishes a placement a crash interrupted.
+func (s *Service) place(ctx context.Context, m *messageDoc) error {
+	if m.Placed {
+		return nil
+	}
+	if m.Pos == 0 {
+		var pos int64
+		if _, err := s.updateHead(ctx, m.UserID, func(h *headDoc) bool {
+			var changed bool
+			pos, changed = h.reserve(m.ID)
+			return changed
+		}); err != nil {
+			return err
+		}
+		if err := s.fault("inbox:reserved"); err != nil {
+			return err
+		}
+		if _, err := s.c(colMessages).UpdateOne(ctx, byID(m.ID), set("pos", pos+1)); err != nil {
+			return errs.Wrap(err, "record inbox position")
+		}
+		m.Pos = pos + 1
+	}
+	pos := m.Pos - 1
+	item := itemDoc{ID: m.ID, Pos: pos, Kind: m.Kind, Title: m.Title, Text: m.Text, Link: m.Link, At: m.CreatedAt}
+	page := pos / PageSize
+	if _, err := s.c(colPages).UpdateOne(ctx, byID(pageID(m.UserID, page)), bson.D{
+		{Key: "$set", Value: bson.D{{Key: "items." + strconv.FormatInt(pos%PageSize, 10), Value: item}}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "user_id", Value: m.UserID}, {Key: "page", Value: page}}},
+	}, options.Update().SetUpsert(true)); err != nil {
+		return errs.Wrap(err, "write inbox page")
+	}
+	if err := s.fault("inbox:page"); err != nil {
+		return err
+	}
+	if _, err := s.updateHead(ctx, m.UserID, func(h *headDoc) bool { return h.settle(m.ID, pos) }); err != nil {
+		return err
+	}
+	if err := s.fault("inbox:settled"); err != nil {
+		return err
+	}
+	if _, err := s.c(colMessages).UpdateOne(ctx, byID(m.ID), set("placed", true)); err != nil {
+		return errs.Wrap(err, "mark placed")
+	}
+	m.Placed = true
+	return nil
+}
+
+// Item is one entry of an inbox.
+type Item struct {
+	ID    string    `json:"id"` // the message's ID, for MarkRead
+	Kind  Kind      `json:"kind"`
+	Title string    `json:"title"`
+	Text  string    `json:"text,omitempty"`
+	Link  string    `json:"link,omitempty"` // a path on Margin
+	At    time.Time `json:"at"`
+	Read  bool      `json:"read"`
+
+	pos int64
+}
+
+// InboxPage is a page of an inbox, newest first.
+type InboxPage struct {
+	Items  []Item `json:"items"`
+	Unread int    `json:"unread"` // in the whole inbox
+	// Older is the page to ask for next, for older items; -1 when there
+	// are none.
+	Older int64 `json:"older"`
+}
+
+// Inbox returns a page of the user's inbox, newest first: page < 0 (or
+// past the newest) is the newest page, which also takes in the page before
+// it when it holds fewer than PageSize/2 items. It reads two or three
+// documents by _id whatever the inbox's length. A user with no messages
+// has an empty inbox.
+func (s *Service) Inbox(ctx context.Context, userID string, page int64) (InboxPage, error) {
+	h, err := s.head(ctx, userID)
+	if err != nil || h.Next == 0 {
+		return InboxPage{Items: []Item{}, Older: -1}, err
+	}
+	newest := (h.Next - 1) / PageSize
+	if page < 0 || page > newest {
+		page = newest
+	}
+	out := InboxPage{Items: []Item{}, Unread: h.Unread, Older: page - 1}
+	for p := page; p >= 0; p-- {
+		pd, err := mongostore.Get[pageDoc](ctx, s.c(colPages), pageID(userID, p), "inbox page")
+		if err != nil && !errs.Is(err, errs.NotFound) {
+			return InboxPage{}, err
+		}
+		out.Older = p - 1
+		for _, it := range pd.Items {
+			out.Items = append(out.Items, Item{ID: it.ID, Kind: it.Kind, Title: it.Title, Text: it.Text, Link: it.Link, At: it.At, Read: !h.unread(it.Pos), pos: it.Pos})
+		}
+		if p != newest || len(pd.Items) >= PageSize/2 {
+			break
+		}
+	}
+	slices.SortFunc(out.Items, func(a, b Item) int { return cmp.Compare(b.pos, a.pos) })
+	return out, nil
+}
+
+// head returns the user's inbox head; an empty one when they have none.
+func (s *Service) head(ctx context.Context, userID string) (headDoc, error) {
+	h, err := mongostore.Get[headDoc](ctx, s.c(colHeads), userID, "inbox")
+	if errs.Is(err, errs.NotFound) {
+		return headDoc{ID: userID}, nil
+	}
+	return h, err
+}
+
+// Unread returns how many of the user's inbox items are unread: one read
+// by _id.
+func (s *Service) Unread(ctx context.Context, userID string) (int, error) {
+	h, err := s.head(ctx, userID)
+	return h.Unread, err
+}
+
+// MarkRead marks one of the user's messages read; marking it again is
+// harmless. Returns errs.NotFound unless the message is the user's.
+func (s *Service) MarkRead(ctx context.Context, userID, messageID string) error {
+	m, err := mongostore.Get[messageDoc](ctx, s.c(colMessages), messageID, "notification")
+	if err == nil && m.UserID != userID {
+		err = errs.E(errs.NotFound, "No notification with ID %q.", messageID)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.place(ctx, &m); err != nil {
+		return err
+	}
+	_, err = s.updateHead(ctx, userID, func(h *headDoc) bool { return h.markRead(m.Pos - 1) })
+	return err
+}
+
+// MarkAllRead marks every item of the user's inbox read: one document.
+func (s *Service) MarkAllRead(ctx context.Context, userID string) error {
+	_, err := s.updateHead(ctx, userID, (*headDoc).markAllRead)
+	return err
+}
+
+func byID(id string) bson.D { return bson.D{{Key: "_id", Value: id}} }
+
+func set(field string, v any) bson.D {
+	return bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: v}}}}
+}
