@@ -32,6 +32,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/marginschool/margin/pkg/account"
@@ -200,8 +201,10 @@ type Config struct {
 	// wait is four times longer, up to an hour.
 	RetryBase time.Duration `env:"MARGIN_MAIL_RETRY_BASE" envDefault:"30s"`
 	// Lease is how long a Sender holds a claimed message. A Sender that
-	// dies holding one delays that message by at most this long.
-	Lease time.Duration `env:"MARGIN_MAIL_LEASE" envDefault:"2m"`
+	// dies holding one delays that message by at most this long. It must
+	// well exceed the longest SMTP session (smtpmail.Timeout per command),
+	// or a slow send could be claimed and sent again by another Sender.
+	Lease time.Duration `env:"MARGIN_MAIL_LEASE" envDefault:"5m"`
 	// Poll is how often a Sender looks for due messages.
 	Poll time.Duration `env:"MARGIN_MAIL_POLL" envDefault:"2s"`
 	// LinkTTL is how long the sign-in link in a student's email works.
@@ -220,7 +223,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	def(&c.RetryBase, 30*time.Second)
-	def(&c.Lease, 2*time.Minute)
+	def(&c.Lease, 5*time.Minute)
 	def(&c.Poll, 2*time.Second)
 	def(&c.LinkTTL, 30*24*time.Hour)
 	def(&c.UnsubscribeTTL, 365*24*time.Hour)
@@ -342,12 +345,26 @@ func New(ctx context.Context, db *mongo.Database, cfg Config, logger *slog.Logge
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
 		s.host = u.Hostname()
 	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		return nil, err
+	}
 	key, err := s.signingKey(ctx)
 	if err != nil {
 		return nil, err
 	}
 	s.key = key
 	return s, nil
+}
+
+// ensureIndexes creates the indexes the few scanned collections want on
+// MongoDB (the embedded store scans them anyway; they are small).
+func (s *Service) ensureIndexes(ctx context.Context) error {
+	for col, key := range map[string]string{colQueue: "due", colFailed: "at", colSuppressed: "at"} {
+		if _, err := s.c(col).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: key, Value: 1}}}); err != nil {
+			return errs.Wrap(err, "index %s", col)
+		}
+	}
+	return nil
 }
 
 func (s *Service) c(name string) *mongo.Collection { return s.db.Collection(name) }

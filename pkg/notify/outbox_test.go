@@ -271,7 +271,7 @@ func TestCrashAfterMark(t *testing.T) {
 // listed for admins, and can be resent.
 func TestRetryThenFail(t *testing.T) {
 	e := newEnv(t, nil)
-	e.smtp.FailNext(2)
+	e.smtp.FailNext(2, false)
 	e.notify(offer(1))
 	e.drain()
 	if got := len(e.smtp.Messages()); got != 0 {
@@ -293,7 +293,7 @@ func TestRetryThenFail(t *testing.T) {
 		t.Fatalf("%d emails after the server recovered, want 1", got)
 	}
 
-	e.smtp.FailNext(100)
+	e.smtp.FailNext(100, false)
 	e.notify(offer(2))
 	for range e.cfg.MaxAttempts {
 		e.drain()
@@ -307,7 +307,7 @@ func TestRetryThenFail(t *testing.T) {
 	if err != nil || len(fails) != 1 || fails[0].Attempts != e.cfg.MaxAttempts || fails[0].Email != grader.Email {
 		t.Fatalf("Failures = %+v, %v", fails, err)
 	}
-	e.smtp.FailNext(0)
+	e.smtp.FailNext(0, false)
 	if err := e.svc.Resend(e.ctx, fails[0].ID); err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +320,18 @@ func TestRetryThenFail(t *testing.T) {
 	}
 	if err := e.svc.Resend(e.ctx, "ntf_nope"); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("Resend(unknown) = %v", err)
+	}
+
+	// A permanent refusal of the message is not retried, and does not mark
+	// the address failing.
+	e.smtp.FailNext(1, true)
+	e.notify(offer(3))
+	e.drain()
+	if st, why := e.mailState(offer(3), grader.UserID); st != notify.MailFailed || !strings.Contains(why, "554") {
+		t.Fatalf("refused: %q (%s), want failed with the 554 at once", st, why)
+	}
+	if got, _ := e.svc.FailingAddresses(e.ctx, []string{grader.Email}); len(got) != 0 {
+		t.Fatalf("a refused message marked the address failing: %+v", got)
 	}
 }
 

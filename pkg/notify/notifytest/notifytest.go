@@ -65,6 +65,7 @@ type Server struct {
 	msgs     []Message
 	rejected map[string]bool
 	failing  int
+	refuse   bool
 	arrived  chan struct{}
 }
 
@@ -124,12 +125,12 @@ func (s *Server) Reject(address string) {
 	s.rejected[strings.ToLower(address)] = true
 }
 
-// FailNext makes the next n messages fail at the end of DATA with 451
-// 4.3.0, a temporary failure.
-func (s *Server) FailNext(n int) {
+// FailNext makes the next n messages fail at the end of DATA: with 451
+// 4.3.0, a temporary failure, or with permanent, 554 5.7.1, a refusal.
+func (s *Server) FailNext(n int, permanent bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failing = n
+	s.failing, s.refuse = n, permanent
 }
 
 // Messages returns the messages accepted so far, oldest first.
@@ -204,6 +205,9 @@ func (x *session) Data(r io.Reader) error {
 	defer x.s.mu.Unlock()
 	if x.s.failing > 0 {
 		x.s.failing--
+		if x.s.refuse {
+			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Message refused"}
+		}
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
 	}
 	m, err := parse(raw)

@@ -24,8 +24,9 @@ type Mailer struct {
 	from   string
 }
 
-// Timeout bounds connecting and each SMTP command.
-const Timeout = 30 * time.Second
+// Timeout bounds connecting and each SMTP command; a whole session stays
+// well inside notify.Config.Lease.
+const Timeout = 20 * time.Second
 
 // New returns a Mailer for server, sending from from (an address, with or
 // without a display name). tlsConfig is used for TLS (smtps://) and
