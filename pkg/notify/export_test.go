@@ -22,7 +22,7 @@ type HeadState struct {
 
 func Head(ctx context.Context, s *Service, userID string) (HeadState, error) {
 	h, err := s.head(ctx, userID)
-	return HeadState{Next: int(h.Next), Unread: h.Unread, Pages: len(h.Pages), Reserving: len(h.Reserving)}, err
+	return HeadState{Next: int(h.Next), Unread: h.Unread, Pages: int(h.pages()), Reserving: len(h.Reserving)}, err
 }
 
 // QueueLen is how many entries wait in the queue.

@@ -3,6 +3,7 @@ package notify
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -22,7 +23,8 @@ import (
 // unread total. The masks make placing an item and marking it read
 // idempotent single-document updates, so a crash and a retry can neither
 // duplicate an item nor miscount. Every read and write is one document by
-// _id, whatever the inbox's length.
+// _id, whatever the inbox's length. The masks are one binary field, so the
+// head stays small (16 bytes a page) and cheap to read.
 
 // PageSize is how many items an inbox page document holds.
 const PageSize = 50
@@ -32,7 +34,7 @@ const PageSize = 50
 // as read.
 const maxTrackedPages = 400
 
-const fullPage = int64(1)<<PageSize - 1
+const fullPage = uint64(1)<<PageSize - 1
 
 // headDoc is a user's inbox head; every write goes through mongostore.Swap.
 type headDoc struct {
@@ -40,17 +42,15 @@ type headDoc struct {
 	Rev    int64  `bson:"rev"`
 	Next   int64  `bson:"next"`   // the next position to give
 	Unread int    `bson:"unread"` // the number of unread bits set
-	// Pages has an entry for each page with a position given but not yet
-	// in place, or with an unread item; the others are settled and read.
-	Pages map[string]pageBits `bson:"pages"`
+	// Base is the first page whose masks Bits holds; every page before it
+	// is in place and read.
+	Base int64 `bson:"base"`
+	// Bits holds, for each page from Base on, its placed mask then its
+	// unread mask, 8 bytes each, little-endian.
+	Bits []byte `bson:"bits"`
 	// Reserving maps a message (FieldKey of its ID) to the position given
 	// to it until it is in place, so that a retry reuses it.
 	Reserving map[string]int64 `bson:"reserving"`
-}
-
-type pageBits struct {
-	Placed int64 `bson:"p"`
-	Unread int64 `bson:"u"`
 }
 
 // pageDoc is one page of an inbox.
@@ -71,8 +71,8 @@ type itemDoc struct {
 	At    time.Time `bson:"at"`
 }
 
-func pageOf(pos int64) (page string, bit int64) {
-	return strconv.FormatInt(pos/PageSize, 10), int64(1) << (pos % PageSize)
+func pageOf(pos int64) (page int64, bit uint64) {
+	return pos / PageSize, uint64(1) << (pos % PageSize)
 }
 
 func pageID(userID string, page int64) string { return userID + ":" + strconv.FormatInt(page, 10) }
@@ -86,12 +86,44 @@ func (s *Service) updateHead(ctx context.Context, userID string, change func(*he
 }
 
 func (h *headDoc) init() {
-	if h.Pages == nil {
-		h.Pages = map[string]pageBits{}
-	}
 	if h.Reserving == nil {
 		h.Reserving = map[string]int64{}
 	}
+}
+
+// pages is how many pages Bits holds.
+func (h *headDoc) pages() int64 { return int64(len(h.Bits) / 16) }
+
+// masks returns page p's placed and unread masks; ok is false for a page
+// before Base (all in place and read) or one not reserved yet.
+func (h *headDoc) masks(p int64) (placed, unread uint64, ok bool) {
+	i := p - h.Base
+	if i < 0 || i >= h.pages() {
+		return 0, 0, false
+	}
+	return binary.LittleEndian.Uint64(h.Bits[i*16:]), binary.LittleEndian.Uint64(h.Bits[i*16+8:]), true
+}
+
+// setMasks stores page p's masks (p must be tracked), then drops the
+// leading pages that are full and read.
+func (h *headDoc) setMasks(p int64, placed, unread uint64) {
+	i := p - h.Base
+	binary.LittleEndian.PutUint64(h.Bits[i*16:], placed)
+	binary.LittleEndian.PutUint64(h.Bits[i*16+8:], unread)
+	for h.pages() > 0 {
+		if pl, un, _ := h.masks(h.Base); pl != fullPage || un != 0 {
+			break
+		}
+		h.drop()
+	}
+}
+
+// drop forgets the first tracked page; its unread items count as read.
+func (h *headDoc) drop() {
+	_, un, _ := h.masks(h.Base)
+	h.Unread -= bits.OnesCount64(un)
+	h.Bits = h.Bits[16:]
+	h.Base++
 }
 
 // reserve gives message id its position: the one it was given before, or
@@ -103,10 +135,15 @@ func (h *headDoc) reserve(id string) (pos int64, changed bool) {
 	pos = h.Next
 	h.Next++
 	h.Reserving[mongostore.FieldKey(id)] = pos
-	pg, _ := pageOf(pos)
-	if _, ok := h.Pages[pg]; !ok {
-		h.Pages[pg] = pageBits{}
-		h.trim()
+	p, _ := pageOf(pos)
+	if h.pages() == 0 {
+		h.Base = p
+	}
+	for h.Base+h.pages() <= p {
+		h.Bits = append(h.Bits, make([]byte, 16)...)
+	}
+	for h.pages() > maxTrackedPages {
+		h.drop()
 	}
 	return pos, true
 }
@@ -119,28 +156,25 @@ func (h *headDoc) settle(id string, pos int64) bool {
 		delete(h.Reserving, mongostore.FieldKey(id))
 		changed = true
 	}
-	pg, bit := pageOf(pos)
-	e, ok := h.Pages[pg]
-	if !ok || e.Placed&bit != 0 {
-		return changed // settled before (its page entry may since have been dropped)
+	p, bit := pageOf(pos)
+	placed, unread, ok := h.masks(p)
+	if !ok || placed&bit != 0 {
+		return changed // settled before (its page may since have been dropped)
 	}
-	e.Placed |= bit
-	e.Unread |= bit
 	h.Unread++
-	h.put(pg, e)
+	h.setMasks(p, placed|bit, unread|bit)
 	return true
 }
 
 // markRead clears pos's unread bit.
 func (h *headDoc) markRead(pos int64) bool {
-	pg, bit := pageOf(pos)
-	e, ok := h.Pages[pg]
-	if !ok || e.Unread&bit == 0 {
+	p, bit := pageOf(pos)
+	placed, unread, ok := h.masks(p)
+	if !ok || unread&bit == 0 {
 		return false
 	}
-	e.Unread &^= bit
 	h.Unread--
-	h.put(pg, e)
+	h.setMasks(p, placed, unread&^bit)
 	return true
 }
 
@@ -148,47 +182,19 @@ func (h *headDoc) markAllRead() bool {
 	if h.Unread == 0 {
 		return false
 	}
-	for pg, e := range h.Pages {
-		e.Unread = 0
-		h.put(pg, e)
+	for p := h.Base + h.pages() - 1; p >= h.Base; p-- {
+		placed, _, _ := h.masks(p)
+		h.setMasks(p, placed, 0)
 	}
 	h.Unread = 0
 	return true
 }
 
-// put stores a page's bits, dropping the entry once the page is full and
-// read.
-func (h *headDoc) put(pg string, e pageBits) {
-	if e.Placed == fullPage && e.Unread == 0 {
-		delete(h.Pages, pg)
-		return
-	}
-	h.Pages[pg] = e
-}
-
-// trim drops the oldest pages' entries beyond maxTrackedPages; their
-// items then count as read.
-func (h *headDoc) trim() {
-	if len(h.Pages) <= maxTrackedPages {
-		return
-	}
-	nums := make([]int64, 0, len(h.Pages))
-	for pg := range h.Pages {
-		n, _ := strconv.ParseInt(pg, 10, 64)
-		nums = append(nums, n)
-	}
-	slices.Sort(nums)
-	for _, n := range nums[:len(nums)-maxTrackedPages] {
-		pg := strconv.FormatInt(n, 10)
-		h.Unread -= bits.OnesCount64(uint64(h.Pages[pg].Unread))
-		delete(h.Pages, pg)
-	}
-}
-
 // unread reports whether the item at pos is unread.
 func (h *headDoc) unread(pos int64) bool {
-	pg, bit := pageOf(pos)
-	return h.Pages[pg].Unread&bit != 0
+	p, bit := pageOf(pos)
+	_, unread, _ := h.masks(p)
+	return unread&bit != 0
 }
 
 // place puts message m in its user's inbox, once: a position, the item on
