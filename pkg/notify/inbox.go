@@ -29,6 +29,10 @@ import (
 // PageSize is how many items an inbox page document holds.
 const PageSize = 50
 
+// maxItemText is how much of a message's text its inbox item keeps, so
+// that a page stays small; the item links to the page with the details.
+const maxItemText = 280
+
 // maxTrackedPages bounds the head: the read state of pages older than the
 // newest maxTrackedPages (20,000 items) is dropped, and their items count
 // as read.
@@ -223,7 +227,7 @@ func (s *Service) place(ctx context.Context, m *messageDoc) error {
 		m.Pos = pos + 1
 	}
 	pos := m.Pos - 1
-	item := itemDoc{ID: m.ID, Pos: pos, Kind: m.Kind, Title: m.Title, Text: m.Text, Link: m.Link, At: m.CreatedAt}
+	item := itemDoc{ID: m.ID, Pos: pos, Kind: m.Kind, Title: m.Title, Text: truncate(m.Text, maxItemText), Link: m.Link, At: m.CreatedAt}
 	page := pos / PageSize
 	if _, err := s.c(colPages).UpdateOne(ctx, byID(pageID(m.UserID, page)), bson.D{
 		{Key: "$set", Value: bson.D{{Key: "items." + strconv.FormatInt(pos%PageSize, 10), Value: item}}},
@@ -252,7 +256,7 @@ type Item struct {
 	ID    string    `json:"id"` // the message's ID, for MarkRead
 	Kind  Kind      `json:"kind"`
 	Title string    `json:"title"`
-	Text  string    `json:"text,omitempty"`
+	Text  string    `json:"text,omitempty"` // the first 280 characters
 	Link  string    `json:"link,omitempty"` // a path on Margin
 	At    time.Time `json:"at"`
 	Read  bool      `json:"read"`

@@ -2,7 +2,11 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
@@ -65,61 +69,126 @@ type queueDoc struct {
 // never is the lease of unclaimed work: long past.
 var never = time.Unix(0, 0).UTC()
 
-// Notify queues the event for each recipient and puts it in their inbox.
-// Each recipient's message has a deterministic ID (from Kind, Key and the
-// recipient), so raising the same event again, however often, adds
-// nothing; and a raise that a crash interrupted is finished by the next
-// raise (or, for the inbox, by the Sender). Email goes out later, from a
-// Sender, according to the recipient's preferences at that time.
+// inlinePlacements is how many recipients Notify puts in the inbox itself;
+// a larger fan-out (a class's release) returns once queued and the Sender
+// fills the inboxes within a poll or two.
+const inlinePlacements = 10
+
+// Notify queues the event for each recipient: one message each, with a
+// deterministic ID (from Kind, Key and the recipient), so raising the same
+// event again, however often, adds nothing, and a raise a crash interrupted
+// is finished by the next raise or by the Sender. For up to
+// inlinePlacements recipients the inbox item is there when Notify returns;
+// for more, the Sender places them. Email goes out later, from a Sender,
+// according to each recipient's preferences at that time.
 //
 // Returns errs.Invalid (naming the field) for a malformed event, including
-// a grader-bound event that names a student; nothing is queued then. On
-// any other error some recipients may be queued: raise it again.
+// a grader-bound event that names a student; nothing is queued then. On any
+// other error some recipients may be queued: raise it again.
 func (s *Service) Notify(ctx context.Context, e Event) error {
 	if err := e.validate(); err != nil {
 		return err
 	}
 	now := s.now()
+	var ms []messageDoc
+	seen := map[string]bool{}
 	for _, r := range e.Recipients {
 		m := messageDoc{
 			ID: messageID(e.Kind, e.Key, r.UserID), Kind: e.Kind, Key: e.Key, UserID: r.UserID, Role: r.Role,
 			Email: r.Email, EmailAllowed: r.EmailAllowed && r.Email != "",
 			Title: e.Title, Text: e.Text, Link: e.Link, CreatedAt: now,
 		}
-		if err := s.queue(ctx, m); err != nil {
+		if !seen[m.ID] {
+			seen[m.ID] = true
+			ms = append(ms, m)
+		}
+	}
+	pending, err := s.store(ctx, ms)
+	if err != nil {
+		return err
+	}
+	if err := s.fault("notify:stored"); err != nil {
+		return err
+	}
+	// The queue entries go in before the inbox items: if a crash stops
+	// this raise, the Sender finds them and finishes the placements.
+	qs := make([]any, len(pending))
+	for i, m := range pending {
+		qs[i] = queueDoc{ID: m.ID, UserID: m.UserID, Due: m.CreatedAt, LeaseUntil: never}
+	}
+	if err := insertNew(ctx, s.c(colQueue), qs); err != nil {
+		return errs.Wrap(err, "queue notifications")
+	}
+	if err := s.fault("notify:queued"); err != nil {
+		return err
+	}
+	if len(pending) > inlinePlacements {
+		return nil
+	}
+	for i := range pending {
+		if err := s.place(ctx, &pending[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// queue stores one message, queues it for a Sender and places it in the
-// inbox, or finishes what an earlier raise of it left undone.
-func (s *Service) queue(ctx context.Context, m messageDoc) error {
-	_, err := s.c(colMessages).InsertOne(ctx, m)
-	if mongostore.IsDuplicateKey(err) {
-		old, err := mongostore.Get[messageDoc](ctx, s.c(colMessages), m.ID, "notification")
-		if err != nil {
-			return err
+// store inserts the messages in one round trip and returns those with
+// work left: the new ones, and the ones an earlier raise stored but did
+// not finish.
+func (s *Service) store(ctx context.Context, ms []messageDoc) ([]messageDoc, error) {
+	docs := make([]any, len(ms))
+	for i, m := range ms {
+		docs[i] = m
+	}
+	_, err := s.c(colMessages).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	dup := map[int]bool{}
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+		for _, we := range bwe.WriteErrors {
+			if !mongostore.IsDuplicateKey(we) {
+				return nil, errs.Wrap(err, "store notifications")
+			}
+			dup[we.Index] = true
 		}
-		if old.Placed && old.Mail.State != MailPending {
-			return nil
-		}
-		m = old
 	} else if err != nil {
-		return errs.Wrap(err, "store notification")
+		return nil, errs.Wrap(err, "store notifications")
 	}
-	if err := s.fault("notify:stored"); err != nil {
-		return err
+	var pending []messageDoc
+	var again []string
+	for i, m := range ms {
+		if dup[i] {
+			again = append(again, m.ID)
+		} else {
+			pending = append(pending, m)
+		}
 	}
-	// The queue entry goes in before the inbox item: if a crash stops
-	// this raise, the Sender finds the entry and finishes the placement.
-	q := queueDoc{ID: m.ID, UserID: m.UserID, Due: m.CreatedAt, LeaseUntil: never}
-	if _, err := s.c(colQueue).InsertOne(ctx, q); err != nil && !mongostore.IsDuplicateKey(err) {
-		return errs.Wrap(err, "queue notification")
+	old, err := mongostore.GetMany(ctx, s.c(colMessages), again, func(m messageDoc) string { return m.ID })
+	if err != nil {
+		return nil, err
 	}
-	if err := s.fault("notify:queued"); err != nil {
-		return err
+	for _, id := range again {
+		if m, ok := old[id]; ok && !(m.Placed && m.Mail.State != MailPending) {
+			pending = append(pending, m)
+		}
 	}
-	return s.place(ctx, &m)
+	return pending, nil
+}
+
+// insertNew inserts docs in one round trip, ignoring those already there.
+func insertNew(ctx context.Context, col *mongo.Collection, docs []any) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	_, err := col.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+		for _, we := range bwe.WriteErrors {
+			if !mongostore.IsDuplicateKey(we) {
+				return err
+			}
+		}
+		return nil
+	}
+	return err
 }

@@ -98,6 +98,35 @@ func TestNotifyOnce(t *testing.T) {
 	}
 }
 
+// TestFanOut: an event for a class is queued at once and the Sender fills
+// the inboxes.
+func TestFanOut(t *testing.T) {
+	e := newEnv(t, func(c *notify.Config) { c.SMTPURL, c.MailFrom = "", "" })
+	ev := released(1)
+	ev.Recipients = nil
+	for i := range 30 {
+		ev.Recipients = append(ev.Recipients, notify.Recipient{UserID: fmt.Sprintf("usr_s%02d", i), Role: account.Student})
+	}
+	ev.Recipients = append(ev.Recipients, ev.Recipients[0]) // listed twice: one message
+	e.notify(ev)
+	if e.queueLen() != 30 || e.unread("usr_s00") != 0 {
+		t.Fatalf("queue %d, unread %d: want 30 queued, none placed yet", e.queueLen(), e.unread("usr_s00"))
+	}
+	e.notify(ev)
+	if n := e.drain(); n != 30 {
+		t.Fatalf("sender handled %d, want 30", n)
+	}
+	e.notify(ev)
+	for _, r := range ev.Recipients {
+		if len(e.inbox(r.UserID)) != 1 || e.unread(r.UserID) != 1 {
+			t.Fatalf("%s: %d items, %d unread", r.UserID, len(e.inbox(r.UserID)), e.unread(r.UserID))
+		}
+	}
+	if e.queueLen() != 0 {
+		t.Fatal("a finished event was queued again")
+	}
+}
+
 // TestNotifyCrash stops a raise at each point of its write path, as a
 // crash would, then finishes it by raising again or by the sender alone.
 // Either way: one inbox item, an exact unread count, one email.

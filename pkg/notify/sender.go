@@ -55,8 +55,12 @@ func (x *Sender) Run(ctx context.Context) error {
 	t := time.NewTicker(x.s.cfg.Poll)
 	defer t.Stop()
 	for {
-		if _, err := x.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		n, err := x.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
 			x.s.log.Warn("notifications pass", "err", err)
+		}
+		if n == batch {
+			continue // more are due
 		}
 		select {
 		case <-ctx.Done():
