@@ -41,7 +41,7 @@ func (c *clock) Advance(d time.Duration) {
 // env is a notifications service on a fresh database of the embedded
 // store, mailing through an in-test SMTP server.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	svc    *notify.Service
 	smtp   *notifytest.Server
@@ -52,7 +52,7 @@ type env struct {
 }
 
 // newEnv starts an env; change may adjust the configuration first.
-func newEnv(t *testing.T, change func(*notify.Config)) *env {
+func newEnv(t testing.TB, change func(*notify.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	srv := notifytest.Start(t, notifytest.Options{Username: "margin", Password: "s3cret"})
@@ -204,6 +204,6 @@ func links(m notifytest.Message) (html, text []string) {
 	return html, text
 }
 
-func notifytestStart(t *testing.T, implicitTLS bool) *notifytest.Server {
+func notifytestStart(t testing.TB, implicitTLS bool) *notifytest.Server {
 	return notifytest.Start(t, notifytest.Options{Username: "margin", Password: "s3cret", ImplicitTLS: implicitTLS})
 }
