@@ -116,7 +116,7 @@ func (s *Service) Notify(ctx context.Context, e Event) error {
 	for i, m := range pending {
 		qs[i] = queueDoc{ID: m.ID, UserID: m.UserID, Due: m.CreatedAt, LeaseUntil: never}
 	}
-	if err := insertNew(ctx, s.c(colQueue), qs); err != nil {
+	if _, err := insertMany(ctx, s.c(colQueue), qs); err != nil {
 		return errs.Wrap(err, "queue notifications")
 	}
 	if err := s.fault("notify:queued"); err != nil {
@@ -141,17 +141,8 @@ func (s *Service) store(ctx context.Context, ms []messageDoc) ([]messageDoc, err
 	for i, m := range ms {
 		docs[i] = m
 	}
-	_, err := s.c(colMessages).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	dup := map[int]bool{}
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
-		for _, we := range bwe.WriteErrors {
-			if !mongostore.IsDuplicateKey(we) {
-				return nil, errs.Wrap(err, "store notifications")
-			}
-			dup[we.Index] = true
-		}
-	} else if err != nil {
+	dup, err := insertMany(ctx, s.c(colMessages), docs)
+	if err != nil {
 		return nil, errs.Wrap(err, "store notifications")
 	}
 	var pending []messageDoc
@@ -175,20 +166,23 @@ func (s *Service) store(ctx context.Context, ms []messageDoc) ([]messageDoc, err
 	return pending, nil
 }
 
-// insertNew inserts docs in one round trip, ignoring those already there.
-func insertNew(ctx context.Context, col *mongo.Collection, docs []any) error {
+// insertMany inserts docs in one round trip, unordered, and reports which
+// of them (by index) were there already.
+func insertMany(ctx context.Context, col *mongo.Collection, docs []any) (dup map[int]bool, err error) {
+	dup = map[int]bool{}
 	if len(docs) == 0 {
-		return nil
+		return dup, nil
 	}
-	_, err := col.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	_, err = col.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
-		for _, we := range bwe.WriteErrors {
-			if !mongostore.IsDuplicateKey(we) {
-				return err
-			}
-		}
-		return nil
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+		return dup, err
 	}
-	return err
+	for _, we := range bwe.WriteErrors {
+		if !mongostore.IsDuplicateKey(we) {
+			return nil, err
+		}
+		dup[we.Index] = true
+	}
+	return dup, nil
 }

@@ -164,11 +164,10 @@ func (x *Sender) handleMessage(ctx context.Context, q queueDoc) error {
 	if d == Off {
 		return x.finish(ctx, q, o, mailState{State: MailSkipped, Reason: "Turned off in the recipient's settings."})
 	}
-	if why, err := x.s.failing(ctx, m.Email); err != nil || why != "" {
-		if err != nil {
-			return err
-		}
-		return x.finish(ctx, q, o, mailState{State: MailSkipped, Reason: "The address is failing: " + why})
+	if why, err := x.s.failing(ctx, m.Email); err != nil {
+		return err
+	} else if why != "" {
+		return x.finish(ctx, q, o, skippedFailing(why))
 	}
 	if d == Daily {
 		id, err := x.s.toDigest(ctx, m)
@@ -182,6 +181,10 @@ func (x *Sender) handleMessage(ctx context.Context, q queueDoc) error {
 		return errs.Wrap(err, "render notification")
 	}
 	return x.send(ctx, q, o, mail)
+}
+
+func skippedFailing(why string) mailState {
+	return mailState{State: MailSkipped, Reason: "The address is failing: " + why}
 }
 
 // noMail says why a recipient gets no email at all, or "".
@@ -309,10 +312,9 @@ func (s *Service) Resend(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if why, err := s.failing(ctx, f.Email); err != nil || why != "" {
-		if err != nil {
-			return err
-		}
+	if why, err := s.failing(ctx, f.Email); err != nil {
+		return err
+	} else if why != "" {
 		return errs.E(errs.Conflict, "Mail to %s is stopped because the address is failing (%s); clear it first.", f.Email, why)
 	}
 	col, q := colMessages, queueDoc{ID: f.ID, UserID: f.UserID, Due: s.now(), LeaseUntil: never}
@@ -365,11 +367,10 @@ func (x *Sender) handleDigest(ctx context.Context, q queueDoc) error {
 	if len(items) == 0 {
 		return x.finish(ctx, q, o, mailState{State: MailSkipped, Reason: "Nothing left to send."})
 	}
-	if why, err := x.s.failing(ctx, d.Email); err != nil || why != "" {
-		if err != nil {
-			return err
-		}
-		return x.finish(ctx, q, o, mailState{State: MailSkipped, Reason: "The address is failing: " + why})
+	if why, err := x.s.failing(ctx, d.Email); err != nil {
+		return err
+	} else if why != "" {
+		return x.finish(ctx, q, o, skippedFailing(why))
 	}
 	mail, err := x.s.renderDigest(d, items)
 	if err != nil {
