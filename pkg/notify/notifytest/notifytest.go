@@ -38,8 +38,9 @@ type Options struct {
 	// after TLS) before a message is accepted.
 	Username, Password string
 	// ImplicitTLS serves smtps: TLS from the first byte. Otherwise the
-	// server offers STARTTLS.
-	ImplicitTLS bool
+	// server offers STARTTLS, unless NoTLS: then it speaks plain SMTP only,
+	// as a local relay such as Mailpit does by default.
+	ImplicitTLS, NoTLS bool
 }
 
 // Message is one message the server accepted.
@@ -82,7 +83,9 @@ func Start(t testing.TB, opts Options) *Server {
 		return &session{s: s, tls: isTLS}, nil
 	}))
 	srv.Domain = "localhost"
-	srv.TLSConfig = serverTLS
+	if !opts.NoTLS {
+		srv.TLSConfig = serverTLS
+	}
 	srv.ReadTimeout, srv.WriteTimeout = 30*time.Second, 30*time.Second
 	srv.MaxMessageBytes = 10 << 20
 	srv.ErrorLog = nopLogger{}
