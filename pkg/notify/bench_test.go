@@ -58,10 +58,12 @@ func seedInbox(ctx context.Context, b *testing.B, s *Service, userID string, n i
 var others = 2_000
 
 // BenchmarkInbox measures the inbox's reads and writes for a user with
-// 10,000 messages and for one with 5, in a store that also holds 2,000
-// other users' inboxes (20,000 messages in all). Every operation reads or
-// writes a fixed number of documents by _id, so the two users should cost
-// the same.
+// 10,000 unread messages ("big"), one with 50 ("page": one full page) and
+// one with 5 ("small"), in a store that also holds 2,000 other users'
+// inboxes (20,000 messages in all). Every operation reads or writes a
+// fixed number of documents by _id; what varies is their size: a full
+// page against a short one, and the head's unread window (16 bytes a
+// page with unread items, at most 400 pages).
 //
 //	go test ./pkg/notify -run '^$' -bench Inbox -benchtime 200x
 func BenchmarkInbox(b *testing.B) {
@@ -71,7 +73,7 @@ func BenchmarkInbox(b *testing.B) {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	users := map[string][]string{"big": seedInbox(ctx, b, s, "usr_big", 10_000)}
+	users := map[string][]string{"big": seedInbox(ctx, b, s, "usr_big", 10_000), "page": seedInbox(ctx, b, s, "usr_page", 50)}
 	b.Logf("seeded the big inbox in %v", time.Since(start).Round(time.Millisecond))
 	for i := range others {
 		ids := seedInbox(ctx, b, s, fmt.Sprintf("usr_%04d", i), 5)
@@ -80,8 +82,8 @@ func BenchmarkInbox(b *testing.B) {
 		}
 	}
 	b.Logf("seeded 20,000 messages for 2,001 users in %v", time.Since(start).Round(time.Millisecond))
-	userOf := map[string]string{"big": "usr_big", "small": "usr_0000"}
-	for _, size := range []string{"big", "small"} {
+	userOf := map[string]string{"big": "usr_big", "page": "usr_page", "small": "usr_0000"}
+	for _, size := range []string{"big", "page", "small"} {
 		u, ids := userOf[size], users[size]
 		b.Run("Unread/"+size, func(b *testing.B) {
 			for b.Loop() {

@@ -215,6 +215,9 @@ func (s *Service) Open(ctx context.Context, token string) (Opened, error) {
 	if err != nil {
 		return Opened{}, err
 	}
+	if m.Role != account.Student {
+		return Opened{}, &errs.Error{Code: errs.NotFound, Message: "This link is not a working Margin link.", Err: ErrLinkInvalid}
+	}
 	if err := s.MarkRead(ctx, m.UserID, m.ID); err != nil && !errs.Is(err, errs.NotFound) {
 		return Opened{}, err
 	}
