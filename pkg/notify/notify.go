@@ -28,6 +28,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -125,11 +126,9 @@ func (e Event) validate() error {
 				return errs.F(errs.InvalidEmail, field+".email", "The recipient's email address %q is not one.", r.Email)
 			}
 		}
-		if r.Role == account.Grader {
-			if err := e.checkPseudonymous(); err != nil {
-				return err
-			}
-		}
+	}
+	if slices.ContainsFunc(e.Recipients, func(r Recipient) bool { return r.Role == account.Grader }) {
+		return e.checkPseudonymous()
 	}
 	return nil
 }
