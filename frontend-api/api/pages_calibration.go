@@ -121,7 +121,7 @@ func (p *pages) anchorViews(c *fiber.Ctx, a intake.Assignment) ([]anchorView, er
 	}
 	out := make([]anchorView, 0, len(an.Anchors))
 	for _, x := range an.Anchors {
-		v := anchorView{StudentID: strings.TrimPrefix(x.SubmissionID, a.ID+":"), keys: x.Levels}
+		v := anchorView{StudentID: x.StudentID, keys: x.Levels}
 		for _, cr := range a.Rubric.Criteria {
 			v.Levels = append(v.Levels, criterionView{Title: cr.Title, Level: levelLabel(a.Rubric, x.Levels[cr.Key])})
 		}

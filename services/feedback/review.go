@@ -271,7 +271,7 @@ func (s *Service) advanceIfGraded(ctx context.Context, assignmentID string) erro
 		return err
 	}
 	for _, r := range rows {
-		id := TaskID(intake.VersionID(intake.SubmissionID(assignmentID, r.StudentID), r.Version), First)
+		id := TaskID(intake.VersionID(r.SubmissionID, r.Version), First)
 		if !d.Rows[mongostore.FieldKey(id)].State.Final() {
 			return nil
 		}
@@ -352,7 +352,7 @@ func (s *Service) Release(ctx context.Context, caller account.User, assignmentID
 	}
 	res := ReleaseResult{Released: []string{}, Pending: []string{}}
 	for _, r := range rows {
-		sub := intake.SubmissionID(assignmentID, r.StudentID)
+		sub := r.SubmissionID
 		ready := false
 		for n := 1; n <= r.Version; n++ {
 			released, err := s.release(ctx, caller, TaskID(intake.VersionID(sub, n), First))
@@ -393,7 +393,7 @@ func (s *Service) advanceIfReleased(ctx context.Context, assignmentID string) er
 		return err
 	}
 	for _, r := range rows {
-		id := TaskID(intake.VersionID(intake.SubmissionID(assignmentID, r.StudentID), r.Version), First)
+		id := TaskID(intake.VersionID(r.SubmissionID, r.Version), First)
 		if d.Rows[mongostore.FieldKey(id)].State != Released {
 			return nil
 		}

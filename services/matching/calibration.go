@@ -15,10 +15,11 @@ import (
 )
 
 // Anchor is an anchor paper: a submission the teacher scored on every
-// criterion, used to calibrate graders blind.
+// criterion, used to calibrate graders blind. Only its teacher sees it.
 type Anchor struct {
 	SubmissionID string            `json:"submission_id" bson:"submission_id"`
 	VersionID    string            `json:"version_id" bson:"version_id"`
+	StudentID    string            `json:"student_id" bson:"student_id,omitempty"`
 	Levels       map[string]string `json:"levels" bson:"levels"` // criterion key → level key
 }
 
@@ -78,7 +79,7 @@ func (s *Service) SetAnchors(ctx context.Context, caller account.User, assignmen
 	var l errs.List
 	out := Anchors{AssignmentID: a.ID, Anchors: []Anchor{}, UpdatedAt: s.stamp()}
 	for i, ai := range in {
-		sub, err := s.intake.Submission(ctx, intake.SubmissionID(a.ID, ai.StudentID))
+		sub, err := s.intake.SubmissionOf(ctx, a.ID, ai.StudentID)
 		if err != nil {
 			l = append(l, errs.F(errs.Invalid, fieldf("anchors", i)+".student_id", "No submission from student %q.", ai.StudentID))
 			continue
@@ -88,7 +89,7 @@ func (s *Service) SetAnchors(ctx context.Context, caller account.User, assignmen
 				l = append(l, errs.F(errs.Invalid, fieldf("anchors", i)+".levels."+c.Key, "Give a level of the scale for %q.", c.Title))
 			}
 		}
-		out.Anchors = append(out.Anchors, Anchor{SubmissionID: sub.ID, VersionID: intake.VersionID(sub.ID, sub.Current().N), Levels: ai.Levels})
+		out.Anchors = append(out.Anchors, Anchor{SubmissionID: sub.ID, VersionID: intake.VersionID(sub.ID, sub.Current().N), StudentID: sub.StudentID, Levels: ai.Levels})
 	}
 	if err := l.Err(); err != nil {
 		return Anchors{}, err
@@ -382,12 +383,26 @@ func (s *Service) passedGraders(ctx context.Context, assignmentID string) ([]str
 }
 
 // AnchorsFor returns an assignment's anchor papers with their reference
-// levels, for its teacher or an admin. Returns not_found for anyone else.
+// levels and students, for its teacher or an admin. Returns not_found for
+// anyone else.
 func (s *Service) AnchorsFor(ctx context.Context, caller account.User, assignmentID string) (Anchors, error) {
 	if _, err := s.intake.AuthorizeAssignment(ctx, caller, assignmentID); err != nil {
 		return Anchors{}, err
 	}
-	return s.anchors(ctx, assignmentID)
+	an, err := s.anchors(ctx, assignmentID)
+	if err != nil {
+		return Anchors{}, err
+	}
+	for i, x := range an.Anchors {
+		if x.StudentID == "" { // saved before anchors named their student
+			sub, err := s.intake.Submission(ctx, x.SubmissionID)
+			if err != nil {
+				return Anchors{}, err
+			}
+			an.Anchors[i].StudentID = sub.StudentID
+		}
+	}
+	return an, nil
 }
 
 // CalibrationOpening is an assignment a grader may calibrate on, or has:
