@@ -99,14 +99,41 @@ func (s *Service) SetAnchors(ctx context.Context, caller account.User, assignmen
 }
 
 // CalibrationTask is what a grader sees to score an anchor blind: the
-// pseudonymised text, the prompt and the rubric, never the reference.
+// pseudonymised text, the prompt and the rubric, never the reference or
+// the paper's submission.
 type CalibrationTask struct {
 	AssignmentID string        `json:"assignment_id"`
 	Anchor       int           `json:"anchor"`
 	Prompt       string        `json:"prompt"`
 	Rubric       intake.Rubric `json:"rubric"`
 	Text         string        `json:"text"`
-	Attempts     []Attempt     `json:"attempts"`
+	Attempts     []AttemptView `json:"attempts"`
+}
+
+// AttemptView is a calibration attempt as its grader sees it: their levels
+// and how they did, not which paper it was.
+type AttemptView struct {
+	AssignmentID string            `json:"assignment_id"`
+	N            int               `json:"n"`
+	Anchor       int               `json:"anchor"`
+	Levels       map[string]string `json:"levels"`
+	Passed       bool              `json:"passed"`
+	Exact        int               `json:"exact"`
+	Criteria     int               `json:"criteria"`
+	At           time.Time         `json:"at"`
+}
+
+func (at Attempt) view() AttemptView {
+	return AttemptView{AssignmentID: at.AssignmentID, N: at.N, Anchor: at.Anchor, Levels: at.Levels, Passed: at.Passed,
+		Exact: at.Exact, Criteria: at.Criteria, At: at.At}
+}
+
+func attemptViews(ats []Attempt) []AttemptView {
+	out := make([]AttemptView, 0, len(ats))
+	for _, at := range ats {
+		out = append(out, at.view())
+	}
+	return out
 }
 
 // attempts lists a grader's attempts on an assignment (at most two reads by
@@ -147,7 +174,7 @@ func (s *Service) Calibration(ctx context.Context, caller account.User, assignme
 	if err != nil {
 		return CalibrationTask{}, err
 	}
-	return CalibrationTask{AssignmentID: a.ID, Anchor: next, Prompt: a.Prompt, Rubric: a.Rubric, Text: txt.GraderText, Attempts: nonNil(done)}, nil
+	return CalibrationTask{AssignmentID: a.ID, Anchor: next, Prompt: a.Prompt, Rubric: a.Rubric, Text: txt.GraderText, Attempts: attemptViews(done)}, nil
 }
 
 // nextAnchor picks the anchor for the next attempt: the first, in the
@@ -248,7 +275,7 @@ func (s *Service) anchoredAssignment(ctx context.Context, assignmentID string) (
 // AttemptResult is the outcome of an attempt; on a fail it shows the
 // reference levels with their descriptors.
 type AttemptResult struct {
-	Attempt   Attempt          `json:"attempt"`
+	Attempt   AttemptView      `json:"attempt"`
 	Reference []ReferenceLevel `json:"reference,omitempty"`
 	Retry     bool             `json:"may_retry"`
 }
@@ -306,7 +333,7 @@ func (s *Service) Calibrate(ctx context.Context, caller account.User, assignment
 // left.
 func outcome(r intake.Rubric, anchors []Anchor, attempts []Attempt) AttemptResult {
 	at := attempts[len(attempts)-1]
-	res := AttemptResult{Attempt: at}
+	res := AttemptResult{Attempt: at.view()}
 	if at.Passed {
 		return res
 	}
