@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -255,4 +256,39 @@ func BenchmarkRedact(b *testing.B) {
 			r.Redact(text)
 		}
 	})
+}
+
+// BenchmarkGraderText measures reading a submission's text with its grader
+// text on the embedded store, for a class of 30: what the grading
+// workspace, each draft save and the calibration page pay. The first read
+// of an assignment also gives the 29 classmates without a submission their
+// pseudonyms; it is reported separately.
+func BenchmarkGraderText(b *testing.B) {
+	w := newWorld(b)
+	var roster strings.Builder
+	roster.WriteString("student_id,given_name,family_name,email\n")
+	for i := range 25 {
+		fmt.Fprintf(&roster, "%d,Given%c%c,Family%c%c,s%d@students.example.org\n", 2000+i, 'a'+i%26, 'a'+i/26, 'k'+i%10, 'a'+i/10, i)
+	}
+	if _, err := w.s.ImportRoster(w.ctx, w.teacher, w.class.ID, strings.NewReader(roster.String())); err != nil {
+		b.Fatal(err)
+	}
+	set := loadPlanted(b)
+	var essay strings.Builder
+	for _, pt := range set.texts {
+		essay.WriteString(pt.text + "\n\n")
+	}
+	o := w.upload(b, namedFile{"essay.txt", "1001", []byte(essay.String())})[0]
+	vid := VersionID(o.SubmissionID, 1)
+	start := time.Now()
+	if _, err := w.s.Text(w.ctx, vid); err != nil {
+		b.Fatal(err)
+	}
+	first := time.Since(start)
+	for b.Loop() {
+		if _, err := w.s.Text(w.ctx, vid); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(first.Microseconds())/1000, "first-read-ms")
 }
