@@ -250,8 +250,6 @@ func teacherPerson(u account.User) Person {
 	return p
 }
 
-var titleSet = wordSet(strings.Join(titles, " "))
-
 // redactorFor returns the redactor of an assignment's texts: every student
 // ever on its class's roster, each replaced by their own pseudonym on the
 // assignment (given out here to those who have none yet), and the

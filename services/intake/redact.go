@@ -34,13 +34,16 @@ type PersonName struct {
 	Family string
 }
 
-// Words a grader reads in place of a name that several people share.
+// What a grader reads in place of the teacher's name, and of a name that
+// several people share (see Redactor).
 const (
-	TheTeacher  = "the teacher"
-	AClassmate  = "a classmate"
-	SharedName  = "[name]"
-	minFormRune = 2 // a name word shorter than this is never replaced alone
+	TheTeacher = "the teacher"
+	AClassmate = "a classmate"
+	SharedName = "[name]"
 )
+
+// minFormRune is the shortest name word replaced on its own.
+const minFormRune = 2
 
 // Span is one replacement made by a Redactor: the code points [Start, End)
 // of the original text became [GraderStart, GraderEnd) of the grader text.
@@ -107,9 +110,13 @@ func mapOffset(spans []Span, g int, isEnd bool) int {
 // "Mark Twain"), not a month in a date ("in May", "May 3") and not a verb
 // before its subject ("Will you", "May I"). At the start of a sentence,
 // where every word has a capital, it is replaced only when a name cue
-// follows: a possessive ("Grace's"), "and"/"or" and another name or "I",
-// or a verb of saying or doing from a short list ("said", "helped", …).
-// Full names, handles, titles and emails are replaced in any case.
+// follows: a possessive ("Grace's"), "and"/"or" and another name or "I", a
+// comma and a rostered name ("Hope, Priya and I"), a verb of saying or
+// doing from a list ("said", "helped", …), or, when the text names that
+// person for certain elsewhere, any word in lower case that is not a
+// function word ("Stone is strict" after "Avery Stone"). Full names,
+// handles, titles and emails are replaced in any case. docs/BENCHMARKS.md
+// measures where this line falls.
 //
 // A replacement that starts in lower case ("the teacher") is capitalised at
 // the start of a sentence. A name that several people share becomes the
@@ -145,12 +152,14 @@ type form struct {
 var titles = []string{"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "coach", "madame", "mme", "mlle",
 	"sr", "sra", "srta", "senor", "senora", "senorita", "herr", "frau"}
 
+var titleSet = wordSet(strings.Join(titles, " "))
+
 // particles are words of family names never replaced alone.
 var particles = wordSet("van von der den de del della di da dos das du la le bin binti ibn al el st ter ten af av zu y mac mc")
 
 // NewRedactor prepares the names of people for Redact.
 func NewRedactor(people []Person) *Redactor {
-	r := &Redactor{forms: map[string][]*form{}, emailRepl: map[string]string{}, nameWords: map[string]bool{}, titleWords: wordSet(strings.Join(titles, " "))}
+	r := &Redactor{forms: map[string][]*form{}, emailRepl: map[string]string{}, nameWords: map[string]bool{}, titleWords: titleSet}
 	all := map[string]*form{}
 	add := func(p int, keys []string, f form) {
 		id := strings.Join(keys, " ")
