@@ -110,13 +110,13 @@ func (e *benchEnv) seed(b *testing.B, a intake.Assignment, students []string, rn
 			if reader == feedback.Second && i%10 != 0 {
 				continue
 			}
-			vid := intake.VersionID(intake.SubmissionID(a.ID, sid), 1)
+			vid := intake.VersionID(a.ID+":"+sid, 1)
 			levels := map[string]string{}
 			for _, c := range a.Rubric.Criteria {
 				levels[c.Key] = a.Rubric.Scale[rng.IntN(len(a.Rubric.Scale))].Key
 			}
 			f := feedback.Feedback{
-				ID: feedback.TaskID(vid, reader), VersionID: vid, SubmissionID: intake.SubmissionID(a.ID, sid), AssignmentID: a.ID,
+				ID: feedback.TaskID(vid, reader), VersionID: vid, SubmissionID: a.ID + ":" + sid, AssignmentID: a.ID,
 				ClassID: e.class.ID, SchoolID: e.class.SchoolID, StudentID: sid, GraderID: "usr_g" + fmt.Sprint(i%7), Version: 1,
 				Reader: reader, State: feedback.Approved, Rev: 3, CreatedAt: now, UpdatedAt: now, ApprovedAt: &now,
 				Content: feedback.Content{

@@ -14,9 +14,10 @@ import (
 
 // Highlight is a quoted comment placed in the student's original text for
 // the teacher and the student. Start and End are code-point offsets into
-// that text; when the quote cannot be found there (it quotes a name the
-// grader saw pseudonymised) Anchored is false, Exact is the grader text's
-// passage and Start and End are -1.
+// that text, and Exact is the student's own words there (with the names the
+// grader saw replaced); when the quote can be found neither in the grader
+// text nor in the original, Anchored is false, Exact is the quote as saved
+// and Start and End are -1.
 type Highlight struct {
 	CommentID string `json:"comment_id"`
 	Criterion string `json:"criterion"`
@@ -28,13 +29,21 @@ type Highlight struct {
 	Anchored  bool   `json:"anchored"`
 }
 
-// highlights re-anchors quotes (made in the grader text) in the original
-// text with their quote and context, ordered by position.
-func highlights(quotes []Quote, original *anchor.Doc) []Highlight {
+// highlights places quotes (made in the grader text) in the original text,
+// ordered by position: each is anchored in the grader text as it is now and
+// mapped back through its replacements, so a quote with a pseudonym in it
+// lands on the name it hides; a quote the grader text no longer holds (the
+// roster changed) is looked for in the original.
+func highlights(quotes []Quote, text intake.Text) []Highlight {
 	out := make([]Highlight, 0, len(quotes))
+	grader, original := anchor.NewDoc(text.GraderText), anchor.NewDoc(text.Text)
+	runes := []rune(text.Text)
 	for _, q := range quotes {
 		h := Highlight{CommentID: q.ID, Criterion: q.Criterion, Kind: q.Kind, Comment: q.Comment, Exact: q.Target.Quote.Exact, Start: -1, End: -1}
-		if t, _, err := original.Resolve(q.Target); err == nil {
+		if t, _, err := grader.Resolve(q.Target); err == nil {
+			start, end := text.ToOriginal(t.Position.Start, t.Position.End)
+			h.Exact, h.Start, h.End, h.Anchored = string(runes[start:end]), start, end, true
+		} else if t, _, err := original.Resolve(q.Target); err == nil {
 			h.Exact, h.Start, h.End, h.Anchored = t.Quote.Exact, t.Position.Start, t.Position.End, true
 		}
 		out = append(out, h)
@@ -82,7 +91,7 @@ func (s *Service) Review(ctx context.Context, caller account.User, id string) (R
 	if err != nil {
 		return Review{}, err
 	}
-	r := Review{Feedback: f, Text: text.Text, Highlights: highlights(f.Quotes, anchor.NewDoc(text.Text))}
+	r := Review{Feedback: f, Text: text.Text, Highlights: highlights(f.Quotes, text)}
 	if st, err := s.intake.Student(ctx, a.ClassID, f.StudentID); err == nil {
 		r.StudentName = st.Name()
 	}
@@ -271,7 +280,7 @@ func (s *Service) advanceIfGraded(ctx context.Context, assignmentID string) erro
 		return err
 	}
 	for _, r := range rows {
-		id := TaskID(intake.VersionID(intake.SubmissionID(assignmentID, r.StudentID), r.Version), First)
+		id := TaskID(intake.VersionID(r.SubmissionID, r.Version), First)
 		if !d.Rows[mongostore.FieldKey(id)].State.Final() {
 			return nil
 		}
@@ -352,7 +361,7 @@ func (s *Service) Release(ctx context.Context, caller account.User, assignmentID
 	}
 	res := ReleaseResult{Released: []string{}, Pending: []string{}}
 	for _, r := range rows {
-		sub := intake.SubmissionID(assignmentID, r.StudentID)
+		sub := r.SubmissionID
 		ready := false
 		for n := 1; n <= r.Version; n++ {
 			released, err := s.release(ctx, caller, TaskID(intake.VersionID(sub, n), First))
@@ -393,7 +402,7 @@ func (s *Service) advanceIfReleased(ctx context.Context, assignmentID string) er
 		return err
 	}
 	for _, r := range rows {
-		id := TaskID(intake.VersionID(intake.SubmissionID(assignmentID, r.StudentID), r.Version), First)
+		id := TaskID(intake.VersionID(r.SubmissionID, r.Version), First)
 		if d.Rows[mongostore.FieldKey(id)].State != Released {
 			return nil
 		}

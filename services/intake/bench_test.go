@@ -489,7 +489,7 @@ func seedList(t testing.TB, w *world, n int) {
 		rows := map[string]Row{}
 		for slot := p*pageSize + 1; slot <= min(n, (p+1)*pageSize); slot++ {
 			id := fmt.Sprintf("%06d", slot-1)
-			rows[id] = Row{StudentID: id, Pseudonym: candidatePseudonym(w.asg.ID, id, 0), Version: 1, Filename: "essay.docx", Format: "docx",
+			rows[id] = Row{StudentID: id, Pseudonym: newPseudonym(), Version: 1, Filename: "essay.docx", Format: "docx",
 				Chars: 5000, UploadedAt: time.Now().UTC().Truncate(time.Millisecond), Duplicates: []Duplicate{}, Slot: slot}
 		}
 		if _, err := w.s.c(colBuckets).InsertOne(w.ctx, listPage{ID: pageID(w.asg.ID, p), Rows: rows}); err != nil {

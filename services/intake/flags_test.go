@@ -140,7 +140,7 @@ func TestReassignFlaggedVersion(t *testing.T) {
 	if o := up.Outcomes[0]; o.Status != StatusNewVersion || o.StudentID != "1001" || o.Version != 2 || o.Flag != nil {
 		t.Fatalf("the move's outcome: %+v", o)
 	}
-	avery, _ := w.s.Submission(w.ctx, SubmissionID(w.asg.ID, "1001"))
+	avery, _ := w.s.SubmissionOf(w.ctx, w.asg.ID, "1001")
 	txt, _ := w.s.Text(w.ctx, VersionID(avery.ID, 2))
 	if txt.Text != string(averyEssay) || strings.Contains(txt.GraderText, "Avery") || !strings.Contains(txt.GraderText, avery.Pseudonym) {
 		t.Errorf("the moved version's texts: %q / %q", txt.Text, txt.GraderText)
@@ -251,7 +251,7 @@ func TestStudentWork(t *testing.T) {
 	}
 	w.upload(t, namedFile{"essay.txt", "1001", []byte("Avery's essay, version two.")})
 	work, _ = w.s.StudentWork(w.ctx, w.class.ID, "1001")
-	if len(work) != 1 || work[0].Version != 2 || work[0].State != Published || work[0].SubmissionID != SubmissionID(w.asg.ID, "1001") {
+	if sub, _ := w.s.SubmissionOf(w.ctx, w.asg.ID, "1001"); len(work) != 1 || work[0].Version != 2 || work[0].State != Published || work[0].SubmissionID != sub.ID {
 		t.Fatalf("after publishing and a new version: %+v", work)
 	}
 	if work, _ := w.s.StudentWork(w.ctx, w.class.ID, "1002"); len(work) != 1 || work[0].Version != 0 || work[0].SubmissionID != "" {

@@ -146,6 +146,9 @@ func (s *Service) Rows(ctx context.Context, assignmentID string) ([]Row, error) 
 	}
 	for _, r := range h.Rows {
 		if !seen[r.StudentID] {
+			if r.SubmissionID == "" { // a row from before submission IDs were opaque
+				r.SubmissionID = legacySubmissionID(assignmentID, r.StudentID)
+			}
 			rows = append(rows, r)
 		}
 	}
@@ -293,7 +296,7 @@ func (l *list) place(ctx context.Context, sub Submission, sk []uint32, fresh boo
 	}
 	p, key := pageOf(sub.Slot), mongostore.FieldKey(sub.StudentID)
 	affected := l.dups.set(sub.StudentID, p, sk)
-	row := Row{StudentID: sub.StudentID, Pseudonym: sub.Pseudonym, Version: v.N, Filename: v.Filename, Format: v.Format, Chars: v.Chars,
+	row := Row{StudentID: sub.StudentID, SubmissionID: sub.ID, Pseudonym: sub.Pseudonym, Version: v.N, Filename: v.Filename, Format: v.Format, Chars: v.Chars,
 		UploadedAt: v.UploadedAt, Duplicates: l.dups.of(sub.StudentID), Slot: sub.Slot}
 	if v.Flag.Open() {
 		row.Flag = v.Flag

@@ -118,7 +118,11 @@ func (s *Service) migrateLists(ctx context.Context) error {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			sub, exists, err := s.storedSubmission(ctx, SubmissionID(a.ID, h.Rows[k].StudentID))
+			subID := h.Rows[k].SubmissionID
+			if subID == "" {
+				subID = legacySubmissionID(a.ID, h.Rows[k].StudentID)
+			}
+			sub, exists, err := s.storedSubmission(ctx, subID)
 			if err != nil {
 				return err
 			}

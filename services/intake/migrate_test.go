@@ -72,7 +72,7 @@ func TestMigrateLists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, _ := w.s.Submission(w.ctx, SubmissionID(w.asg.ID, "1001"))
+	first, _ := w.s.SubmissionOf(w.ctx, w.asg.ID, "1001")
 	if err := l.place(w.ctx, first, nil, false); err != nil {
 		t.Fatal(err)
 	}

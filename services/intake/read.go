@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -33,9 +34,8 @@ func (s *Service) Student(ctx context.Context, classID, studentID string) (Stude
 	return st, s.findByID(ctx, colStudents, classID+":"+studentID, "student", &st)
 }
 
-// Submission returns a submission by ID ("<assignment id>:<student id>").
-// One whose only version its teacher moved to another student is not
-// found.
+// Submission returns a submission by ID. One whose only version its
+// teacher moved to another student is not found.
 func (s *Service) Submission(ctx context.Context, id string) (Submission, error) {
 	sub, exists, err := s.storedSubmission(ctx, id)
 	if err == nil && (!exists || len(sub.Versions) == 0) {
@@ -44,10 +44,44 @@ func (s *Service) Submission(ctx context.Context, id string) (Submission, error)
 	return sub, err
 }
 
-// Text returns the extracted text of a submission version (see VersionID).
+// textDoc is a stored text. Texts stored before grader texts were made on
+// reading hold the grader text of their time.
+type textDoc struct {
+	ID         string `bson:"_id"`
+	Text       string `bson:"text"`
+	GraderText string `bson:"grader_text,omitempty"`
+}
+
+// Text returns the extracted text of a submission version (see VersionID),
+// with its grader text made now from the class's roster (see Text).
 func (s *Service) Text(ctx context.Context, versionID string) (Text, error) {
-	var t Text
-	return t, s.findByID(ctx, colTexts, versionID, "submission text", &t)
+	var d textDoc
+	if err := s.findByID(ctx, colTexts, versionID, "submission text", &d); err != nil {
+		return Text{}, err
+	}
+	i := strings.LastIndex(versionID, ":v")
+	if i < 0 {
+		return Text{}, errs.E(errs.NotFound, "No submission text %q.", versionID)
+	}
+	sub, err := s.Submission(ctx, versionID[:i])
+	if err != nil {
+		return Text{}, err
+	}
+	a, err := s.Assignment(ctx, sub.AssignmentID)
+	if err != nil {
+		return Text{}, err
+	}
+	r, knowsAuthor, err := s.redactorFor(ctx, a, sub.StudentID)
+	if err != nil {
+		return Text{}, err
+	}
+	if !knowsAuthor && d.GraderText != "" {
+		// The author left the roster before it was remembered: keep the
+		// grader text of the upload, which has their name replaced.
+		return Text{VersionID: d.ID, Text: d.Text, GraderText: r.Redact(d.GraderText).Text}, nil
+	}
+	red := r.Redact(d.Text)
+	return Text{VersionID: d.ID, Text: d.Text, GraderText: red.Text, Spans: red.Spans}, nil
 }
 
 // OpenAssignments returns the assignments matching works on: those

@@ -36,7 +36,15 @@ func crashAfterVersion(t *testing.T, w *world, studentID string, data []byte) (u
 	if err != nil {
 		t.Fatal(err)
 	}
-	subID := SubmissionID(w.asg.ID, studentID)
+	ids, err := w.s.identities(w.ctx, w.asg.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := w.s.identity(w.ctx, &ids, studentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subID := id.SubmissionID
 	sub, exists, _ := w.s.storedSubmission(w.ctx, subID)
 	slot := sub.Slot
 	if slot == 0 {
@@ -44,7 +52,7 @@ func crashAfterVersion(t *testing.T, w *world, studentID string, data []byte) (u
 	}
 	pseudo := sub.Pseudonym
 	if pseudo == "" {
-		pseudo, _ = w.s.pseudonym(w.ctx, w.asg.ID, studentID)
+		pseudo = id.Pseudonym
 	}
 	sum, _ := sha256Of(bytes.NewReader(data), int64(len(data)))
 	v := Version{N: sub.N + 1, SHA256: sum, BlobKey: "submissions/" + sum, Filename: name, Format: "txt", Size: int64(len(data)), Chars: len(data), UploadedAt: w.s.stamp()}
@@ -54,7 +62,7 @@ func crashAfterVersion(t *testing.T, w *world, studentID string, data []byte) (u
 	if _, err := w.s.c(colTexts).InsertOne(w.ctx, Text{VersionID: VersionID(subID, v.N), Text: string(data)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.s.addVersion(w.ctx, w.asg, st, sub, exists, pseudo, slot, v); err != nil {
+	if _, err := w.s.addVersion(w.ctx, w.asg, st, subID, sub, exists, pseudo, slot, v); err != nil {
 		t.Fatal(err)
 	}
 	w.s.live.Delete(b.flightID) // killed
@@ -96,7 +104,7 @@ func TestRecoverVersionWithoutRow(t *testing.T) {
 	if err != nil || up.State != UploadInterrupted || len(up.Outcomes) != 3 || up.Counts.Created != 3 || up.Outcomes[0].File != "a.txt" || up.Outcomes[1].File != "c.txt" {
 		t.Fatalf("the killed upload after recovery: %+v, %v", up, err)
 	}
-	if o := up.Outcomes[2]; o.File != "essay-1001.txt" || o.Status != StatusCreated || o.Version != 1 || o.SubmissionID != SubmissionID(w.asg.ID, "1001") {
+	if o := up.Outcomes[2]; o.File != "essay-1001.txt" || o.Status != StatusCreated || o.Version != 1 || o.SubmissionID != rows[0].SubmissionID {
 		t.Errorf("the recovered outcome: %+v", o)
 	}
 	work, _ := w.s.StudentWork(w.ctx, w.class.ID, "1001")
@@ -130,7 +138,7 @@ func TestRecoverVersionNotStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.mark(w.ctx, pendingVersion{File: "lost.txt", SubmissionID: SubmissionID(w.asg.ID, "1003"), N: 1, SHA256: "00"}); err != nil {
+	if err := b.mark(w.ctx, pendingVersion{File: "lost.txt", SubmissionID: w.asg.ID + ":sub_lost", N: 1, SHA256: "00"}); err != nil {
 		t.Fatal(err)
 	}
 	// A batch still running in this process is left alone.
@@ -146,7 +154,7 @@ func TestRecoverVersionNotStored(t *testing.T) {
 	if len(up.Outcomes) != 1 || up.Outcomes[0].Status != StatusRejected || !strings.Contains(up.Outcomes[0].Error.Message, "upload it again") || up.State != UploadInterrupted {
 		t.Fatalf("upload after recovery: %+v", up)
 	}
-	if _, err := w.s.Submission(w.ctx, SubmissionID(w.asg.ID, "1003")); !errs.Is(err, errs.NotFound) {
+	if _, err := w.s.SubmissionOf(w.ctx, w.asg.ID, "1003"); !errs.Is(err, errs.NotFound) {
 		t.Errorf("a submission appeared: %v", err)
 	}
 }
@@ -159,7 +167,7 @@ func TestRecoverStaleOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.mark(w.ctx, pendingVersion{File: "x.txt", SubmissionID: SubmissionID(w.asg.ID, "1001"), N: 1}); err != nil {
+	if err := b.mark(w.ctx, pendingVersion{File: "x.txt", SubmissionID: w.asg.ID + ":sub_x", N: 1}); err != nil {
 		t.Fatal(err)
 	}
 	w.s.live.Delete(b.flightID)

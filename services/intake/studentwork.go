@@ -44,6 +44,7 @@ type enrolmentWork struct {
 }
 
 type workVersion struct {
+	S  string    `bson:"s"`  // the submission's ID
 	V  int       `bson:"v"`  // the latest version the student can see
 	At time.Time `bson:"at"` // when it was uploaded
 }
@@ -66,7 +67,8 @@ type WorkItem struct {
 // StudentWork returns what a student's home needs from intake: the class's
 // assignments (those published, and any draft the student has work in),
 // newest first, each with the latest version of the student's submission
-// that the student can see. It is two reads by _id. It does no access
+// that the student can see. It is two reads by _id (more, once, for a
+// class or student from before this read model). It does no access
 // check: the edge calls it for the signed-in student's own enrolment
 // (IsStudentOf).
 func (s *Service) StudentWork(ctx context.Context, classID, studentID string) ([]WorkItem, error) {
@@ -96,9 +98,9 @@ func (s *Service) StudentWork(ctx context.Context, classID, studentID string) ([
 			continue
 		}
 		it := WorkItem{AssignmentID: a.ID, Title: a.Title, State: a.State, DueAt: a.DueAt, AllowResubmission: a.AllowResubmission}
-		if w.V > 0 {
+		if w.V > 0 && w.S != "" {
 			at := w.At
-			it.SubmissionID, it.Version, it.UploadedAt = SubmissionID(a.ID, studentID), w.V, &at
+			it.SubmissionID, it.Version, it.UploadedAt = w.S, w.V, &at
 		}
 		created[a.ID] = a.CreatedAt
 		out = append(out, it)
@@ -140,31 +142,30 @@ func (s *Service) buildClassWork(ctx context.Context, classID string) (classWork
 }
 
 // buildEnrolmentWork writes a student's read model from their submissions
-// to the class's assignments (one read by _id each), keeping any later
-// version written meanwhile ($max).
+// to the class's assignments (found through each assignment's identities),
+// keeping any later version written meanwhile ($max).
 func (s *Service) buildEnrolmentWork(ctx context.Context, classID, studentID string, cw classWork) (enrolmentWork, error) {
-	ids := make([]string, 0, len(cw.Assignments))
-	for _, a := range cw.Assignments {
-		ids = append(ids, SubmissionID(a.ID, studentID))
-	}
-	subs, err := mongostore.GetMany(ctx, s.c(colSubmissions), ids, func(sub Submission) string { return sub.ID })
-	if err != nil {
-		return enrolmentWork{}, err
-	}
 	ew := enrolmentWork{ID: classID + ":" + studentID, Built: true, Work: map[string]workVersion{}}
-	maxes := bson.D{}
-	for _, sub := range subs {
+	set, maxes := bson.D{{Key: "built", Value: true}}, bson.D{}
+	for _, a := range cw.Assignments {
+		sub, err := s.SubmissionOf(ctx, a.ID, studentID)
+		if errs.Is(err, errs.NotFound) {
+			continue
+		} else if err != nil {
+			return enrolmentWork{}, err
+		}
 		if v, ok := visibleVersion(sub); ok {
 			k := mongostore.FieldKey(sub.AssignmentID)
-			ew.Work[k] = workVersion{V: v.N, At: v.UploadedAt}
+			ew.Work[k] = workVersion{S: sub.ID, V: v.N, At: v.UploadedAt}
+			set = append(set, bson.E{Key: "work." + k + ".s", Value: sub.ID})
 			maxes = append(maxes, bson.E{Key: "work." + k + ".v", Value: v.N}, bson.E{Key: "work." + k + ".at", Value: v.UploadedAt})
 		}
 	}
-	update := bson.D{{Key: "$set", Value: bson.D{{Key: "built", Value: true}}}}
+	update := bson.D{{Key: "$set", Value: set}}
 	if len(maxes) > 0 {
 		update = append(update, bson.E{Key: "$max", Value: maxes})
 	}
-	_, err = s.c(colWork).UpdateOne(ctx, bson.D{{Key: "_id", Value: ew.ID}}, update, updateUpsert())
+	_, err := s.c(colWork).UpdateOne(ctx, bson.D{{Key: "_id", Value: ew.ID}}, update, updateUpsert())
 	return ew, errs.Wrap(err, "build student work")
 }
 
@@ -187,7 +188,8 @@ func (s *Service) noteWork(ctx context.Context, sub Submission) error {
 	}
 	k := mongostore.FieldKey(sub.AssignmentID)
 	_, err := s.c(colWork).UpdateOne(ctx, bson.D{{Key: "_id", Value: sub.ClassID + ":" + sub.StudentID}},
-		bson.D{{Key: "$max", Value: bson.D{{Key: "work." + k + ".v", Value: v.N}, {Key: "work." + k + ".at", Value: v.UploadedAt}}}}, updateUpsert())
+		bson.D{{Key: "$set", Value: bson.D{{Key: "work." + k + ".s", Value: sub.ID}}},
+			{Key: "$max", Value: bson.D{{Key: "work." + k + ".v", Value: v.N}, {Key: "work." + k + ".at", Value: v.UploadedAt}}}}, updateUpsert())
 	return errs.Wrap(err, "save student work")
 }
 

@@ -127,7 +127,7 @@ func (s *Service) MySubmissions(ctx context.Context, caller account.User) ([]Sub
 	}
 	out := []Submission{}
 	for _, id := range ids {
-		if sub, ok := subs[id]; ok {
+		if sub, ok := subs[id]; ok && IsStudentOf(caller, sub.ClassID, sub.StudentID) {
 			if sub = sub.ForStudent(); len(sub.Versions) > 0 {
 				out = append(out, sub)
 			}

@@ -174,6 +174,7 @@ type Batch struct {
 	students map[string]Student // the roster, as far as it has been read
 	roster   bool               // students holds the whole roster
 	list     *list              // the assignment's list, opened at the first stored file
+	ids      *identityDoc       // the assignment's submission IDs and pseudonyms, read at the first stored file
 
 	upload    Upload // the whole batch so far
 	part      string // this request's part of the batch
@@ -620,10 +621,24 @@ func (b *Batch) fail(name, studentID string, err error) Outcome {
 func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 	s := b.s
 	fail := func(err error) (Outcome, error) { return b.fail(in.name, in.st.StudentID, err), nil }
-	subID := SubmissionID(b.a.ID, in.st.StudentID)
+	if b.ids == nil {
+		ids, err := s.identities(ctx, b.a.ID)
+		if err != nil {
+			return fail(err)
+		}
+		b.ids = &ids
+	}
+	id, err := s.identity(ctx, b.ids, in.st.StudentID)
+	if err != nil {
+		return fail(err)
+	}
+	subID := id.SubmissionID
 	sub, exists, err := s.storedSubmission(ctx, subID)
 	if err != nil {
 		return fail(err)
+	}
+	if exists && sub.StudentID != in.st.StudentID {
+		return fail(errs.E(errs.Internal, "Submission %s is another student's.", subID))
 	}
 	if b.list == nil {
 		if b.list, err = s.openList(ctx, b.a.ID); err != nil {
@@ -653,9 +668,7 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 	}
 	pseudo := sub.Pseudonym
 	if pseudo == "" {
-		if pseudo, err = s.pseudonym(ctx, b.a.ID, in.st.StudentID); err != nil {
-			return fail(err)
-		}
+		pseudo = id.Pseudonym
 	}
 	slot, fresh := sub.Slot, len(sub.Versions) == 0
 	if slot == 0 {
@@ -673,11 +686,12 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 	if err := b.mark(ctx, pendingVersion{File: in.name, SubmissionID: subID, N: n, SHA256: in.sha256}); err != nil {
 		return fail(err)
 	}
-	text := Text{VersionID: VersionID(subID, n), Text: in.text, GraderText: Pseudonymize(in.text, in.st, pseudo)}
+	// The grader text is made when it is read (Text).
+	text := Text{VersionID: VersionID(subID, n), Text: in.text}
 	if _, err := s.c(colTexts).ReplaceOne(ctx, bson.D{{Key: "_id", Value: text.VersionID}}, text, upsert()); err != nil {
 		return fail(errs.Wrap(err, "save text"))
 	}
-	stored, err := s.addVersion(ctx, b.a, in.st, sub, exists, pseudo, slot, v)
+	stored, err := s.addVersion(ctx, b.a, in.st, subID, sub, exists, pseudo, slot, v)
 	if err != nil {
 		return fail(err)
 	}
@@ -736,10 +750,10 @@ func (s *Service) storedSubmission(ctx context.Context, id string) (Submission, 
 // does not exist) and returns the submission as stored. An upload for the
 // same student that got there first makes it a conflict the client can
 // retry.
-func (s *Service) addVersion(ctx context.Context, a Assignment, st Student, sub Submission, exists bool, pseudo string, slot int, v Version) (Submission, error) {
+func (s *Service) addVersion(ctx context.Context, a Assignment, st Student, subID string, sub Submission, exists bool, pseudo string, slot int, v Version) (Submission, error) {
 	conflict := errs.E(errs.Conflict, "Another upload for this student arrived at the same moment; upload this file again.")
 	if !exists {
-		sub = Submission{ID: SubmissionID(a.ID, st.StudentID), AssignmentID: a.ID, ClassID: a.ClassID, StudentID: st.StudentID, Pseudonym: pseudo,
+		sub = Submission{ID: subID, AssignmentID: a.ID, ClassID: a.ClassID, StudentID: st.StudentID, Pseudonym: pseudo,
 			Versions: []Version{v}, CreatedAt: v.UploadedAt, N: 1, Slot: slot}
 		_, err := s.c(colSubmissions).InsertOne(ctx, sub)
 		if mongostore.IsDuplicateKey(err) {
