@@ -4,9 +4,15 @@
 //
 // It owns the collections classes, students, access_links, assignments,
 // rubrics and submissions (with their lists, texts, sketches, pseudonyms,
-// submission IDs, remembered roster names and upload batches),
-// intake_migrations, and the S3 prefix submissions/. Other services read
-// assignments and submissions by ID; none writes them.
+// submission IDs, remembered roster names, upload batches and their
+// outcomes), the students' read model student_work, intake_inflight (work
+// in flight, which Recover finishes after a crash), intake_migrations, and
+// the S3 prefix submissions/. Other services read assignments and
+// submissions by ID; none writes them.
+//
+// No request and no per-file step reads or rewrites a document that grows
+// with the assignment, class or school: lists are pages of 25 rows, upload
+// records chunks of 25 outcomes (see lists.go and upload.go).
 //
 // What graders see of a submission is made here: an opaque submission ID
 // (SubmissionOf finds a student's), and the grader text, in which every
