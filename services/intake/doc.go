@@ -10,9 +10,10 @@
 // the S3 prefix submissions/. Other services read assignments and
 // submissions by ID; none writes them.
 //
-// No request and no per-file step reads or rewrites a document that grows
-// with the assignment, class or school: lists are pages of 25 rows, upload
-// records chunks of 25 outcomes (see lists.go and upload.go).
+// An assignment's list is kept in pages of 25 rows and an upload's record
+// in chunks of 25 outcomes, so that storing a version or reading a page of
+// the list touches documents of a bounded size (see lists.go and
+// upload.go).
 //
 // What graders see of a submission is made here: an opaque submission ID
 // (SubmissionOf finds a student's), and the grader text, in which every
