@@ -96,62 +96,99 @@ func (s *Service) identities(ctx context.Context, assignmentID string) (identity
 // identity returns a student's submission ID and pseudonym on an
 // assignment, giving them out on first use: a student who submitted before
 // IDs were opaque keeps their submission's ID and pseudonym; anyone else
-// gets a new opaque ID and a random pseudonym. Two first uses at once agree
-// on one (a conditional update of one document), and the loser's pseudonym
-// is given back. known is the assignment's identities as last read, and is
-// updated.
+// gets a new opaque ID and a random pseudonym. The first use is an insert
+// of the student's own small document (_id "<assignment id>:<student>"), so
+// two first uses at once agree on one and the loser's pseudonym is given
+// back; the assignment's identity document, which redaction reads whole,
+// is then brought up to date by _id. known is the assignment's identities
+// as last read, and is updated in place.
 func (s *Service) identity(ctx context.Context, known *identityDoc, studentID string) (identity, error) {
 	key := mongostore.FieldKey(studentID)
 	if id, ok := known.Students[key]; ok {
 		return id, nil
 	}
+	got, err := s.studentIdentity(ctx, known.ID, studentID)
+	if errs.Is(err, errs.NotFound) {
+		got, err = s.newIdentity(ctx, known.ID, studentID)
+	}
+	if err != nil {
+		return identity{}, err
+	}
+	field := "students." + key
+	if _, err := s.c(colIdentities).UpdateOne(ctx, bson.D{{Key: "_id", Value: known.ID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: got}}}}, updateUpsert()); err != nil {
+		return identity{}, errs.Wrap(err, "save identity")
+	}
+	known.Students[key] = got
+	return got, nil
+}
+
+// studentIdentityDoc is one student's identity on one assignment, under
+// _id "<assignment id>:<mongostore.FieldKey(student id)>".
+type studentIdentityDoc struct {
+	ID           string `bson:"_id"`
+	SubmissionID string `bson:"submission_id"`
+	Pseudonym    string `bson:"pseudonym"`
+}
+
+func studentIdentityID(assignmentID, studentID string) string {
+	return assignmentID + ":" + mongostore.FieldKey(studentID)
+}
+
+// studentIdentity reads one student's identity; not_found before its
+// first use.
+func (s *Service) studentIdentity(ctx context.Context, assignmentID, studentID string) (identity, error) {
+	d, err := mongostore.Get[studentIdentityDoc](ctx, s.c(colStudentIdentities), studentIdentityID(assignmentID, studentID), "submission identity")
+	return identity{SubmissionID: d.SubmissionID, Pseudonym: d.Pseudonym}, err
+}
+
+// newIdentity gives a student their identity on an assignment, or returns
+// the one another upload gave them a moment earlier.
+func (s *Service) newIdentity(ctx context.Context, assignmentID, studentID string) (identity, error) {
 	var want identity
 	reserved := false
-	legacy, err := s.Submission(ctx, legacySubmissionID(known.ID, studentID))
+	legacy, err := s.Submission(ctx, legacySubmissionID(assignmentID, studentID))
 	switch {
 	case err == nil && legacy.StudentID == studentID:
 		want = identity{SubmissionID: legacy.ID, Pseudonym: legacy.Pseudonym}
 	case err == nil || errs.Is(err, errs.NotFound):
-		p, err := s.reservePseudonym(ctx, known.ID, studentID, newPseudonym)
+		p, err := s.reservePseudonym(ctx, assignmentID, studentID, newPseudonym)
 		if err != nil {
 			return identity{}, err
 		}
-		want, reserved = identity{SubmissionID: newSubmissionID(known.ID), Pseudonym: p}, true
+		want, reserved = identity{SubmissionID: newSubmissionID(assignmentID), Pseudonym: p}, true
 	default:
 		return identity{}, err
 	}
-	field := "students." + key
-	_, err = s.c(colIdentities).UpdateOne(ctx, bson.D{{Key: "_id", Value: known.ID}, {Key: field, Value: bson.D{{Key: "$exists", Value: false}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: want}}}}, updateUpsert())
-	if err != nil && !mongostore.IsDuplicateKey(err) {
+	_, err = s.c(colStudentIdentities).InsertOne(ctx, studentIdentityDoc{ID: studentIdentityID(assignmentID, studentID), SubmissionID: want.SubmissionID, Pseudonym: want.Pseudonym})
+	if err == nil {
+		return want, nil
+	}
+	if !mongostore.IsDuplicateKey(err) {
 		return identity{}, errs.Wrap(err, "save identity")
 	}
-	fresh, err := s.identities(ctx, known.ID)
+	got, err := s.studentIdentity(ctx, assignmentID, studentID)
 	if err != nil {
 		return identity{}, err
 	}
-	*known = fresh
-	got, ok := fresh.Students[key]
-	if !ok {
-		return identity{}, errs.E(errs.Internal, "The student's submission ID was not saved.")
-	}
 	if reserved && got.Pseudonym != want.Pseudonym {
-		_, _ = s.c(colPseudonyms).DeleteOne(ctx, bson.D{{Key: "_id", Value: known.ID + ":" + want.Pseudonym}})
+		_, _ = s.c(colPseudonyms).DeleteOne(ctx, bson.D{{Key: "_id", Value: assignmentID + ":" + want.Pseudonym}})
 	}
 	return got, nil
 }
 
 // SubmissionOf returns a student's submission to an assignment, found
-// through the assignment's identities (or, for a submission made before IDs
-// were opaque, by its old ID). Returns not_found when the student has none.
+// through the student's identity on it (or, for a submission made before
+// IDs were opaque, by its old ID). Returns not_found when the student has
+// none.
 func (s *Service) SubmissionOf(ctx context.Context, assignmentID, studentID string) (Submission, error) {
-	d, err := s.identities(ctx, assignmentID)
-	if err != nil {
-		return Submission{}, err
-	}
 	id := legacySubmissionID(assignmentID, studentID)
-	if known, ok := d.Students[mongostore.FieldKey(studentID)]; ok {
+	known, err := s.studentIdentity(ctx, assignmentID, studentID)
+	switch {
+	case err == nil:
 		id = known.SubmissionID
+	case !errs.Is(err, errs.NotFound):
+		return Submission{}, err
 	}
 	sub, err := s.Submission(ctx, id)
 	if err == nil && sub.StudentID != studentID {

@@ -47,23 +47,24 @@ const DefaultAccessLinkTTL = 120 * 24 * time.Hour
 
 // Collections owned by intake.
 const (
-	colClasses     = "classes"           // _id: class ID; roster in students
-	colStudents    = "students"          // _id: "<class id>:<student id>"
-	colLinks       = "access_links"      // _id: SHA-256 of a student's access token
-	colMigrations  = "intake_migrations" // _id: the name of a data migration that has run
-	colAssignments = "assignments"       // _id: assignment ID
-	colRubrics     = "rubrics"           // a school's rubric library
-	colSubmissions = "submissions"       // _id: submission ID (see Submission)
-	colTexts       = "submission_texts"
-	colBuckets     = "submission_lists"    // _id: assignment ID (the head) or "<assignment id>:<page>"
-	colSketches    = "submission_sketches" // _id: "<assignment id>:<page>"; sketches.<student id>
-	colPseudonyms  = "pseudonyms"          // _id: "<assignment id>:<pseudonym>"
-	colIdentities  = "submission_ids"      // _id: assignment ID; students.<student id>: submission ID and pseudonym
-	colRosterNames = "roster_names"        // _id: class ID; people.<student id>: every name on the roster
-	colUploads     = "uploads"             // _id: upload batch ID
-	colOutcomes    = "upload_outcomes"     // _id: "<upload id>:<part>:<chunk>"
-	colInflight    = "intake_inflight"     // work in flight: "upl:<upload id>:<part>" or "asg:<assignment id>"
-	colWork        = "student_work"        // _id: class ID, or "<class id>:<student id>"
+	colClasses           = "classes"           // _id: class ID; roster in students
+	colStudents          = "students"          // _id: "<class id>:<student id>"
+	colLinks             = "access_links"      // _id: SHA-256 of a student's access token
+	colMigrations        = "intake_migrations" // _id: the name of a data migration that has run
+	colAssignments       = "assignments"       // _id: assignment ID
+	colRubrics           = "rubrics"           // a school's rubric library
+	colSubmissions       = "submissions"       // _id: submission ID (see Submission)
+	colTexts             = "submission_texts"
+	colBuckets           = "submission_lists"    // _id: assignment ID (the head) or "<assignment id>:<page>"
+	colSketches          = "submission_sketches" // _id: "<assignment id>:<page>"; sketches.<student id>
+	colPseudonyms        = "pseudonyms"          // _id: "<assignment id>:<pseudonym>"
+	colIdentities        = "submission_ids"      // _id: assignment ID; students.<student id>: submission ID and pseudonym (read whole by redaction)
+	colStudentIdentities = "submission_keys"     // _id: "<assignment id>:<student id>": one student's submission ID and pseudonym, inserted once
+	colRosterNames       = "roster_names"        // _id: class ID; people.<student id>: every name on the roster
+	colUploads           = "uploads"             // _id: upload batch ID
+	colOutcomes          = "upload_outcomes"     // _id: "<upload id>:<part>:<chunk>"
+	colInflight          = "intake_inflight"     // work in flight: "upl:<upload id>:<part>" or "asg:<assignment id>"
+	colWork              = "student_work"        // _id: class ID, or "<class id>:<student id>"
 )
 
 // originals is what intake needs of S3 (a *blob.Store).
