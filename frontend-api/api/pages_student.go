@@ -58,14 +58,21 @@ func (p *pages) studentHome(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// What is released: one read of the student's record in their class.
+	work, err := p.s.deps.Feedback.StudentReleased(ctx, u.ClassID, u.StudentID)
+	if err != nil {
+		return err
+	}
+	released := map[string]bool{}
+	for _, w := range work {
+		released[w.SubmissionID] = w.Released
+	}
 	var out []studentSubmission
 	for _, sub := range subs {
-		line := studentSubmission{ID: sub.ID, Version: len(sub.Versions)}
+		line := studentSubmission{ID: sub.ID, Version: len(sub.Versions), Released: released[sub.ID]}
 		if a, err := p.s.deps.Intake.Assignment(ctx, sub.AssignmentID); err == nil {
 			line.Title = a.Title
 		}
-		_, ferr := p.s.deps.Feedback.ForSubmission(ctx, u, sub.ID)
-		line.Released = ferr == nil
 		out = append(out, line)
 	}
 	return p.render(c, "student_home", "My feedback", map[string]any{"Submissions": out})

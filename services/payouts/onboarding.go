@@ -3,6 +3,7 @@ package payouts
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"time"
 
@@ -198,22 +199,27 @@ type GraderView struct {
 	// BalanceCents is what Margin owes the grader: the sum of their entries.
 	BalanceCents int64 `json:"balance_cents"`
 	// PayableCents is the part no payout has settled; InPaymentCents is the
-	// part a payment under way is sending; HeldCents is what waits for
-	// onboarding to finish.
+	// part a payment waiting for a retry is sending; HeldCents is what waits
+	// for onboarding to finish.
 	PayableCents   int64                `json:"payable_cents"`
 	InPaymentCents int64                `json:"in_payment_cents"`
 	HeldCents      int64                `json:"held_cents"`
 	MinimumCents   int64                `json:"minimum_cents"`
 	Balances       map[string]int64     `json:"balances"`
 	Earnings       []AssignmentEarnings `json:"earnings"`
-	Entries        []Entry              `json:"entries"`
-	Payments       []PaymentView        `json:"payments"`
-	BankPayouts    []BankPayout         `json:"bank_payouts"`
+	// Entries are the latest ledger entries (up to 20), newest first, of
+	// EntryCount in all.
+	Entries     []Entry       `json:"entries"`
+	EntryCount  int           `json:"entry_count"`
+	Payments    []PaymentView `json:"payments"`
+	BankPayouts []BankPayout  `json:"bank_payouts"`
 }
 
-// Grader returns the grader's own view: balance, earnings per assignment,
-// ledger entries (newest first), payments and bank payouts with their
-// status, and the onboarding state.
+// Grader returns the grader's own view: balance, earnings per assignment
+// (the latest 100 assignments, the older ones summed in one line), their
+// latest entries (newest first) and payments, bank payouts with their
+// status, and the onboarding state. It is two reads by _id: the grader's
+// book and their Stripe account.
 func (s *Service) Grader(ctx context.Context, graderID string) (GraderView, error) {
 	b, err := s.readBook(ctx, graderID)
 	if err != nil {
@@ -224,11 +230,14 @@ func (s *Service) Grader(ctx context.Context, graderID string) (GraderView, erro
 		return GraderView{}, err
 	}
 	v := GraderView{Onboarding: d.Onboarding.withState(), Currency: s.cfg.Currency, MinimumCents: s.cfg.MinimumCents,
-		Balances: Balances(b.Entries), Earnings: EarningsByAssignment(b.Entries), Entries: []Entry{}, Payments: []PaymentView{}, BankPayouts: []BankPayout{}}
+		Balances: b.Balances, Earnings: slices.Clone(b.Earnings), Entries: slices.Clone(b.Recent), EntryCount: b.Entries,
+		Payments: slices.Clone(b.Payments), BankPayouts: []BankPayout{}}
+	if v.Earnings == nil {
+		v.Earnings = []AssignmentEarnings{}
+	}
 	v.BalanceCents = v.Balances[s.cfg.Currency]
-	_, v.PayableCents = Unsettled(b.Entries, s.cfg.Currency)
+	v.PayableCents = b.Open[s.cfg.Currency].Cents
 	for _, p := range b.Payments {
-		v.Payments = append(v.Payments, p)
 		if !p.State.Final() && p.Currency == s.cfg.Currency {
 			v.InPaymentCents += p.Cents
 		}
@@ -237,14 +246,12 @@ func (s *Service) Grader(ctx context.Context, graderID string) (GraderView, erro
 	if s.StripeConfigured() && !d.PayoutsEnabled && v.PayableCents > 0 {
 		v.HeldCents = v.PayableCents
 	}
-	for _, e := range b.Entries {
-		v.Entries = append(v.Entries, e)
-	}
 	for _, bp := range d.Bank {
 		v.BankPayouts = append(v.BankPayouts, bp)
 	}
-	sort.Slice(v.Entries, func(i, j int) bool { return v.Entries[i].At.After(v.Entries[j].At) })
-	sort.Slice(v.Payments, func(i, j int) bool { return v.Payments[i].UpdatedAt.After(v.Payments[j].UpdatedAt) })
+	slices.Reverse(v.Entries)
+	slices.Reverse(v.Payments)
+	sort.Slice(v.Earnings, func(i, j int) bool { return v.Earnings[i].AssignmentID < v.Earnings[j].AssignmentID })
 	sort.Slice(v.BankPayouts, func(i, j int) bool { return v.BankPayouts[i].EventCreated.After(v.BankPayouts[j].EventCreated) })
 	return v, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -24,8 +23,8 @@ import (
 
 const whsec = "whsec_test_secret"
 
-// events is a payable-event source for tests (feedback's real one is
-// tested in feedback).
+// events is a payable log for tests (feedback's real one is tested in
+// feedback): events in the order added, an event's position its index + 1.
 type events struct {
 	mu  sync.Mutex
 	evs []feedback.PayableEvent
@@ -35,19 +34,17 @@ func (e *events) add(ev ...feedback.PayableEvent) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.evs = append(e.evs, ev...)
-	sort.Slice(e.evs, func(i, j int) bool { return e.evs[i].ID < e.evs[j].ID })
 }
 
-func (e *events) PayableEvents(_ context.Context, after string, limit int) ([]feedback.PayableEvent, error) {
+func (e *events) PayableLog(_ context.Context, after int64, limit int) (feedback.PayablePage, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []feedback.PayableEvent
-	for _, ev := range e.evs {
-		if ev.ID > after && len(out) < limit {
-			out = append(out, ev)
-		}
+	page := feedback.PayablePage{Events: []feedback.PayableEvent{}, Next: after}
+	for i := after; i < int64(len(e.evs)) && len(page.Events) < limit; i++ {
+		page.Events = append(page.Events, e.evs[i])
+		page.Next = i + 1
 	}
-	return out, nil
+	return page, nil
 }
 
 type fixture struct {
@@ -215,7 +212,7 @@ func TestIngestIsIdempotentAndBalances(t *testing.T) {
 		}
 	}
 	v := f.view(g)
-	if len(v.Entries) != 3 || v.BalanceCents != 850+850+510 || v.PayableCents != v.BalanceCents {
+	if len(v.Entries) != 3 || v.EntryCount != 3 || v.BalanceCents != 850+850+510 || v.PayableCents != v.BalanceCents {
 		t.Fatalf("after ingesting twice: %d entries, balance %d, payable %d", len(v.Entries), v.BalanceCents, v.PayableCents)
 	}
 	if len(v.Earnings) != 2 || v.Earnings[0].Reads != 2 || v.Earnings[0].Cents != 1700 || v.Earnings[1].Cents != 510 {
@@ -470,9 +467,19 @@ func TestIngestReadsEveryPage(t *testing.T) {
 	if err != nil || n != ingestPage+3 {
 		t.Fatalf("ingested %d (%v), want %d", n, err, ingestPage+3)
 	}
-	// An event approved later with a smaller ID is still picked up.
+	// An event logged later is picked up; one logged twice (an approval
+	// retried after a crash) is recorded once.
 	f.src.add(feedback.PayableEvent{ID: "asg_0:1:v1:" + g.ID, GraderID: g.ID, AssignmentID: "asg_0", PriceCents: 100, Currency: "usd"})
+	f.src.add(f.src.evs[0])
 	if n, err := f.svc.Ingest(f.ctx); err != nil || n != 1 {
 		t.Fatalf("second pass ingested %d (%v), want 1", n, err)
 	}
+	if v := f.view(g); v.EntryCount != ingestPage+4 || len(v.Entries) != maxRecentEntries {
+		t.Fatalf("the grader's view: %d entries, %d shown", v.EntryCount, len(v.Entries))
+	}
+	// A new process reads on from where the last stopped.
+	if n, err := f.service().Ingest(f.ctx); err != nil || n != 0 {
+		t.Fatalf("a new process ingested %d (%v), want 0", n, err)
+	}
+	f.balanced()
 }
