@@ -29,15 +29,15 @@ type Summary struct {
 	// NotEnoughEvidence are the criteria that would be a strength or a
 	// growth area but have no quoted passage of that kind yet: shown
 	// apart, as "not enough quoted evidence yet", never as one.
-	NotEnoughEvidence []Area `json:"not_enough_evidence"`
-	Support     []SupportStudent `json:"support"`
-	SupportRule string           `json:"support_rule"`
-	FocusPoints []FocusSummary   `json:"focus_points"`
-	Turnaround  Turnaround       `json:"turnaround"`
-	Agreement   []CriterionAgree `json:"agreement"`
-	Helpfulness Helpfulness      `json:"helpfulness"`
-	Students    []StudentResult  `json:"students"`
-	Names       bool             `json:"names"`
+	NotEnoughEvidence []Area           `json:"not_enough_evidence"`
+	Support           []SupportStudent `json:"support"`
+	SupportRule       string           `json:"support_rule"`
+	FocusPoints       []FocusSummary   `json:"focus_points"`
+	Turnaround        Turnaround       `json:"turnaround"`
+	Agreement         []CriterionAgree `json:"agreement"`
+	Helpfulness       Helpfulness      `json:"helpfulness"`
+	Students          []StudentResult  `json:"students"`
+	Names             bool             `json:"names"`
 }
 
 // CriterionStats is one criterion's level distribution.

@@ -301,4 +301,3 @@ func byTask(rows []Row) map[string]Row {
 }
 
 var upsert = options.Update().SetUpsert(true)
-
