@@ -107,9 +107,11 @@ func (s *Service) findByID(ctx context.Context, col, id, what string, out any) e
 // Migrate finishes what a crash interrupted and brings data of earlier
 // versions up to date; every process runs it at start-up, before serving.
 // Once, it computes the platform totals from the summaries cached by
-// earlier versions and the family links. Every time, it counts the family
-// links whose making or revoking a crash left out of the totals (a scan of
-// share_links, which holds a few links per student).
+// earlier versions (one per assignment, as earlier versions counted them)
+// and the family links. Every time, it adds to the totals the summary
+// counts and the family links whose making or revoking a crash left out
+// (scans of summary_counts, one small document per released assignment,
+// and share_links, a few links per student).
 func (s *Service) Migrate(ctx context.Context) error {
 	n, err := s.c(colMigrations).CountDocuments(ctx, bson.D{{Key: "_id", Value: "totals"}})
 	if err != nil {
@@ -120,14 +122,25 @@ func (s *Service) Migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		seen := map[string]bool{}
 		for _, d := range docs {
 			var sum Summary
-			if json.Unmarshal(d.Body, &sum) != nil || sum.AssignmentID == "" {
+			if json.Unmarshal(d.Body, &sum) != nil || sum.AssignmentID == "" || seen[sum.AssignmentID] {
 				continue
 			}
+			seen[sum.AssignmentID] = true
 			if err := s.count(ctx, sum); err != nil {
 				return err
 			}
+		}
+	}
+	counts, err := mongostore.FindAll[countDoc](ctx, s.c(colCounts), bson.D{{Key: "applied", Value: false}})
+	if err != nil {
+		return err
+	}
+	for _, c := range counts {
+		if err := s.applyCount(ctx, c); err != nil {
+			return err
 		}
 	}
 	links, err := mongostore.FindAll[ShareLink](ctx, s.c(colLinks), bson.D{{Key: "$or", Value: bson.A{

@@ -366,3 +366,95 @@ func TestRevokeShareLinkIdempotent(t *testing.T) {
 		t.Errorf("after revoking, the link gives %v", err)
 	}
 }
+
+// The platform totals are one document, kept as released summaries are
+// computed and family links made and revoked: a summary recomputed with
+// the same figures adds nothing, a change adds its difference, and a count
+// interrupted between its two writes is completed once by Migrate.
+func TestPlatformTotals(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if err := w.svc.Migrate(ctx); err != nil { // at start-up, as main does
+		t.Fatal(err)
+	}
+	admin := account.User{ID: "usr_admin", Role: account.Admin}
+	w.add("1001", feedback.Released, map[string]string{"thesis": "advanced"})
+	w.add("1002", feedback.Released, map[string]string{"thesis": "developing"})
+	for range 2 {
+		if _, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{Names: true}); err != nil {
+		t.Fatal(err)
+	}
+	total := func() Totals {
+		t.Helper()
+		tot, err := w.svc.PlatformTotals(ctx, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tot
+	}
+	if got := total(); got.Assignments != 1 || got.Students != 2 {
+		t.Fatalf("after three summaries of one assignment: %+v", got)
+	}
+	w.add("1003", feedback.Released, map[string]string{"thesis": "advanced"})
+	if _, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(); got.Assignments != 1 || got.Students != 3 {
+		t.Fatalf("after a third student: %+v", got)
+	}
+	l, err := w.svc.CreateShareLink(ctx, w.student, w.class.ID, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.CreateShareLink(ctx, w.teacher, w.class.ID, "1002"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := w.svc.RevokeShareLink(ctx, w.teacher, l.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := total(); got.ShareLinks != 2 || got.ActiveShareLinks != 1 {
+		t.Fatalf("after two links, one revoked twice: %+v", got)
+	}
+
+	// A count written but not added to the totals (a crash between the
+	// two), and a link made but not counted: Migrate, at the next start,
+	// adds each once.
+	_, err = w.svc.c(colCounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: w.asg.ID}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "applied", Value: false}, {Key: "prior", Value: Totals{Assignments: 1, Students: 2}}, {Key: "counted", Value: Totals{Assignments: 1, Students: 3}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw totalsDoc
+	if err := w.svc.c(colTotals).FindOne(ctx, bson.D{{Key: "_id", Value: totalsID}}).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	raw.Totals.Students = 2 // as before the interrupted count
+	raw.Ops = raw.Ops[:len(raw.Ops)-4]
+	raw.Totals.ShareLinks, raw.Totals.ActiveShareLinks = 1, 1
+	if _, err := w.svc.c(colTotals).ReplaceOne(ctx, bson.D{{Key: "_id", Value: totalsID}}, raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.c(colLinks).UpdateOne(ctx, bson.D{{Key: "_id", Value: l.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "revoke_counted", Value: false}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := w.svc.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := total(); got.Assignments != 1 || got.Students != 3 || got.ShareLinks != 1 || got.ActiveShareLinks != 0 {
+		t.Fatalf("after recovery: %+v", got)
+	}
+	if _, err := w.svc.PlatformTotals(ctx, w.teacher); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("a teacher's totals: %v", err)
+	}
+}

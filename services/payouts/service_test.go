@@ -15,6 +15,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/pkg/mongostore/mongotest"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/payouts/stripeclient"
@@ -482,4 +483,132 @@ func TestIngestReadsEveryPage(t *testing.T) {
 		t.Fatalf("a new process ingested %d (%v), want 0", n, err)
 	}
 	f.balanced()
+}
+
+// A book's sums must agree with its entries: the trial balance reads both,
+// counts an entry the book applied but whose document a crash left
+// unwritten, and reports a book that disagrees.
+func TestTrialChecksBooks(t *testing.T) {
+	f := newFixture(t, false)
+	g := f.grader("ada")
+	f.approve(g, "asg_a", 2, 1000)
+	if _, err := f.svc.Ingest(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// An adjustment applied to the book, its document not written yet.
+	b, err := f.svc.readBook(f.ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Entry{ID: "adjustment:crash", Kind: KindAdjustment, GraderID: g.ID, Currency: "usd", At: time.Now().UTC(),
+		Lines: []Line{{AccountAdjustmentExpense, 300}, {GraderAccount(g.ID), -300}}}
+	b.apply(e)
+	b.Pending = []Entry{e}
+	b.Rev++
+	if err := mongostore.Swap(f.ctx, f.svc.books, g.ID, "rev", b.Rev-1, b); err != nil {
+		t.Fatal(err)
+	}
+	if tb := f.balanced(); tb.Entries != 3 || tb.Accounts["graders"]["usd"] != -2000 {
+		t.Fatalf("trial with a pending entry: %+v", tb)
+	}
+	// The next change writes it; an adjustment with its ID is a no-op.
+	if _, err := f.svc.Adjust(f.ctx, Adjustment{ID: "crash", GraderID: g.ID, Cents: 300, Reason: "retry"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := f.view(g); v.BalanceCents != 2000 || v.EntryCount != 3 {
+		t.Fatalf("after the retried adjustment: %+v", v)
+	}
+	// A book that no longer agrees with its entries is reported.
+	b, _ = f.svc.readBook(f.ctx, g.ID)
+	b.Balances["usd"] += 1
+	b.Rev++
+	if err := mongostore.Swap(f.ctx, f.svc.books, g.ID, "rev", b.Rev-1, b); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := f.svc.Trial(f.ctx)
+	if err != nil || tb.Balanced || len(tb.Disagreeing) != 1 || tb.Disagreeing[0] != g.ID {
+		t.Fatalf("trial with a book off by a cent: %+v %v", tb, err)
+	}
+}
+
+// The ledger of earlier versions (one document per grader holding every
+// entry, payouts listing what they settled) is split into entry documents
+// and bounded books at start, once; the grader's money is as it was.
+func TestMigrateOldBooks(t *testing.T) {
+	f := newFixture(t, false)
+	g := f.grader("ada")
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	earn := func(id string, cents int64, n int) oldEntry {
+		return oldEntry{Entry: Entry{ID: id, Kind: KindEarning, GraderID: g.ID, Currency: "usd", At: at.Add(time.Duration(n) * time.Second),
+			AssignmentID: "asg_a", Lines: []Line{{AccountGradingExpense, cents}, {GraderAccount(g.ID), -cents}}}}
+	}
+	paid := oldEntry{Entry: Entry{ID: "payout:run_1:" + g.ID, Kind: KindPayout, GraderID: g.ID, Currency: "usd", At: at.Add(3 * time.Second),
+		PaymentID: "run_1:" + g.ID, TransferID: "tr_1", Lines: []Line{{GraderAccount(g.ID), 1700}, {AccountStripeTransfers, -1700}}},
+		Settles: []string{"earning:a", "earning:b"}}
+	old := oldBook{ID: g.ID, Entries: map[string]oldEntry{
+		key("earning:a"): earn("earning:a", 850, 1), key("earning:b"): earn("earning:b", 850, 2),
+		key(paid.ID): paid, key("earning:c"): earn("earning:c", 510, 4)},
+		Payments: map[string]PaymentView{key("run_1:" + g.ID): {ID: "run_1:" + g.ID, RunID: "run_1", Cents: 1700, Currency: "usd", State: PaymentSent, TransferID: "tr_1", UpdatedAt: at}}}
+	if _, err := f.svc.oldLedger.InsertOne(f.ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := f.service().Migrate(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := f.view(g)
+	if v.BalanceCents != 510 || v.PayableCents != 510 || v.EntryCount != 4 || len(v.Payments) != 1 || v.Payments[0].TransferID != "tr_1" ||
+		len(v.Earnings) != 1 || v.Earnings[0].Reads != 3 {
+		t.Fatalf("after the migration: %+v", v)
+	}
+	if b, _ := f.svc.readBook(f.ctx, g.ID); b.Open["usd"] != (Open{Cents: 510, Entries: 1}) {
+		t.Fatalf("open after the migration: %+v", b.Open)
+	}
+	f.balanced()
+	// A run pays what was open.
+	f.cfg.MinimumCents = 100
+	svc := f.service()
+	_, ps := f.runToEnd(svc)
+	if len(ps) != 1 || ps[0].Cents != 510 || ps[0].SettlesEntries != 1 {
+		t.Fatalf("the run after the migration: %+v", ps)
+	}
+}
+
+// On a store only this process can use (Config.Exclusive), a start
+// releases the lease of a run a gone process held, and the run resumes at
+// once; otherwise the lease stands until it expires.
+func TestLeasesOfGoneProcessesReleased(t *testing.T) {
+	f := newFixture(t, false)
+	g := f.grader("ada")
+	f.approve(g, "asg_a", 3, 1000)
+	run, err := f.svc.StartRun(f.ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := f.svc.claim(f.ctx, run.ID); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	// f.svc dies holding the lease (a minute long).
+	shared := f.service()
+	if err := shared.Migrate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.Advance(f.ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := shared.RunDetail(f.ctx, run.ID); r.State == RunDone {
+		t.Fatal("a run leased to another process was taken over without Exclusive")
+	}
+	f.cfg.Exclusive = true
+	next := f.service()
+	if err := next.Migrate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Advance(f.ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r, ps, _ := next.RunDetail(f.ctx, run.ID); r.State != RunDone || len(ps) != 1 {
+		t.Fatalf("after the start released the lease: %+v %+v", r, ps)
+	}
 }
