@@ -247,7 +247,7 @@ func studentWork(a intake.Assignment, r feedback.Row, name, pseudonym string, pr
 	}
 	d := r.Digest
 	for _, q := range d.Quotes {
-		w.Quotes = append(w.Quotes, Quote{Criterion: q.Criterion, Kind: Kind(q.Kind), Text: q.Target.Quote.Exact, Comment: q.Comment})
+		w.Quotes = append(w.Quotes, Quote{Criterion: q.Criterion, Kind: Kind(q.Kind), Text: q.Exact, Comment: q.Comment})
 	}
 	for _, g := range d.Glows {
 		w.Glows = append(w.Glows, Note{Criterion: g.Criterion, Text: g.Text})

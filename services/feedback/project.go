@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -110,10 +111,10 @@ func (s *Service) project(ctx context.Context, id string, p projection) error {
 // per submission version, the first read's levels and whether the student
 // has been shown it. Its _id is account.EnrolmentUserID(class, student).
 type StudentRecord struct {
-	ID        string                `json:"-" bson:"_id"`
-	ClassID   string                `json:"class_id" bson:"class_id"`
-	StudentID string                `json:"student_id" bson:"student_id"`
-	Work      map[string]WorkRecord `json:"work" bson:"work"` // by FieldKey(version ID)
+	ID        string                `json:"-"`
+	ClassID   string                `json:"class_id"`
+	StudentID string                `json:"student_id"`
+	Work      map[string]WorkRecord `json:"work"` // by FieldKey(version ID)
 }
 
 // WorkRecord is the approved first read of one submission version.
@@ -129,13 +130,34 @@ type WorkRecord struct {
 	ReleasedAt   *time.Time        `json:"released_at,omitempty" bson:"released_at,omitempty"`
 }
 
+// recordDoc is how a StudentRecord or a ClassRecord is stored: its entries
+// as JSON (see asJSON).
+type recordDoc struct {
+	ID        string            `bson:"_id"`
+	ClassID   string            `bson:"class_id,omitempty"`
+	StudentID string            `bson:"student_id,omitempty"`
+	Entries   map[string][]byte `bson:"entries"`
+}
+
+func (d recordDoc) student() (StudentRecord, error) {
+	r := StudentRecord{ID: d.ID, ClassID: d.ClassID, StudentID: d.StudentID, Work: make(map[string]WorkRecord, len(d.Entries))}
+	for k, b := range d.Entries {
+		var w WorkRecord
+		if err := json.Unmarshal(b, &w); err != nil {
+			return StudentRecord{}, fmt.Errorf("student record %s: %w", d.ID, err)
+		}
+		r.Work[k] = w
+	}
+	return r, nil
+}
+
 func (s *Service) writeStudent(ctx context.Context, f Feedback) error {
 	id := account.EnrolmentUserID(f.ClassID, f.StudentID)
 	w := WorkRecord{AssignmentID: f.AssignmentID, SubmissionID: f.SubmissionID, VersionID: f.VersionID, FeedbackID: f.ID,
 		Version: f.Version, State: f.State, Levels: f.Levels, ApprovedAt: f.ApprovedAt, ReleasedAt: f.ReleasedAt}
 	_, err := s.c(colStudents).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "class_id", Value: f.ClassID}, {Key: "student_id", Value: f.StudentID},
-		{Key: "work." + mongostore.FieldKey(f.VersionID), Value: w}}}}, upsert)
+		{Key: "entries." + mongostore.FieldKey(f.VersionID), Value: asJSON(w)}}}}, upsert)
 	if err != nil && mongostore.IsDuplicateKey(err) {
 		return s.writeStudent(ctx, f)
 	}
@@ -147,11 +169,8 @@ func (s *Service) writeStudent(ctx context.Context, f Feedback) error {
 // which decide what a reader may see (State says whether the student has
 // been shown it). It is one read by _id.
 func (s *Service) Student(ctx context.Context, classID, studentID string) (StudentRecord, error) {
-	r, err := mongostore.Get[StudentRecord](ctx, s.c(colStudents), account.EnrolmentUserID(classID, studentID), "student record")
-	if errs.Is(err, errs.NotFound) {
-		return StudentRecord{ID: account.EnrolmentUserID(classID, studentID), ClassID: classID, StudentID: studentID, Work: map[string]WorkRecord{}}, nil
-	}
-	return r, err
+	all, err := s.Students(ctx, classID, []string{studentID})
+	return all[studentID], err
 }
 
 // Students returns the records of some students in a class, by student
@@ -163,17 +182,19 @@ func (s *Service) Students(ctx context.Context, classID string, studentIDs []str
 	for i, st := range studentIDs {
 		ids[i] = account.EnrolmentUserID(classID, st)
 	}
-	got, err := mongostore.GetMany(ctx, s.c(colStudents), ids, func(r StudentRecord) string { return r.ID })
+	got, err := mongostore.GetMany(ctx, s.c(colStudents), ids, func(d recordDoc) string { return d.ID })
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]StudentRecord, len(studentIDs))
 	for i, st := range studentIDs {
-		r, ok := got[ids[i]]
+		d, ok := got[ids[i]]
 		if !ok {
-			r = StudentRecord{ID: ids[i], ClassID: classID, StudentID: st, Work: map[string]WorkRecord{}}
+			d = recordDoc{ID: ids[i], ClassID: classID, StudentID: st}
 		}
-		out[st] = r
+		if out[st], err = d.student(); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -182,8 +203,8 @@ func (s *Service) Students(ctx context.Context, classID string, studentIDs []str
 // with what progress and the data wall need of each. Its _id is the class
 // ID.
 type ClassRecord struct {
-	ID          string                    `json:"class_id" bson:"_id"`
-	Assignments map[string]AssignmentInfo `json:"assignments" bson:"assignments"` // by FieldKey(assignment ID)
+	ID          string                    `json:"class_id"`
+	Assignments map[string]AssignmentInfo `json:"assignments"` // by FieldKey(assignment ID)
 }
 
 // AssignmentInfo is an assignment as progress and the data wall show it:
@@ -210,7 +231,7 @@ func InfoOf(a intake.Assignment) AssignmentInfo {
 
 func (s *Service) writeClass(ctx context.Context, a intake.Assignment) error {
 	_, err := s.c(colClasses).UpdateOne(ctx, bson.D{{Key: "_id", Value: a.ClassID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "assignments." + mongostore.FieldKey(a.ID), Value: InfoOf(a)}}}}, upsert)
+		bson.D{{Key: "$set", Value: bson.D{{Key: "entries." + mongostore.FieldKey(a.ID), Value: asJSON(InfoOf(a))}}}}, upsert)
 	if err != nil && mongostore.IsDuplicateKey(err) {
 		return s.writeClass(ctx, a)
 	}
@@ -220,11 +241,19 @@ func (s *Service) writeClass(ctx context.Context, a intake.Assignment) error {
 // Class returns a class's record (empty before any approval), without an
 // access check (for other services). It is one read by _id.
 func (s *Service) Class(ctx context.Context, classID string) (ClassRecord, error) {
-	r, err := mongostore.Get[ClassRecord](ctx, s.c(colClasses), classID, "class record")
-	if errs.Is(err, errs.NotFound) {
-		return ClassRecord{ID: classID, Assignments: map[string]AssignmentInfo{}}, nil
+	d, err := mongostore.Get[recordDoc](ctx, s.c(colClasses), classID, "class record")
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return ClassRecord{}, err
 	}
-	return r, err
+	r := ClassRecord{ID: classID, Assignments: make(map[string]AssignmentInfo, len(d.Entries))}
+	for k, b := range d.Entries {
+		var a AssignmentInfo
+		if err := json.Unmarshal(b, &a); err != nil {
+			return ClassRecord{}, fmt.Errorf("class record %s: %w", classID, err)
+		}
+		r.Assignments[k] = a
+	}
+	return r, nil
 }
 
 // stripes is a fixed set of mutexes picked by a hash of the key: enough to

@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -157,7 +158,7 @@ type Row struct {
 	AssignedID string            `json:"assignment_id" bson:"assignment_id"`
 	UpdatedAt  time.Time         `json:"updated_at" bson:"updated_at"`
 	ApprovedAt *time.Time        `json:"approved_at,omitempty" bson:"approved_at,omitempty"` // when first approved
-	Digest     *Digest           `json:"-" bson:"digest,omitempty"`
+	Digest     *Digest           `json:"digest,omitempty" bson:"digest,omitempty"`
 }
 
 // Digest is what the class summary needs of one feedback beyond its row:
@@ -165,12 +166,22 @@ type Row struct {
 // ratings. The adjudicated levels, when there are some, are the row's
 // Levels already (adjudication replaces the first read's levels).
 type Digest struct {
-	Quotes     []Quote     `json:"quotes" bson:"quotes"`
-	Glows      []Point     `json:"glows" bson:"glows"`
-	Grows      []Point     `json:"grows" bson:"grows"`
-	FocusNotes []FocusNote `json:"focus_notes" bson:"focus_notes"`
-	Comments   []string    `json:"comments" bson:"comments"` // criterion keys with a comment (for ratings)
-	Ratings    []Rating    `json:"ratings" bson:"ratings"`
+	Quotes     []DigestQuote `json:"quotes" bson:"quotes"`
+	Glows      []Point       `json:"glows" bson:"glows"`
+	Grows      []Point       `json:"grows" bson:"grows"`
+	FocusNotes []FocusNote   `json:"focus_notes" bson:"focus_notes"`
+	Comments   []string      `json:"comments" bson:"comments"` // criterion keys with a comment (for ratings)
+	Ratings    []Rating      `json:"ratings" bson:"ratings"`
+}
+
+// DigestQuote is a quoted comment as the class summary reads it: the
+// passage's exact words, without the selectors that anchor it.
+type DigestQuote struct {
+	ID        string `json:"id" bson:"id"`
+	Criterion string `json:"criterion" bson:"c"`
+	Kind      Kind   `json:"kind" bson:"k"`
+	Exact     string `json:"exact" bson:"x"`
+	Comment   string `json:"comment" bson:"m"`
 }
 
 func rowOf(f Feedback) Row {
@@ -186,7 +197,10 @@ func rowOf(f Feedback) Row {
 func RowOf(f Feedback) Row {
 	r := rowOf(f)
 	if f.State.Final() || f.Reader == Second && f.State == Submitted {
-		d := Digest{Quotes: f.Quotes, Glows: f.Glows, Grows: f.Grows, FocusNotes: f.FocusNotes, Ratings: f.Ratings, Comments: []string{}}
+		d := Digest{Quotes: make([]DigestQuote, len(f.Quotes)), Glows: f.Glows, Grows: f.Grows, FocusNotes: f.FocusNotes, Ratings: f.Ratings, Comments: []string{}}
+		for i, q := range f.Quotes {
+			d.Quotes[i] = DigestQuote{ID: q.ID, Criterion: q.Criterion, Kind: q.Kind, Exact: q.Target.Quote.Exact, Comment: q.Comment}
+		}
 		for k := range f.Comments {
 			d.Comments = append(d.Comments, k)
 		}
@@ -209,9 +223,10 @@ type rowsHead struct {
 }
 
 // rowsPage is one page of an assignment's list (_id: "<assignment>:<n>").
+// Each row is kept as its JSON (see asJSON).
 type rowsPage struct {
-	ID   string         `bson:"_id"`
-	Rows map[string]Row `bson:"rows"` // by FieldKey(task ID)
+	ID   string            `bson:"_id"`
+	Rows map[string][]byte `bson:"rows"` // by FieldKey(task ID)
 }
 
 func pageID(assignmentID string, slot int) string {
@@ -260,7 +275,11 @@ func (s *Service) rows(ctx context.Context, assignmentID string) ([]Row, error) 
 	}
 	var out []Row
 	for _, p := range pages {
-		for _, r := range p.Rows {
+		for k, b := range p.Rows {
+			var r Row
+			if err := json.Unmarshal(b, &r); err != nil {
+				return nil, fmt.Errorf("feedback row %s: %w", k, err)
+			}
 			out = append(out, r)
 		}
 	}
@@ -271,7 +290,7 @@ func (s *Service) rows(ctx context.Context, assignmentID string) ([]Row, error) 
 // writeRow sets a feedback's row in its page.
 func (s *Service) writeRow(ctx context.Context, f Feedback) error {
 	_, err := s.c(colRows).UpdateOne(ctx, bson.D{{Key: "_id", Value: pageID(f.AssignmentID, f.Slot)}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "rows." + mongostore.FieldKey(f.ID), Value: RowOf(f)}}}}, upsert)
+		bson.D{{Key: "$set", Value: bson.D{{Key: "rows." + mongostore.FieldKey(f.ID), Value: asJSON(RowOf(f))}}}}, upsert)
 	if err != nil && mongostore.IsDuplicateKey(err) {
 		return s.writeRow(ctx, f)
 	}
@@ -301,3 +320,16 @@ func byTask(rows []Row) map[string]Row {
 }
 
 var upsert = options.Update().SetUpsert(true)
+
+// asJSON is v's JSON. Read models keep their rows and bodies as JSON in a
+// binary field: the embedded store reads and writes one such field several
+// times faster than the same data as nested fields (it keeps a type schema
+// for every nested value), and on MongoDB it costs nothing. v is a value
+// of feedback's own types, so encoding cannot fail.
+func asJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("feedback: encoding a read model: %v", err))
+	}
+	return b
+}

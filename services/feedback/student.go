@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,11 +90,11 @@ type StudentFeedback struct {
 // and again at every change of its released feedback (an edit, a rating, a
 // reflection), so that reading it is one read by _id.
 type releasedDoc struct {
-	ID        string          `bson:"_id"`
-	ClassID   string          `bson:"class_id"`
-	StudentID string          `bson:"student_id"`
-	Feedback  StudentFeedback `bson:"feedback"`
-	At        time.Time       `bson:"at"`
+	ID        string    `bson:"_id"`
+	ClassID   string    `bson:"class_id"`
+	StudentID string    `bson:"student_id"`
+	Body      []byte    `bson:"body"` // the StudentFeedback's JSON (see asJSON)
+	At        time.Time `bson:"at"`
 }
 
 // ForSubmission returns the released feedback on a student's submission.
@@ -108,7 +109,8 @@ func (s *Service) ForSubmission(ctx context.Context, caller account.User, submis
 	if err != nil {
 		return StudentFeedback{}, err
 	}
-	return d.Feedback, nil
+	var sf StudentFeedback
+	return sf, errs.Wrap(json.Unmarshal(d.Body, &sf), "read released feedback")
 }
 
 // renderReleased writes the student's view of the released feedback on a
@@ -154,11 +156,10 @@ func (s *Service) renderReleased(ctx context.Context, submissionID string) error
 	if len(out.Versions) == 0 {
 		return nil
 	}
-	_, err = s.c(colReleased).ReplaceOne(ctx, bson.D{{Key: "_id", Value: sub.ID}},
-		releasedDoc{ID: sub.ID, ClassID: sub.ClassID, StudentID: sub.StudentID, Feedback: out, At: s.stamp()}, options.Replace().SetUpsert(true))
+	doc := releasedDoc{ID: sub.ID, ClassID: sub.ClassID, StudentID: sub.StudentID, Body: asJSON(out), At: s.stamp()}
+	_, err = s.c(colReleased).ReplaceOne(ctx, bson.D{{Key: "_id", Value: sub.ID}}, doc, options.Replace().SetUpsert(true))
 	if err != nil && mongostore.IsDuplicateKey(err) {
-		_, err = s.c(colReleased).ReplaceOne(ctx, bson.D{{Key: "_id", Value: sub.ID}},
-			releasedDoc{ID: sub.ID, ClassID: sub.ClassID, StudentID: sub.StudentID, Feedback: out, At: s.stamp()})
+		_, err = s.c(colReleased).ReplaceOne(ctx, bson.D{{Key: "_id", Value: sub.ID}}, doc)
 	}
 	return errs.Wrap(err, "write released feedback")
 }

@@ -77,7 +77,7 @@ func seed(b *testing.B, f *fixture, graders, earnings int) {
 			entries = append(entries, en)
 		}
 		bk.Rev = 1
-		books = append(books, bk)
+		books = append(books, bk.doc())
 		accts = append(accts, accountDoc{GraderID: id, Onboarding: Onboarding{AccountID: "acct_" + id, PayoutsEnabled: true, DetailsSubmitted: true}, CreatedAt: at})
 	}
 	for _, w := range []struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -48,7 +49,8 @@ const (
 	maxAppend         = 50  // entries applied to a book by one change
 )
 
-// book is one grader's running account. See the ledger's doc.
+// book is one grader's running account. See the ledger's doc. It is stored
+// as a bookDoc.
 type book struct {
 	ID      string `bson:"_id"`
 	Rev     int64  `bson:"rev"`
@@ -190,15 +192,60 @@ func (b *book) paymentView(id string) (PaymentView, bool) {
 	return PaymentView{}, false
 }
 
+// bookDoc is how a book is stored: its revision, and the rest as JSON in a
+// binary field, which the embedded store reads and writes several times
+// faster than the same data as nested fields (it keeps a type schema for
+// every nested value); on MongoDB it costs nothing.
+type bookDoc struct {
+	ID   string `bson:"_id"`
+	Rev  int64  `bson:"rev"`
+	Body []byte `bson:"body"`
+}
+
+func (b book) doc() bookDoc {
+	body, err := json.Marshal(b)
+	if err != nil {
+		panic(fmt.Sprintf("payouts: encoding a book: %v", err)) // plain data: cannot fail
+	}
+	return bookDoc{ID: b.ID, Rev: b.Rev, Body: body}
+}
+
+func (d bookDoc) book() (book, error) {
+	b := newBook(d.ID)
+	if err := json.Unmarshal(d.Body, &b); err != nil {
+		return book{}, fmt.Errorf("book %s: %w", d.ID, err)
+	}
+	b.ID, b.Rev = d.ID, d.Rev
+	b.fill()
+	return b, nil
+}
+
 // readBook returns a grader's book; a grader with no entries has an empty
 // one.
 func (s *Service) readBook(ctx context.Context, graderID string) (book, error) {
-	b, err := mongostore.Get[book](ctx, s.books, graderID, "book")
+	d, err := mongostore.Get[bookDoc](ctx, s.books, graderID, "book")
 	if errs.Is(err, errs.NotFound) {
 		return newBook(graderID), nil
 	}
-	b.fill()
-	return b, err
+	if err != nil {
+		return book{}, err
+	}
+	return d.book()
+}
+
+// allBooks reads every book, ordered by grader ID.
+func (s *Service) allBooks(ctx context.Context) ([]book, error) {
+	docs, err := mongostore.FindAll[bookDoc](ctx, s.books, bson.M{}, options.Find().SetSort(bson.M{"_id": 1}))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]book, len(docs))
+	for i, d := range docs {
+		if out[i], err = d.book(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // written remembers, in this process, the entries whose documents it has
@@ -300,12 +347,12 @@ func (s *Service) changeBook(ctx context.Context, graderID string, change func(*
 		}
 		b.Rev++
 		if rev == 0 { // a new book
-			_, err = s.books.InsertOne(ctx, b)
+			_, err = s.books.InsertOne(ctx, b.doc())
 			if mongostore.IsDuplicateKey(err) {
 				continue
 			}
 		} else {
-			err = mongostore.Swap(ctx, s.books, graderID, "rev", rev, b)
+			err = mongostore.Swap(ctx, s.books, graderID, "rev", rev, b.doc())
 		}
 		if errors.Is(err, mongostore.ErrStale) {
 			continue
@@ -554,7 +601,7 @@ type TrialBalance struct {
 // checked against the books. It reads the whole ledger: an admin's audit
 // and a test check, not a hot path.
 func (s *Service) Trial(ctx context.Context) (TrialBalance, error) {
-	books, err := mongostore.FindAll[book](ctx, s.books, bson.M{})
+	books, err := s.allBooks(ctx)
 	if err != nil {
 		return TrialBalance{}, err
 	}

@@ -82,7 +82,7 @@ func (s *Service) Migrate(ctx context.Context) error {
 			}
 		}
 		b.Rev = 1
-		if _, err := s.books.InsertOne(ctx, b); err != nil && !mongostore.IsDuplicateKey(err) {
+		if _, err := s.books.InsertOne(ctx, b.doc()); err != nil && !mongostore.IsDuplicateKey(err) {
 			return fmt.Errorf("migrate book %s: %w", ob.ID, err)
 		}
 	}

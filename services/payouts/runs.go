@@ -297,7 +297,7 @@ func (s *Service) plan(ctx context.Context, run *PayoutRun) ([]Payment, error) {
 	if _, err := s.Ingest(ctx); err != nil {
 		return nil, err
 	}
-	books, err := mongostore.FindAll[book](ctx, s.books, bson.M{}, options.Find().SetSort(bson.M{"_id": 1}))
+	books, err := s.allBooks(ctx)
 	if err != nil {
 		return nil, err
 	}

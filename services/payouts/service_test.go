@@ -505,7 +505,7 @@ func TestTrialChecksBooks(t *testing.T) {
 	b.apply(e)
 	b.Pending = []Entry{e}
 	b.Rev++
-	if err := mongostore.Swap(f.ctx, f.svc.books, g.ID, "rev", b.Rev-1, b); err != nil {
+	if err := mongostore.Swap(f.ctx, f.svc.books, g.ID, "rev", b.Rev-1, b.doc()); err != nil {
 		t.Fatal(err)
 	}
 	if tb := f.balanced(); tb.Entries != 3 || tb.Accounts["graders"]["usd"] != -2000 {
@@ -522,7 +522,7 @@ func TestTrialChecksBooks(t *testing.T) {
 	b, _ = f.svc.readBook(f.ctx, g.ID)
 	b.Balances["usd"] += 1
 	b.Rev++
-	if err := mongostore.Swap(f.ctx, f.svc.books, g.ID, "rev", b.Rev-1, b); err != nil {
+	if err := mongostore.Swap(f.ctx, f.svc.books, g.ID, "rev", b.Rev-1, b.doc()); err != nil {
 		t.Fatal(err)
 	}
 	tb, err := f.svc.Trial(f.ctx)
