@@ -18,6 +18,10 @@ const long = "This is a comment that is long enough to count."
 // are "proficient") and four quotes into the grader text.
 func (f *fixture) complete(t *testing.T, graderText string, levels map[string]string) Content {
 	t.Helper()
+	return f.completeWith(t, graderText, levels)
+}
+
+func (f *fixture) completeWith(t testing.TB, graderText string, levels map[string]string) Content {
 	c := emptyContent()
 	for _, cr := range f.asg.Rubric.Criteria {
 		c.Levels[cr.Key] = "proficient"

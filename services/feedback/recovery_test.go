@@ -116,12 +116,12 @@ func TestConcurrentRatingsAndEditsAllLand(t *testing.T) {
 
 // released grades, approves and releases the first read of a student's
 // version 1, and returns its ID.
-func (f *fixture) released(t *testing.T, student string) string {
+func (f *fixture) released(t testing.TB, student string) string {
 	t.Helper()
 	id := f.task(t, student, 1, matching.First, f.grader)
 	w, err := f.svc.Open(ctx, f.grader, id)
 	must(t, err)
-	fb, err := f.svc.Save(ctx, f.grader, id, w.Feedback.Rev, f.complete(t, w.Text, nil))
+	fb, err := f.svc.Save(ctx, f.grader, id, w.Feedback.Rev, f.completeWith(t, w.Text, nil))
 	must(t, err)
 	_, err = f.svc.Submit(ctx, f.grader, id, fb.Rev)
 	must(t, err)

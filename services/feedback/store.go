@@ -49,6 +49,7 @@ func (s *Service) get(ctx context.Context, id string) (Feedback, error) {
 // error from change aborts without writing. The change is then projected
 // (see project) when it changed anything projected.
 func (s *Service) mutate(ctx context.Context, id string, expectRev int, bump bool, change func(*Feedback) error) (Feedback, error) {
+	slot := 0 // a slot handed out for this change, kept across its retries
 	for try := 0; ; try++ {
 		f, err := s.get(ctx, id)
 		if err != nil {
@@ -71,9 +72,12 @@ func (s *Service) mutate(ctx context.Context, id string, expectRev int, bump boo
 		f.UpdatedAt = s.stamp()
 		projected := !sameRow(before, rowOf(f)) || f.State.Final()
 		if projected && f.Slot == 0 {
-			if f.Slot, err = s.allocSlot(ctx, f.AssignmentID); err != nil {
-				return Feedback{}, err
+			if slot == 0 {
+				if slot, err = s.allocSlot(ctx, f.AssignmentID); err != nil {
+					return Feedback{}, err
+				}
 			}
+			f.Slot = slot
 		}
 		token := ""
 		if projected {
