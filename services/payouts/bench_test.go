@@ -17,7 +17,9 @@ import (
 // embedded store. It reports the run's time, the Stripe calls per grader,
 // and, in the same process, the time of the same number of bare transfer
 // calls made one after another through Margin's Stripe adapter (the
-// target: the run within 2× of them). Seeding is not timed.
+// target: the run within 2× of them), and the time of folding the run's
+// payouts into the books afterwards (fold_s, which the background loop
+// does after a run). Seeding is not timed.
 func BenchmarkPayoutRun(b *testing.B) {
 	graders, earnings := 2000, 50
 	if n, err := strconv.Atoi(os.Getenv("MARGIN_BENCH_GRADERS")); err == nil && n > 0 {
@@ -40,6 +42,11 @@ func BenchmarkPayoutRun(b *testing.B) {
 		}
 		total := time.Since(start)
 		b.StopTimer()
+		foldStart := time.Now()
+		if err := f.svc.fold(f.ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(foldStart).Seconds(), "fold_s")
 		got, payments, _ := f.svc.RunDetail(f.ctx, run.ID)
 		transfers := len(f.mock.Requests("POST", "/v1/transfers"))
 		if got.SentCount != graders || transfers != graders {

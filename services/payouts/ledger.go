@@ -43,8 +43,8 @@ import (
 // entry documents themselves.
 
 const (
-	maxRecentEntries  = 20  // in a book, for the grader's view
-	maxRecentPayments = 20  // in a book, for the grader's view and to know what a payout applied
+	maxRecentEntries  = 20  // entry IDs in a book, for the grader's view
+	maxRecentPayments = 20  // payment IDs in a book, for the grader's view
 	maxAssignments    = 100 // assignments with their own earnings line; older ones are summed in one
 	maxAppend         = 50  // entries applied to a book by one change
 )
@@ -65,9 +65,11 @@ type book struct {
 	// currency (for the trial balance).
 	Accounts map[string]map[string]int64 `bson:"accounts"` // by FieldKey(account)
 	Earnings []AssignmentEarnings        `bson:"earnings"` // newest last
-	Recent   []Entry                     `bson:"recent"`   // newest last
-	Payments []PaymentView               `bson:"payments"` // newest last
+	Recent   []string                    `bson:"recent"`   // entry IDs, newest last
+	Payments []string                    `bson:"payments"` // payment IDs, newest last
 	Pending  []Entry                     `bson:"pending"`  // applied, documents maybe not written yet
+	// FoldedRun is the latest run whose payout to the grader is applied.
+	FoldedRun string `bson:"folded_run"`
 }
 
 // Open is what no payout has settled yet in one currency: its sum and how
@@ -77,8 +79,7 @@ type Open struct {
 	Entries int   `json:"entries" bson:"entries"`
 }
 
-// PaymentView is what a grader sees of one of their payments; it is copied
-// into their book when the payment is sent, fails, or waits for a retry.
+// PaymentView is what a grader sees of one of their payments.
 type PaymentView struct {
 	ID             string       `json:"id" bson:"id"`
 	RunID          string       `json:"run_id" bson:"run_id"`
@@ -98,7 +99,7 @@ func viewOf(p Payment) PaymentView {
 
 func newBook(graderID string) book {
 	return book{ID: graderID, Balances: map[string]int64{}, Open: map[string]Open{}, Accounts: map[string]map[string]int64{},
-		Earnings: []AssignmentEarnings{}, Recent: []Entry{}, Payments: []PaymentView{}, Pending: []Entry{}}
+		Earnings: []AssignmentEarnings{}, Recent: []string{}, Payments: []string{}, Pending: []Entry{}}
 }
 
 // fill gives a decoded book its empty maps.
@@ -141,7 +142,7 @@ func (b *book) apply(e Entry) {
 	if e.Kind == KindEarning {
 		b.earned(e)
 	}
-	b.Recent = append(b.Recent, e)
+	b.Recent = append(b.Recent, e.ID)
 	b.Recent = b.Recent[max(0, len(b.Recent)-maxRecentEntries):]
 }
 
@@ -175,21 +176,11 @@ func (b *book) earned(e Entry) {
 	}
 }
 
-// viewPayment records a payment's state in the book, newest last.
-func (b *book) viewPayment(v PaymentView) {
-	b.Payments = slices.DeleteFunc(b.Payments, func(p PaymentView) bool { return p.ID == v.ID })
-	b.Payments = append(b.Payments, v)
+// notePayment records that the grader has a payment, newest last.
+func (b *book) notePayment(id string) {
+	b.Payments = slices.DeleteFunc(b.Payments, func(p string) bool { return p == id })
+	b.Payments = append(b.Payments, id)
 	b.Payments = b.Payments[max(0, len(b.Payments)-maxRecentPayments):]
-}
-
-// paymentView returns the book's record of a payment.
-func (b *book) paymentView(id string) (PaymentView, bool) {
-	for _, p := range b.Payments {
-		if p.ID == id {
-			return p, true
-		}
-	}
-	return PaymentView{}, false
 }
 
 // bookDoc is how a book is stored: its revision, and the rest as JSON in a
@@ -604,6 +595,13 @@ func (s *Service) Trial(ctx context.Context) (TrialBalance, error) {
 	books, err := s.allBooks(ctx)
 	if err != nil {
 		return TrialBalance{}, err
+	}
+	unfolded, runID, err := s.unfolded(ctx, nil)
+	if err != nil {
+		return TrialBalance{}, err
+	}
+	for i := range books {
+		books[i] = withUnfolded(books[i], unfolded, runID)
 	}
 	docs, err := mongostore.FindAll[entryDoc](ctx, s.entries, bson.M{})
 	if err != nil {

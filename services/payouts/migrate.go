@@ -71,11 +71,14 @@ func (s *Service) Migrate(ctx context.Context) error {
 		for _, e := range es {
 			b.apply(e)
 		}
+		views := make([]PaymentView, 0, len(ob.Payments))
 		for _, p := range ob.Payments {
-			b.Payments = append(b.Payments, p)
+			views = append(views, p)
 		}
-		slices.SortFunc(b.Payments, func(x, y PaymentView) int { return x.UpdatedAt.Compare(y.UpdatedAt) })
-		b.Payments = b.Payments[max(0, len(b.Payments)-maxRecentPayments):]
+		slices.SortFunc(views, func(x, y PaymentView) int { return x.UpdatedAt.Compare(y.UpdatedAt) })
+		for _, p := range views {
+			b.notePayment(p.ID)
+		}
 		for i := 0; i < len(es); i += 500 {
 			if err := s.writeEntries(ctx, es[i:min(i+500, len(es))]); err != nil {
 				return err

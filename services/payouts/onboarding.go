@@ -218,26 +218,37 @@ type GraderView struct {
 // Grader returns the grader's own view: balance, earnings per assignment
 // (the latest 100 assignments, the older ones summed in one line), their
 // latest entries (newest first) and payments, bank payouts with their
-// status, and the onboarding state. It is two reads by _id: the grader's
-// book and their Stripe account.
+// status, and the onboarding state. It reads by _id the grader's book and
+// Stripe account, and, until the latest run is folded into the books, the
+// grader's payout in it.
 func (s *Service) Grader(ctx context.Context, graderID string) (GraderView, error) {
 	b, err := s.readBook(ctx, graderID)
 	if err != nil {
 		return GraderView{}, errs.Wrap(err, "grader ledger")
 	}
+	unfolded, runID, err := s.unfolded(ctx, []string{graderID})
+	if err != nil {
+		return GraderView{}, errs.Wrap(err, "grader ledger")
+	}
+	b = withUnfolded(b, unfolded, runID)
 	d, err := s.accountOf(ctx, graderID)
 	if err != nil {
 		return GraderView{}, err
 	}
 	v := GraderView{Onboarding: d.Onboarding.withState(), Currency: s.cfg.Currency, MinimumCents: s.cfg.MinimumCents,
-		Balances: b.Balances, Earnings: slices.Clone(b.Earnings), Entries: slices.Clone(b.Recent), EntryCount: b.Entries,
-		Payments: slices.Clone(b.Payments), BankPayouts: []BankPayout{}}
+		Balances: b.Balances, Earnings: slices.Clone(b.Earnings), EntryCount: b.Entries, BankPayouts: []BankPayout{}}
 	if v.Earnings == nil {
 		v.Earnings = []AssignmentEarnings{}
 	}
+	if v.Entries, err = s.recentEntries(ctx, b); err != nil {
+		return GraderView{}, err
+	}
+	if v.Payments, err = s.paymentViews(ctx, b.Payments); err != nil {
+		return GraderView{}, err
+	}
 	v.BalanceCents = v.Balances[s.cfg.Currency]
 	v.PayableCents = b.Open[s.cfg.Currency].Cents
-	for _, p := range b.Payments {
+	for _, p := range v.Payments {
 		if !p.State.Final() && p.Currency == s.cfg.Currency {
 			v.InPaymentCents += p.Cents
 		}
@@ -249,9 +260,47 @@ func (s *Service) Grader(ctx context.Context, graderID string) (GraderView, erro
 	for _, bp := range d.Bank {
 		v.BankPayouts = append(v.BankPayouts, bp)
 	}
-	slices.Reverse(v.Entries)
-	slices.Reverse(v.Payments)
 	sort.Slice(v.Earnings, func(i, j int) bool { return v.Earnings[i].AssignmentID < v.Earnings[j].AssignmentID })
 	sort.Slice(v.BankPayouts, func(i, j int) bool { return v.BankPayouts[i].EventCreated.After(v.BankPayouts[j].EventCreated) })
 	return v, nil
+}
+
+// recentEntries returns a book's latest entries, newest first: those it
+// holds pending, and the others' documents.
+func (s *Service) recentEntries(ctx context.Context, b book) ([]Entry, error) {
+	docs, err := s.getEntries(ctx, b.Recent)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range b.Pending {
+		docs[e.ID] = e
+	}
+	out := make([]Entry, 0, len(b.Recent))
+	for i := len(b.Recent) - 1; i >= 0; i-- {
+		if e, ok := docs[b.Recent[i]]; ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// paymentViews returns the grader's view of their payments, newest first.
+func (s *Service) paymentViews(ctx context.Context, ids []string) ([]PaymentView, error) {
+	got, err := mongostore.GetMany(ctx, s.payments, ids, func(p Payment) string { return p.ID })
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]Payment, 0, len(got))
+	for _, p := range got {
+		ps = append(ps, p)
+	}
+	if ps, err = s.withOutcomes(ctx, ps); err != nil {
+		return nil, err
+	}
+	out := make([]PaymentView, len(ps))
+	for i, p := range ps {
+		out[i] = viewOf(p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UpdatedAt.After(out[j].UpdatedAt) })
+	return out, nil
 }

@@ -25,13 +25,19 @@ import (
 // (pending → sending: one payment document per grader, inserted with the
 // deterministic ID <run>:<grader>) and then drives each payment through
 // pending → sending → sent | failed. Every step can be repeated: the
-// transfer's idempotency key is derived from (run, grader), the payout's
-// ledger entry has a deterministic ID and is appended once, and a payment's
-// final state is never left. A crash anywhere leaves the run claimable
-// again when the lease expires, and resuming it ends in exactly one
-// transfer per payment. Only one run is unfinished at a time (the
-// active_run lock in payout_state), so two runs never settle the same
+// transfer's idempotency key is derived from (run, grader), and a sent
+// payment's record is its payout entry, whose ID is deterministic. A crash
+// anywhere leaves the run claimable again (at once on a store only this
+// process uses, else when the lease expires), and resuming it ends in
+// exactly one transfer per payment. Only one run is unfinished at a time
+// (the active_run lock in payout_state), so two runs never settle the same
 // entries.
+//
+// A run writes no grader's book: each payment costs its Stripe call and a
+// share of a batched insert of the payout entries. The payouts are folded
+// into the books after the run (fold, by the background loop, and before
+// the next run is planned); until then the grader's view and the trial
+// balance add them in (see unfolded), so nothing reads a stale balance.
 
 const activeRunID = "active_run"
 
@@ -247,12 +253,29 @@ func (s *Service) advance(ctx context.Context, run *PayoutRun) error {
 	work := make(chan int)
 	errc := make(chan error, len(payments))
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var sent []Entry // payout entries not written yet, written a batch at a time
+	flush := func(all bool) error {
+		mu.Lock()
+		var batch []Entry
+		if all || len(sent) >= entryBatch {
+			batch, sent = sent, nil
+		}
+		mu.Unlock()
+		return s.writeEntries(ctx, batch)
+	}
 	for range max(1, s.cfg.Concurrency) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				errc <- s.pay(ctx, &payments[i])
+				e, err := s.pay(ctx, &payments[i])
+				if e != nil {
+					mu.Lock()
+					sent = append(sent, *e)
+					mu.Unlock()
+				}
+				errc <- cmp.Or(err, flush(false))
 			}
 		}()
 	}
@@ -282,11 +305,14 @@ func (s *Service) advance(ctx context.Context, run *PayoutRun) error {
 	for err := range errc {
 		failed = cmp.Or(failed, err)
 	}
-	if failed != nil {
-		return failed
+	if err := cmp.Or(flush(true), failed); err != nil {
+		return err
 	}
 	return s.finish(ctx, run, payments)
 }
+
+// entryBatch is how many payout entries a run writes at once.
+const entryBatch = 100
 
 // plan ingests the latest earnings and creates one payment for each grader
 // whose open balance meets the minimum (and, with Stripe, whose account can
@@ -294,7 +320,13 @@ func (s *Service) advance(ctx context.Context, run *PayoutRun) error {
 // It reads every book once. Re-planning after a crash keeps the payments
 // already created.
 func (s *Service) plan(ctx context.Context, run *PayoutRun) ([]Payment, error) {
+	if err := s.fold(ctx); err != nil {
+		return nil, err
+	}
 	if _, err := s.Ingest(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.setFold(ctx, foldState{RunID: run.ID}); err != nil {
 		return nil, err
 	}
 	books, err := s.allBooks(ctx)
@@ -335,7 +367,7 @@ func (s *Service) plan(ctx context.Context, run *PayoutRun) ([]Payment, error) {
 	}
 	for _, p := range payments {
 		if p.State == PaymentNotSent {
-			if _, err := s.changeBook(ctx, p.GraderID, func(b *book) error { b.viewPayment(viewOf(p)); return nil }); err != nil {
+			if _, err := s.changeBook(ctx, p.GraderID, func(b *book) error { b.notePayment(p.ID); return nil }); err != nil {
 				return nil, err
 			}
 		}
@@ -412,24 +444,39 @@ func (s *Service) withOutcomes(ctx context.Context, ps []Payment) ([]Payment, er
 
 // pay drives one payment from pending or sending to a final state: it
 // calls Stripe with the payment's idempotency key (so a repeat after a
-// crash or timeout returns the first transfer), then records the transfer.
-// A transient Stripe error leaves the payment sending and is returned.
-func (s *Service) pay(ctx context.Context, p *Payment) error {
+// crash or timeout returns the first transfer), and returns the payment's
+// payout entry, whose document (the record that the payment is sent) the
+// caller writes. A transient Stripe error leaves the payment sending and
+// is returned.
+func (s *Service) pay(ctx context.Context, p *Payment) (*Entry, error) {
 	tr, err := s.transferFor(ctx, *p)
 	if err != nil {
 		if stripeclient.Permanent(err) {
-			return s.failPayment(ctx, p, "Stripe refused the transfer: "+stripeclient.Message(err))
+			return nil, s.failPayment(ctx, p, "Stripe refused the transfer: "+stripeclient.Message(err))
 		}
 		p.State, p.Attempts, p.Reason, p.UpdatedAt = PaymentSending, p.Attempts+1, "retrying: "+stripeclient.Message(err), s.now()
 		_, _ = s.payments.UpdateOne(ctx, bson.M{"_id": p.ID}, bson.M{
 			"$set": bson.M{"state": p.State, "reason": p.Reason, "updated_at": p.UpdatedAt}, "$inc": bson.M{"attempts": 1}})
-		_, _ = s.changeBook(ctx, p.GraderID, func(b *book) error { b.viewPayment(viewOf(*p)); return nil })
-		return fmt.Errorf("payment %s: %w", p.ID, err)
+		_, _ = s.changeBook(ctx, p.GraderID, func(b *book) error { b.notePayment(p.ID); return nil })
+		return nil, fmt.Errorf("payment %s: %w", p.ID, err)
 	}
 	if err := s.pause(ctx, FaultAfterTransfer); err != nil {
-		return err
+		return nil, err
 	}
-	return s.recordSent(ctx, p, tr)
+	if tr.Amount != 0 && tr.Amount != p.Cents {
+		s.log.Warn("transfer amount differs from the payment", "payment", p.ID, "transfer", tr.ID, "stripe_cents", tr.Amount, "cents", p.Cents)
+	}
+	now := s.now()
+	e := payoutEntry(*p, tr.ID, now)
+	p.State, p.TransferID, p.SentAt, p.UpdatedAt, p.Reason = PaymentSent, tr.ID, &now, now, ""
+	return &e, s.stripe.Checkpoint(stripeclient.AfterWrite)
+}
+
+// payoutEntry is the ledger entry of a sent payment.
+func payoutEntry(p Payment, transferID string, at time.Time) Entry {
+	return Entry{ID: "payout:" + p.ID, Kind: KindPayout, GraderID: p.GraderID, Currency: p.Currency,
+		Lines: []Line{{GraderAccount(p.GraderID), p.Cents}, {AccountStripeTransfers, -p.Cents}},
+		At:    at, PaymentID: p.ID, TransferID: transferID, SettlesEntries: p.SettlesEntries}
 }
 
 // idempotencyWindow is how long Stripe keeps an idempotency key; after it,
@@ -456,38 +503,6 @@ func (s *Service) transferFor(ctx context.Context, p Payment) (stripeclient.Tran
 	})
 }
 
-// recordSent applies the payout to the grader's book (once, whatever the
-// retries: the book's payments say whether it did) and writes its entry,
-// which records the payment as sent.
-func (s *Service) recordSent(ctx context.Context, p *Payment, tr stripeclient.Transfer) error {
-	now := s.now()
-	if tr.Amount != 0 && tr.Amount != p.Cents {
-		s.log.Warn("transfer amount differs from the payment", "payment", p.ID, "transfer", tr.ID, "stripe_cents", tr.Amount, "cents", p.Cents)
-	}
-	e := Entry{ID: "payout:" + p.ID, Kind: KindPayout, GraderID: p.GraderID, Currency: p.Currency,
-		Lines: []Line{{GraderAccount(p.GraderID), p.Cents}, {AccountStripeTransfers, -p.Cents}},
-		At:    now, PaymentID: p.ID, TransferID: tr.ID, SettlesEntries: p.SettlesEntries}
-	sent := *p
-	sent.State, sent.TransferID, sent.SentAt, sent.UpdatedAt, sent.Reason = PaymentSent, tr.ID, &now, now, ""
-	b, err := s.changeBook(ctx, p.GraderID, func(b *book) error {
-		if v, ok := b.paymentView(p.ID); ok && v.State == PaymentSent {
-			return errSkip
-		}
-		b.apply(e)
-		b.viewPayment(viewOf(sent))
-		b.Pending = append(b.Pending, e)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	v, _ := b.paymentView(p.ID)
-	*p = sent
-	p.TransferID, p.UpdatedAt = v.TransferID, v.UpdatedAt
-	p.SentAt = &p.UpdatedAt
-	return s.stripe.Checkpoint(stripeclient.AfterWrite)
-}
-
 func (s *Service) failPayment(ctx context.Context, p *Payment, reason string) error {
 	now := s.now()
 	p.State, p.Reason, p.UpdatedAt = PaymentFailed, reason, now
@@ -495,7 +510,7 @@ func (s *Service) failPayment(ctx context.Context, p *Payment, reason string) er
 		"state": PaymentFailed, "reason": reason, "updated_at": now}}); err != nil {
 		return err
 	}
-	_, err := s.changeBook(ctx, p.GraderID, func(b *book) error { b.viewPayment(viewOf(*p)); return nil })
+	_, err := s.changeBook(ctx, p.GraderID, func(b *book) error { b.notePayment(p.ID); return nil })
 	return err
 }
 

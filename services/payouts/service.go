@@ -219,6 +219,9 @@ func (s *Service) work(ctx context.Context) {
 	if err := s.AdvanceAll(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("advancing payout runs", "err", err)
 	}
+	if err := s.fold(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("folding payouts into the books", "err", err)
+	}
 }
 
 // wake asks the background loop (if this process runs one) to work now.

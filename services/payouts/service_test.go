@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/marginschool/margin/pkg/account"
@@ -552,6 +553,12 @@ func TestMigrateOldBooks(t *testing.T) {
 	if _, err := f.svc.oldLedger.InsertOne(f.ctx, old); err != nil {
 		t.Fatal(err)
 	}
+	// Its payment, as earlier versions stored it (with the entries it settled).
+	if _, err := f.svc.payments.InsertOne(f.ctx, bson.M{"_id": "run_1:" + g.ID, "run_id": "run_1", "grader_id": g.ID, "cents": 1700, "currency": "usd",
+		"settles": []string{"earning:a", "earning:b"}, "idempotency_key": IdempotencyKey("run_1", g.ID), "state": PaymentSent, "transfer_id": "tr_1",
+		"created_at": at, "updated_at": at}); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 {
 		if err := f.service().Migrate(f.ctx); err != nil {
 			t.Fatal(err)
@@ -611,4 +618,41 @@ func TestLeasesOfGoneProcessesReleased(t *testing.T) {
 	if r, ps, _ := next.RunDetail(f.ctx, run.ID); r.State != RunDone || len(ps) != 1 {
 		t.Fatalf("after the start released the lease: %+v %+v", r, ps)
 	}
+}
+
+// A run writes no book: its payouts are folded into the books after it,
+// once; until then the grader's view and the trial balance add them in.
+func TestPayoutsFoldedAfterTheRun(t *testing.T) {
+	f := newFixture(t, true)
+	g := f.grader("ada")
+	f.onboard(g)
+	f.approve(g, "asg_a", 3, 1000)
+	_, ps := f.runToEnd(f.svc)
+	if len(ps) != 1 || ps[0].State != PaymentSent {
+		t.Fatalf("payments %+v", ps)
+	}
+	raw, err := f.svc.readBook(f.ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Balances["usd"] != 2550 {
+		t.Fatalf("the run changed the book: %v", raw.Balances)
+	}
+	if v := f.view(g); v.BalanceCents != 0 || len(v.Payments) != 1 || v.Payments[0].State != PaymentSent || v.Entries[0].Kind != KindPayout {
+		t.Fatalf("the view before folding: %+v", v)
+	}
+	f.balanced()
+	for range 2 {
+		if err := f.svc.fold(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := f.svc.readBook(f.ctx, g.ID)
+	if b.Balances["usd"] != 0 || b.Open["usd"] != (Open{}) || b.Rev != raw.Rev+1 {
+		t.Fatalf("after folding twice: rev %d (was %d), balances %v, open %v", b.Rev, raw.Rev, b.Balances, b.Open)
+	}
+	if v := f.view(g); v.BalanceCents != 0 || len(v.Payments) != 1 || v.EntryCount != 4 {
+		t.Fatalf("the view after folding: %+v", v)
+	}
+	f.balanced()
 }
