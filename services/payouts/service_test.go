@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -91,7 +93,7 @@ func newFixtureWith(t testing.TB, stripe bool) *fixture {
 	t.Helper()
 	db := mongotest.DB(t)
 	f := &fixture{t: t, ctx: context.Background(), db: db, src: &events{}, accts: account.New(db), faults: &faultOnce{}}
-	f.cfg = Config{StripeWebhookSecret: whsec, MinimumCents: 500, FeeBasisPoints: 1500, Schedule: "off", Lease: time.Minute}
+	f.cfg = Config{StripeWebhookSecret: whsec, MinimumCents: 500, FeeBasisPoints: 1500, Schedule: "off", Lease: time.Minute, Concurrency: concurrencyForTests()}
 	if stripe {
 		f.mock = stripetest.Start(t)
 		f.cfg.StripeSecretKey, f.cfg.StripeAPIBase = "sk_test_123", f.mock.URL
@@ -655,4 +657,11 @@ func TestPayoutsFoldedAfterTheRun(t *testing.T) {
 		t.Fatalf("the view after folding: %+v", v)
 	}
 	f.balanced()
+}
+
+// concurrencyForTests is Config.Concurrency for the tests and benchmarks:
+// MARGIN_PAYOUTS_CONCURRENCY when set, else the default.
+func concurrencyForTests() int {
+	n, _ := strconv.Atoi(os.Getenv("MARGIN_PAYOUTS_CONCURRENCY"))
+	return n
 }
