@@ -189,6 +189,9 @@ type PayableEvent struct {
 	Currency     string    `json:"currency" bson:"currency"`
 	ApprovedAt   time.Time `json:"approved_at" bson:"approved_at"`
 	Seq          int64     `json:"seq" bson:"seq"`
+	// Recheck, on an event read from the payable log, says it may have
+	// been logged before too (see PayableLog).
+	Recheck bool `json:"recheck,omitempty" bson:"recheck,omitempty"`
 }
 
 // BankEntry is one saved comment in a grader's personal comment bank.

@@ -22,8 +22,10 @@ import (
 // empty, and the reader passes it once a later event has been logged for
 // longer than logGrace. The log is written before payable_events, so an
 // approval interrupted in between is logged again when it is retried or
-// recovered: an event may appear twice in the log (payouts records each
-// earning once), but never not at all.
+// recovered: an event may appear twice in the log, but never not at all.
+// Only a retry (Recover, a repeated approval, Migrate) can log an event a
+// second time, and it marks what it logs Recheck, so that payouts looks
+// for an earlier copy of those only.
 
 const (
 	logCounterID = "counter"
@@ -44,8 +46,8 @@ type logCounter struct {
 func logID(seq int64) string { return fmt.Sprintf("%016d", seq) }
 
 // ensurePayable records the payable event of approved feedback f, and logs
-// it, unless both are done.
-func (s *Service) ensurePayable(ctx context.Context, f Feedback, a intake.Assignment) error {
+// it, unless both are done; with retry, what it logs is marked Recheck.
+func (s *Service) ensurePayable(ctx context.Context, f Feedback, a intake.Assignment, retry bool) error {
 	id := PayableEventID(f.VersionID, f.GraderID)
 	ev, err := mongostore.Get[PayableEvent](ctx, s.c(colPayable), id, "payable event")
 	stored := err == nil
@@ -65,13 +67,15 @@ func (s *Service) ensurePayable(ctx context.Context, f Feedback, a intake.Assign
 	err = s.c(colLog).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: logCounterID}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}},
 		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&c)
 	if err != nil && mongostore.IsDuplicateKey(err) { // the first event, logged twice at once on MongoDB
-		return s.ensurePayable(ctx, f, a)
+		return s.ensurePayable(ctx, f, a, retry)
 	}
 	if err != nil {
 		return errs.Wrap(err, "log payable event")
 	}
 	ev.Seq = c.N
-	if _, err := s.c(colLog).InsertOne(ctx, logDoc{ID: logID(c.N), Event: ev, At: s.stamp()}); err != nil {
+	logged := ev
+	logged.Recheck = retry
+	if _, err := s.c(colLog).InsertOne(ctx, logDoc{ID: logID(c.N), Event: logged, At: s.stamp()}); err != nil {
 		return errs.Wrap(err, "log payable event")
 	}
 	if stored { // an event recorded before the log existed

@@ -39,11 +39,14 @@ type projection struct {
 	class    bool // the class record (a first approval)
 	released bool // the released feedback on the submission
 	payable  bool // the payable event (an approval)
+	// retry says the projection may repeat one interrupted or running
+	// elsewhere, so an event it logs may be logged twice (see PayableLog).
+	retry bool
 }
 
 // fullProjection rewrites everything a feedback projects (Recover, retried
 // approvals, Migrate).
-var fullProjection = projection{student: true, class: true, released: true, payable: true}
+var fullProjection = projection{student: true, class: true, released: true, payable: true, retry: true}
 
 func projectChange(before Row, f Feedback) projection {
 	approvedNow := f.State.Final() && !before.State.Final()
@@ -84,7 +87,7 @@ func (s *Service) project(ctx context.Context, id string, p projection) error {
 		}
 	}
 	if p.payable {
-		if err := s.ensurePayable(ctx, f, a); err != nil {
+		if err := s.ensurePayable(ctx, f, a, p.retry); err != nil {
 			return err
 		}
 	}

@@ -180,8 +180,8 @@ func TestMigrateFromListBuckets(t *testing.T) {
 	}
 	page, err := f.svc.PayableLog(ctx, 0, 10)
 	must(t, err)
-	if len(page.Events) != 1 || page.Events[0].Seq != 1 || page.Next != 1 {
-		t.Fatalf("payable log %+v", page)
+	if len(page.Events) != 1 || page.Events[0].Seq != 1 || page.Next != 1 || !page.Events[0].Recheck {
+		t.Fatalf("payable log %+v (want the event, logged by a retry, marked recheck)", page)
 	}
 	for _, col := range []string{colOldLists, colOldLocks} {
 		if n, _ := f.db.Collection(col).CountDocuments(ctx, bson.D{}); n != 0 {
@@ -201,7 +201,7 @@ func TestPayableLogHoles(t *testing.T) {
 	id := f.released(t, "1004")
 	page, err := f.svc.PayableLog(ctx, 0, 10)
 	must(t, err)
-	if len(page.Events) != 1 || page.Next != 1 || page.Events[0].ID != PayableEventID(f.sub.ID+":v1", f.grader.ID) {
+	if len(page.Events) != 1 || page.Next != 1 || page.Events[0].ID != PayableEventID(f.sub.ID+":v1", f.grader.ID) || page.Events[0].Recheck {
 		t.Fatalf("log %+v (feedback %s)", page, id)
 	}
 	// Position 2 is taken and never written; 3 is written.

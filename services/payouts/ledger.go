@@ -368,7 +368,7 @@ func (s *Service) appendEntries(ctx context.Context, graderID string, es []Entry
 	for len(es) > 0 {
 		chunk := es[:min(maxAppend, len(es))]
 		es = es[len(chunk):]
-		n, err := s.applyNew(ctx, graderID, chunk, 0)
+		n, err := s.applyNew(ctx, graderID, chunk, 0, nil)
 		if err != nil {
 			return added, err
 		}
@@ -377,13 +377,18 @@ func (s *Service) appendEntries(ctx context.Context, graderID string, es []Entry
 	return added, nil
 }
 
-// applyNew applies the entries of es that neither the book nor the entry
-// documents hold. With logPos > 0 they are earnings from the payable log up
-// to that position: a book past it has them all already.
-func (s *Service) applyNew(ctx context.Context, graderID string, es []Entry, logPos int64) (int, error) {
-	ids := make([]string, len(es))
-	for i, e := range es {
-		ids[i] = e.ID
+// applyNew applies the entries of es that the book does not hold yet.
+// With logPos > 0 they are earnings from the payable log, in log order, up
+// to that position: a book past it has them all already, and only those
+// named in recheck can be in it from an earlier position (the log says
+// which, see feedback.PayableLog), so only their documents are looked up.
+// With logPos 0 every entry's document is looked up.
+func (s *Service) applyNew(ctx context.Context, graderID string, es []Entry, logPos int64, recheck []string) (int, error) {
+	if logPos == 0 {
+		recheck = make([]string, len(es))
+		for i, e := range es {
+			recheck[i] = e.ID
+		}
 	}
 	added := 0
 	_, err := s.changeBook(ctx, graderID, func(b *book) error {
@@ -392,7 +397,7 @@ func (s *Service) applyNew(ctx context.Context, graderID string, es []Entry, log
 		}
 		// The book's pending entries were written before this change,
 		// so the documents tell every entry applied.
-		have, err := s.getEntries(ctx, ids)
+		have, err := s.getEntries(ctx, recheck)
 		if err != nil {
 			return err
 		}
@@ -476,24 +481,42 @@ func (s *Service) Ingest(ctx context.Context) (int, error) {
 		if page.Next <= st.Pos {
 			return added, nil
 		}
-		byGrader := map[string][]Entry{}
+		type earning struct {
+			Entry
+			pos     int64
+			recheck bool
+		}
+		byGrader := map[string][]earning{}
 		var graders []string
 		for _, ev := range page.Events {
 			if byGrader[ev.GraderID] == nil {
 				graders = append(graders, ev.GraderID)
 			}
-			byGrader[ev.GraderID] = append(byGrader[ev.GraderID], EarningEntry(ev, s.cfg.FeeBasisPoints))
+			byGrader[ev.GraderID] = append(byGrader[ev.GraderID], earning{EarningEntry(ev, s.cfg.FeeBasisPoints), ev.Seq, ev.Recheck})
 		}
 		for _, g := range graders {
 			es := byGrader[g]
 			for len(es) > 0 {
 				chunk := es[:min(maxAppend, len(es))]
 				es = es[len(chunk):]
-				pos := page.Next
-				if len(es) > 0 {
-					pos = 0 // only the grader's last chunk of the page moves their log position
+				// A chunk's position is its last event's: the book skips
+				// a chunk it applied (a page read again after a crash).
+				pos := chunk[len(chunk)-1].pos
+				if len(es) == 0 {
+					pos = max(pos, page.Next)
 				}
-				n, err := s.applyNew(ctx, g, chunk, pos)
+				var entries []Entry
+				var recheck []string
+				for _, e := range chunk {
+					entries = append(entries, e.Entry)
+					if e.recheck || e.pos == 0 {
+						recheck = append(recheck, e.ID)
+					}
+				}
+				if chunk[len(chunk)-1].pos == 0 { // an event with no position: look every one up
+					pos = 0
+				}
+				n, err := s.applyNew(ctx, g, entries, pos, recheck)
 				if err != nil {
 					return added, err
 				}

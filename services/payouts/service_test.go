@@ -37,7 +37,10 @@ type events struct {
 func (e *events) add(ev ...feedback.PayableEvent) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.evs = append(e.evs, ev...)
+	for _, x := range ev {
+		x.Seq = int64(len(e.evs) + 1)
+		e.evs = append(e.evs, x)
+	}
 }
 
 func (e *events) PayableLog(_ context.Context, after int64, limit int) (feedback.PayablePage, error) {
@@ -474,7 +477,9 @@ func TestIngestReadsEveryPage(t *testing.T) {
 	// An event logged later is picked up; one logged twice (an approval
 	// retried after a crash) is recorded once.
 	f.src.add(feedback.PayableEvent{ID: "asg_0:1:v1:" + g.ID, GraderID: g.ID, AssignmentID: "asg_0", PriceCents: 100, Currency: "usd"})
-	f.src.add(f.src.evs[0])
+	again := f.src.evs[0]
+	again.Recheck = true // as feedback marks an event a retry logs
+	f.src.add(again)
 	if n, err := f.svc.Ingest(f.ctx); err != nil || n != 1 {
 		t.Fatalf("second pass ingested %d (%v), want 1", n, err)
 	}
