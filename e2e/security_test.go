@@ -70,7 +70,7 @@ func (s secDemo) colleagueTakeover(t *testing.T) {
 	before := rosterNames(t, in, s.rivera, s.classID)
 	var subs []string
 	for _, r := range asSlice(in.must(200, "GET", "/api/v1/assignments/"+s.d.AssignmentID+"/submissions", s.rivera, nil)["rows"]) {
-		subs = append(subs, s.d.AssignmentID+":"+r.(map[string]any)["student_id"].(string))
+		subs = append(subs, r.(map[string]any)["submission_id"].(string))
 	}
 	if len(before) != 5 || len(subs) != 5 {
 		t.Fatalf("the demo class: %d students, %d submissions", len(before), len(subs))
@@ -169,7 +169,11 @@ func (s secDemo) sessionsEndWithTheLink(t *testing.T) {
 	if r := in.call("GET", "/s/"+gone, "", nil); r.Status != 401 || !strings.Contains(string(r.Body), linkDead) {
 		t.Errorf("a removed student's link: %d", r.Status)
 	}
-	in.must(200, "GET", "/api/v1/submissions/"+s.d.AssignmentID+":"+id, s.rivera, nil)
+	for _, r := range asSlice(in.must(200, "GET", "/api/v1/assignments/"+s.d.AssignmentID+"/submissions", s.rivera, nil)["rows"]) {
+		if r := r.(map[string]any); r["student_id"] == id {
+			in.must(200, "GET", "/api/v1/submissions/"+r["submission_id"].(string), s.rivera, nil)
+		}
+	}
 
 	// Sign out everywhere, from the page's button.
 	c := reviewSignIn(t, in, s.d.Teacher, s.d.Password)

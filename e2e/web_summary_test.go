@@ -44,6 +44,6 @@ func demoSummary(t *testing.T, in *instance, teacherToken, assignmentID string) 
 	}
 	named := string(in.call("GET", path+"?names=true", teacherToken, nil).Body)
 	if !strings.Contains(named, "Avery Rivera") && !strings.Contains(named, "Jordan Okafor") {
-		t.Fatal("the class summary with names=true shows no student's name")
+		t.Fatalf("the class summary with names=true shows no student's name:\n%s", named)
 	}
 }

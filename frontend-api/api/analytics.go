@@ -64,7 +64,7 @@ func (s *Server) summary(c *fiber.Ctx) (analytics.Summary, error) {
 	if err != nil {
 		return analytics.Summary{}, err
 	}
-	return s.deps.Analytics.ClassSummary(c.UserContext(), caller(c), c.Params("id"), o)
+	return s.deps.Analytics.ClassSummary(c.UserContext(), caller(c), param(c, "id"), o)
 }
 
 func (s *Server) classSummary(c *fiber.Ctx) error {
@@ -108,11 +108,11 @@ func (s *Server) levelsCSV(c *fiber.Ctx) error {
 }
 
 func (s *Server) gradebookCSV(c *fiber.Ctx) error {
-	body, err := s.deps.Analytics.Gradebook(c.UserContext(), caller(c), c.Params("id"))
+	body, err := s.deps.Analytics.Gradebook(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
-	return sendFile(c, csvType, "gradebook-"+c.Params("id")+".csv", body)
+	return sendFile(c, csvType, "gradebook-"+param(c, "id")+".csv", body)
 }
 
 func (s *Server) levelsSVG(c *fiber.Ctx) error {
@@ -140,7 +140,7 @@ func (s *Server) classReport(c *fiber.Ctx) error {
 }
 
 func (s *Server) dataWall(c *fiber.Ctx) error {
-	w, err := s.deps.Analytics.ClassWall(c.UserContext(), caller(c), c.Params("id"))
+	w, err := s.deps.Analytics.ClassWall(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (s *Server) dataWall(c *fiber.Ctx) error {
 }
 
 func (s *Server) studentProgress(c *fiber.Ctx) error {
-	p, err := s.deps.Analytics.StudentProgress(c.UserContext(), caller(c), c.Params("id"), c.Params("studentId"))
+	p, err := s.deps.Analytics.StudentProgress(c.UserContext(), caller(c), param(c, "id"), param(c, "studentId"))
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (s *Server) studentProgress(c *fiber.Ctx) error {
 }
 
 func (s *Server) studentProgressSVG(c *fiber.Ctx) error {
-	p, err := s.deps.Analytics.StudentProgress(c.UserContext(), caller(c), c.Params("id"), c.Params("studentId"))
+	p, err := s.deps.Analytics.StudentProgress(c.UserContext(), caller(c), param(c, "id"), param(c, "studentId"))
 	return progressSVG(c, p, err)
 }
 
@@ -200,7 +200,7 @@ func (s *Server) familyProgressSVG(c *fiber.Ctx) error {
 }
 
 func (s *Server) createShareLink(c *fiber.Ctx) error {
-	l, err := s.deps.Analytics.CreateShareLink(c.UserContext(), caller(c), c.Params("id"), c.Params("studentId"))
+	l, err := s.deps.Analytics.CreateShareLink(c.UserContext(), caller(c), param(c, "id"), param(c, "studentId"))
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (s *Server) createShareLink(c *fiber.Ctx) error {
 }
 
 func (s *Server) listShareLinks(c *fiber.Ctx) error {
-	ls, err := s.deps.Analytics.ShareLinks(c.UserContext(), caller(c), c.Params("id"), c.Params("studentId"))
+	ls, err := s.deps.Analytics.ShareLinks(c.UserContext(), caller(c), param(c, "id"), param(c, "studentId"))
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func (s *Server) listShareLinks(c *fiber.Ctx) error {
 }
 
 func (s *Server) revokeShareLink(c *fiber.Ctx) error {
-	l, err := s.deps.Analytics.RevokeShareLink(c.UserContext(), caller(c), c.Params("id"))
+	l, err := s.deps.Analytics.RevokeShareLink(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,6 @@
 package api
 
 import (
-	"net/url"
-	"strings"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/marginschool/margin/services/feedback"
@@ -37,18 +34,8 @@ func (s *Server) feedbackRoutes() {
 	s.handle(fiber.MethodPost, "/api/v1/feedback/:id/reflections", students, s.reflectOnFeedback)
 }
 
-// idParam returns a path parameter, percent-decoded and copied out of
-// Fiber's reused buffer.
-func idParam(c *fiber.Ctx, name string) string {
-	v := c.Params(name)
-	if u, err := url.PathUnescape(v); err == nil {
-		v = u
-	}
-	return strings.Clone(v)
-}
-
 func (s *Server) gradingWorkspace(c *fiber.Ctx) error {
-	w, err := s.deps.Feedback.Open(c.UserContext(), caller(c), idParam(c, "id"))
+	w, err := s.deps.Feedback.Open(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -68,11 +55,11 @@ func (s *Server) saveDraft(c *fiber.Ctx) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	f, err := s.deps.Feedback.Save(c.UserContext(), caller(c), idParam(c, "id"), in.Rev, in.Content)
+	f, err := s.deps.Feedback.Save(c.UserContext(), caller(c), param(c, "id"), in.Rev, in.Content)
 	if err != nil {
 		return err
 	}
-	return c.JSON(f)
+	return c.JSON(f.ForGrader())
 }
 
 type revRequest struct {
@@ -84,11 +71,11 @@ func (s *Server) submitFeedback(c *fiber.Ctx) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	f, err := s.deps.Feedback.Submit(c.UserContext(), caller(c), idParam(c, "id"), in.Rev)
+	f, err := s.deps.Feedback.Submit(c.UserContext(), caller(c), param(c, "id"), in.Rev)
 	if err != nil {
 		return err
 	}
-	return c.JSON(f)
+	return c.JSON(f.ForGrader())
 }
 
 func (s *Server) commentBank(c *fiber.Ctx) error {
@@ -118,14 +105,14 @@ func (s *Server) saveToBank(c *fiber.Ctx) error {
 }
 
 func (s *Server) deleteFromBank(c *fiber.Ctx) error {
-	if err := s.deps.Feedback.DeleteFromBank(c.UserContext(), caller(c), idParam(c, "id")); err != nil {
+	if err := s.deps.Feedback.DeleteFromBank(c.UserContext(), caller(c), param(c, "id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (s *Server) assignmentFeedback(c *fiber.Ctx) error {
-	rows, err := s.deps.Feedback.List(c.UserContext(), caller(c), idParam(c, "id"))
+	rows, err := s.deps.Feedback.List(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -133,7 +120,7 @@ func (s *Server) assignmentFeedback(c *fiber.Ctx) error {
 }
 
 func (s *Server) feedbackSettings(c *fiber.Ctx) error {
-	ctx, id := c.UserContext(), idParam(c, "id")
+	ctx, id := c.UserContext(), param(c, "id")
 	if _, err := s.deps.Intake.AuthorizeAssignment(ctx, caller(c), id); err != nil {
 		return err
 	}
@@ -149,7 +136,7 @@ func (s *Server) setFeedbackSettings(c *fiber.Ctx) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	st, err := s.deps.Feedback.SetSettings(c.UserContext(), caller(c), idParam(c, "id"), in)
+	st, err := s.deps.Feedback.SetSettings(c.UserContext(), caller(c), param(c, "id"), in)
 	if err != nil {
 		return err
 	}
@@ -167,7 +154,7 @@ func (s *Server) releaseFeedback(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	res, err := s.deps.Feedback.Release(c.UserContext(), caller(c), idParam(c, "id"), in.StudentID)
+	res, err := s.deps.Feedback.Release(c.UserContext(), caller(c), param(c, "id"), in.StudentID)
 	if err != nil {
 		return err
 	}
@@ -175,7 +162,7 @@ func (s *Server) releaseFeedback(c *fiber.Ctx) error {
 }
 
 func (s *Server) reviewFeedback(c *fiber.Ctx) error {
-	r, err := s.deps.Feedback.Review(c.UserContext(), caller(c), idParam(c, "id"))
+	r, err := s.deps.Feedback.Review(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -187,7 +174,7 @@ func (s *Server) editFeedback(c *fiber.Ctx) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	f, err := s.deps.Feedback.Edit(c.UserContext(), caller(c), idParam(c, "id"), in.Rev, in.Content, in.Note)
+	f, err := s.deps.Feedback.Edit(c.UserContext(), caller(c), param(c, "id"), in.Rev, in.Content, in.Note)
 	if err != nil {
 		return err
 	}
@@ -203,7 +190,7 @@ func (s *Server) returnFeedback(c *fiber.Ctx) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	f, err := s.deps.Feedback.Return(c.UserContext(), caller(c), idParam(c, "id"), in.Note)
+	f, err := s.deps.Feedback.Return(c.UserContext(), caller(c), param(c, "id"), in.Note)
 	if err != nil {
 		return err
 	}
@@ -211,7 +198,7 @@ func (s *Server) returnFeedback(c *fiber.Ctx) error {
 }
 
 func (s *Server) approveFeedback(c *fiber.Ctx) error {
-	f, err := s.deps.Feedback.Approve(c.UserContext(), caller(c), idParam(c, "id"))
+	f, err := s.deps.Feedback.Approve(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -228,7 +215,7 @@ func (s *Server) adjudicateFeedback(c *fiber.Ctx) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	f, err := s.deps.Feedback.Adjudicate(c.UserContext(), caller(c), idParam(c, "id"), in.Levels, in.Note)
+	f, err := s.deps.Feedback.Adjudicate(c.UserContext(), caller(c), param(c, "id"), in.Levels, in.Note)
 	if err != nil {
 		return err
 	}
@@ -236,7 +223,7 @@ func (s *Server) adjudicateFeedback(c *fiber.Ctx) error {
 }
 
 func (s *Server) studentFeedback(c *fiber.Ctx) error {
-	sf, err := s.deps.Feedback.ForSubmission(c.UserContext(), caller(c), idParam(c, "id"))
+	sf, err := s.deps.Feedback.ForSubmission(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -260,7 +247,7 @@ func (s *Server) rateFeedback(c *fiber.Ctx) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	f, err := s.deps.Feedback.Rate(c.UserContext(), caller(c), idParam(c, "id"), in.CommentID, in.Stars)
+	f, err := s.deps.Feedback.Rate(c.UserContext(), caller(c), param(c, "id"), in.CommentID, in.Stars)
 	if err != nil {
 		return err
 	}
@@ -277,7 +264,7 @@ func (s *Server) reflectOnFeedback(c *fiber.Ctx) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	f, err := s.deps.Feedback.Reflect(c.UserContext(), caller(c), idParam(c, "id"), in.Kind, in.Text)
+	f, err := s.deps.Feedback.Reflect(c.UserContext(), caller(c), param(c, "id"), in.Kind, in.Text)
 	if err != nil {
 		return err
 	}

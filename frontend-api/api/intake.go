@@ -70,7 +70,7 @@ func (s *Server) listClasses(c *fiber.Ctx) error {
 }
 
 func (s *Server) getClass(c *fiber.Ctx) error {
-	cl, err := s.deps.Intake.AuthorizeClass(c.UserContext(), caller(c), c.Params("id"))
+	cl, err := s.deps.Intake.AuthorizeClass(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (s *Server) importRoster(c *fiber.Ctx) error {
 			return errs.F(errs.Invalid, "roster", "Attach the roster CSV as the form field \"roster\".")
 		}
 	}
-	res, err := s.deps.Intake.ImportRoster(c.UserContext(), caller(c), c.Params("id"), r)
+	res, err := s.deps.Intake.ImportRoster(c.UserContext(), caller(c), param(c, "id"), r)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (s *Server) importRoster(c *fiber.Ctx) error {
 }
 
 func (s *Server) listStudents(c *fiber.Ctx) error {
-	sts, err := s.deps.Intake.Roster(c.UserContext(), caller(c), c.Params("id"))
+	sts, err := s.deps.Intake.Roster(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (s *Server) listStudents(c *fiber.Ctx) error {
 }
 
 func (s *Server) rotateAccessLink(c *fiber.Ctx) error {
-	tok, until, err := s.deps.Intake.RotateAccessLink(c.UserContext(), caller(c), c.Params("id"), c.Params("studentId"))
+	tok, until, err := s.deps.Intake.RotateAccessLink(c.UserContext(), caller(c), param(c, "id"), param(c, "studentId"))
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (s *Server) rotateAccessLink(c *fiber.Ctx) error {
 // removeStudent takes a student off the class: their link stops working and
 // their sessions end; their work stays.
 func (s *Server) removeStudent(c *fiber.Ctx) error {
-	if err := s.deps.Intake.RemoveStudent(c.UserContext(), caller(c), c.Params("id"), c.Params("studentId")); err != nil {
+	if err := s.deps.Intake.RemoveStudent(c.UserContext(), caller(c), param(c, "id"), param(c, "studentId")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -153,7 +153,7 @@ func (s *Server) redeemAccessLink(c *fiber.Ctx) error {
 }
 
 func (s *Server) listAssignments(c *fiber.Ctx) error {
-	as, err := s.deps.Intake.Assignments(c.UserContext(), caller(c), c.Params("id"))
+	as, err := s.deps.Intake.Assignments(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (s *Server) createAssignment(c *fiber.Ctx) error {
 }
 
 func (s *Server) getAssignment(c *fiber.Ctx) error {
-	a, err := s.deps.Intake.AuthorizeAssignment(c.UserContext(), caller(c), c.Params("id"))
+	a, err := s.deps.Intake.AuthorizeAssignment(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (s *Server) updateAssignment(c *fiber.Ctx) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	a, err := s.deps.Intake.UpdateAssignment(c.UserContext(), caller(c), c.Params("id"), in)
+	a, err := s.deps.Intake.UpdateAssignment(c.UserContext(), caller(c), param(c, "id"), in)
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func (s *Server) updateAssignment(c *fiber.Ctx) error {
 }
 
 func (s *Server) publishAssignment(c *fiber.Ctx) error {
-	a, err := s.deps.Intake.Publish(c.UserContext(), caller(c), c.Params("id"))
+	a, err := s.deps.Intake.Publish(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (s *Server) publishAssignment(c *fiber.Ctx) error {
 // earlier batch.
 func (s *Server) uploadSubmissions(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	b, err := s.deps.Intake.StartUpload(ctx, caller(c), c.Params("id"), c.Query("batch_id"))
+	b, err := s.deps.Intake.StartUpload(ctx, caller(c), param(c, "id"), c.Query("batch_id"))
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (s *Server) uploadSubmissions(c *fiber.Ctx) error {
 
 // uploadRevision takes one file, the student's revision.
 func (s *Server) uploadRevision(c *fiber.Ctx) error {
-	b, err := s.deps.Intake.StartRevision(c.UserContext(), caller(c), c.Params("id"))
+	b, err := s.deps.Intake.StartRevision(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -361,7 +361,7 @@ func (s *Server) listSubmissions(c *fiber.Ctx) error {
 		}
 		limit = n
 	}
-	p, err := s.deps.Intake.ListSubmissions(c.UserContext(), caller(c), c.Params("id"), c.Query("after"), limit)
+	p, err := s.deps.Intake.ListSubmissions(c.UserContext(), caller(c), param(c, "id"), c.Query("after"), limit)
 	if err != nil {
 		return err
 	}
@@ -369,7 +369,7 @@ func (s *Server) listSubmissions(c *fiber.Ctx) error {
 }
 
 func (s *Server) getUpload(c *fiber.Ctx) error {
-	up, err := s.deps.Intake.UploadBatch(c.UserContext(), caller(c), c.Params("id"))
+	up, err := s.deps.Intake.UploadBatch(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -411,7 +411,7 @@ func (s *Server) mySubmissions(c *fiber.Ctx) error {
 // (or of ?version=n): the original text, for its teacher or its student.
 func (s *Server) getSubmission(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	sub, a, err := s.deps.Intake.SubmissionFor(ctx, caller(c), c.Params("id"))
+	sub, a, err := s.deps.Intake.SubmissionFor(ctx, caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -424,7 +424,7 @@ func (s *Server) getSubmission(c *fiber.Ctx) error {
 }
 
 func (s *Server) downloadOriginal(c *fiber.Ctx) error {
-	n, err := strconv.Atoi(c.Params("n"))
+	n, err := strconv.Atoi(param(c, "n"))
 	if err != nil {
 		return errs.E(errs.NotFound, "No such version.")
 	}
@@ -432,7 +432,7 @@ func (s *Server) downloadOriginal(c *fiber.Ctx) error {
 	// context has ended, so the read from S3 gets a context of its own that
 	// ends when the stream is closed (sent, or the client gone) or timed out.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), s.cfg.RequestTimeout)
-	rc, v, err := s.deps.Intake.Original(ctx, caller(c), c.Params("id"), n)
+	rc, v, err := s.deps.Intake.Original(ctx, caller(c), param(c, "id"), n)
 	if err != nil {
 		cancel()
 		return err

@@ -1,7 +1,7 @@
 package api
 
 import (
-	"strings"
+	"context"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -37,9 +37,6 @@ func (s *Server) matchingRoutes() {
 	s.handle(fiber.MethodPut, "/api/v1/assignments/:id/anchors", teachers, s.setAnchors)
 }
 
-// param is a path parameter copied out of Fiber's reused buffer.
-func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }
-
 func (s *Server) myGraderProfile(c *fiber.Ctx) error {
 	p, err := s.deps.Matching.MyProfile(c.UserContext(), caller(c))
 	if err != nil {
@@ -68,19 +65,26 @@ func (s *Server) myOffers(c *fiber.Ctx) error {
 }
 
 func (s *Server) acceptOffer(c *fiber.Ctx) error {
-	o, err := s.deps.Matching.Accept(c.UserContext(), caller(c), param(c, "id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(o)
+	return s.decideOffer(c, s.deps.Matching.Accept)
 }
 
 func (s *Server) declineOffer(c *fiber.Ctx) error {
-	o, err := s.deps.Matching.Decline(c.UserContext(), caller(c), param(c, "id"))
+	return s.decideOffer(c, s.deps.Matching.Decline)
+}
+
+// decideOffer accepts or declines the path's offer and answers with the
+// offer as the grader sees it.
+func (s *Server) decideOffer(c *fiber.Ctx, decide func(context.Context, account.User, string) (matching.Offer, error)) error {
+	ctx, u := c.UserContext(), caller(c)
+	o, err := decide(ctx, u, param(c, "id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(o)
+	v, err := s.deps.Matching.OfferViewOf(ctx, u, o)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
 }
 
 func (s *Server) myTasks(c *fiber.Ctx) error {

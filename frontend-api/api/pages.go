@@ -256,20 +256,10 @@ func see(c *fiber.Ctx, path, done string) error {
 	return c.Redirect(path, fiber.StatusSeeOther)
 }
 
-// id is a path parameter, unescaped (IDs hold colons, which the templates
-// escape) and copied out of Fiber's buffer.
-func id(c *fiber.Ctx, name string) string {
-	v, err := url.PathUnescape(c.Params(name))
-	if err != nil {
-		return strings.Clone(c.Params(name))
-	}
-	return strings.Clone(v)
-}
-
 func esc(s string) string { return url.PathEscape(s) }
 
 func (p *pages) static(c *fiber.Ctx) error {
-	data, ctype, ok := web.Static(c.Params("*"))
+	data, ctype, ok := web.Static(param(c, "*"))
 	if !ok {
 		return errs.E(errs.NotFound, "There is no such file.")
 	}
@@ -350,7 +340,7 @@ func (p *pages) signoutEverywhere(c *fiber.Ctx) error {
 // accessPage asks the student to open their feedback; a link that no
 // longer works says so at once.
 func (p *pages) accessPage(c *fiber.Ctx) error {
-	tok := id(c, "token")
+	tok := param(c, "token")
 	if err := p.s.deps.Intake.CheckAccessLink(c.UserContext(), tok); err != nil {
 		return err
 	}
@@ -360,7 +350,7 @@ func (p *pages) accessPage(c *fiber.Ctx) error {
 // redeem signs the student in with their access link, as the API's
 // student-sessions route does, and opens their feedback.
 func (p *pages) redeem(c *fiber.Ctx) error {
-	tok, _, err := p.s.deps.Intake.RedeemAccessLink(c.UserContext(), id(c, "token"))
+	tok, _, err := p.s.deps.Intake.RedeemAccessLink(c.UserContext(), param(c, "token"))
 	if err != nil {
 		return err
 	}
@@ -437,7 +427,7 @@ func (p *pages) classData(c *fiber.Ctx, classID string) (map[string]any, error) 
 }
 
 func (p *pages) classPage(c *fiber.Ctx) error {
-	d, err := p.classData(c, id(c, "id"))
+	d, err := p.classData(c, param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -445,7 +435,7 @@ func (p *pages) classPage(c *fiber.Ctx) error {
 }
 
 func (p *pages) importRoster(c *fiber.Ctx) error {
-	classID := id(c, "id")
+	classID := param(c, "id")
 	if _, err := p.s.deps.Intake.AuthorizeClass(c.UserContext(), caller(c), classID); err != nil {
 		return err
 	}
@@ -475,7 +465,7 @@ func (p *pages) rosterFromForm(c *fiber.Ctx, classID string) (intake.RosterResul
 }
 
 func (p *pages) accessLink(c *fiber.Ctx) error {
-	classID, studentID := id(c, "id"), id(c, "sid")
+	classID, studentID := param(c, "id"), param(c, "sid")
 	tok, until, err := p.s.deps.Intake.RotateAccessLink(c.UserContext(), caller(c), classID, studentID)
 	if err != nil {
 		return err
@@ -497,15 +487,15 @@ func (p *pages) accessLink(c *fiber.Ctx) error {
 // removeStudent takes a student off the class (their work stays) and ends
 // their sessions.
 func (p *pages) removeStudent(c *fiber.Ctx) error {
-	classID := id(c, "id")
-	if err := p.s.deps.Intake.RemoveStudent(c.UserContext(), caller(c), classID, id(c, "sid")); err != nil {
+	classID := param(c, "id")
+	if err := p.s.deps.Intake.RemoveStudent(c.UserContext(), caller(c), classID, param(c, "sid")); err != nil {
 		return err
 	}
 	return see(c, "/teacher/classes/"+esc(classID), "removed")
 }
 
 func (p *pages) createAssignment(c *fiber.Ctx) error {
-	classID := id(c, "id")
+	classID := param(c, "id")
 	form := assignmentForm{Title: c.FormValue("title"), Prompt: c.FormValue("prompt"), Due: c.FormValue("due"),
 		Price: c.FormValue("price"), Rubric: c.FormValue("rubric"), RubricID: c.FormValue("rubric_id"),
 		NoResubmission: c.FormValue("allow_resubmission") == ""}
@@ -583,7 +573,7 @@ func (p *pages) assignmentPage(c *fiber.Ctx) error {
 // assignmentData is what the assignment page shows: the submissions, the
 // anchor papers, and once published the graders, feedback and turnaround.
 func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
-	ctx, u, aid := c.UserContext(), caller(c), id(c, "id")
+	ctx, u, aid := c.UserContext(), caller(c), param(c, "id")
 	a, err := p.s.deps.Intake.AuthorizeAssignment(ctx, u, aid)
 	if err != nil {
 		return nil, err
@@ -626,7 +616,7 @@ func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 }
 
 func (p *pages) publish(c *fiber.Ctx) error {
-	a, err := p.s.deps.Intake.Publish(c.UserContext(), caller(c), id(c, "id"))
+	a, err := p.s.deps.Intake.Publish(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -634,7 +624,7 @@ func (p *pages) publish(c *fiber.Ctx) error {
 }
 
 func (p *pages) match(c *fiber.Ctx) error {
-	aid := id(c, "id")
+	aid := param(c, "id")
 	if _, err := p.s.deps.Matching.RunRoundFor(c.UserContext(), caller(c), aid); err != nil {
 		return err
 	}
@@ -642,7 +632,7 @@ func (p *pages) match(c *fiber.Ctx) error {
 }
 
 func (p *pages) release(c *fiber.Ctx) error {
-	aid := id(c, "id")
+	aid := param(c, "id")
 	if _, err := p.s.deps.Feedback.Release(c.UserContext(), caller(c), aid, ""); err != nil {
 		return err
 	}
@@ -652,7 +642,7 @@ func (p *pages) release(c *fiber.Ctx) error {
 // summary is the class summary the page asks for: ?names=true shows the
 // students' names instead of their pseudonyms.
 func (p *pages) summary(c *fiber.Ctx) (analytics.Summary, error) {
-	return p.s.deps.Analytics.ClassSummary(c.UserContext(), caller(c), id(c, "id"), analytics.Options{Names: c.Query("names") == "true"})
+	return p.s.deps.Analytics.ClassSummary(c.UserContext(), caller(c), param(c, "id"), analytics.Options{Names: c.Query("names") == "true"})
 }
 
 func (p *pages) summaryPage(c *fiber.Ctx) error {
@@ -739,14 +729,14 @@ func (p *pages) graderHome(c *fiber.Ctx) error {
 }
 
 func (p *pages) acceptOffer(c *fiber.Ctx) error {
-	if _, err := p.s.deps.Matching.Accept(c.UserContext(), caller(c), id(c, "id")); err != nil {
+	if _, err := p.s.deps.Matching.Accept(c.UserContext(), caller(c), param(c, "id")); err != nil {
 		return err
 	}
 	return see(c, "/grader", "accepted")
 }
 
 func (p *pages) declineOffer(c *fiber.Ctx) error {
-	if _, err := p.s.deps.Matching.Decline(c.UserContext(), caller(c), id(c, "id")); err != nil {
+	if _, err := p.s.deps.Matching.Decline(c.UserContext(), caller(c), param(c, "id")); err != nil {
 		return err
 	}
 	return see(c, "/grader", "declined")
@@ -769,7 +759,7 @@ type criterionKey struct {
 }
 
 func (p *pages) workspace(c *fiber.Ctx) error {
-	w, err := p.s.deps.Feedback.Open(c.UserContext(), caller(c), id(c, "id"))
+	w, err := p.s.deps.Feedback.Open(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -811,7 +801,7 @@ func (p *pages) saveDraft(c *fiber.Ctx) error {
 	if err := p.s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	f, err := p.s.deps.Feedback.Save(c.UserContext(), caller(c), id(c, "id"), in.Rev, in.Content)
+	f, err := p.s.deps.Feedback.Save(c.UserContext(), caller(c), param(c, "id"), in.Rev, in.Content)
 	if err != nil {
 		return err
 	}
@@ -825,7 +815,7 @@ func (p *pages) submitFeedback(c *fiber.Ctx) error {
 	if err := p.s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	f, err := p.s.deps.Feedback.Submit(c.UserContext(), caller(c), id(c, "id"), in.Rev)
+	f, err := p.s.deps.Feedback.Submit(c.UserContext(), caller(c), param(c, "id"), in.Rev)
 	if err != nil {
 		return err
 	}
@@ -845,7 +835,7 @@ func (p *pages) adminHome(c *fiber.Ctx) error {
 }
 
 func (p *pages) vet(c *fiber.Ctx) error {
-	if _, err := p.s.deps.Matching.Vet(c.UserContext(), caller(c), id(c, "id"), matching.VettingStatus(c.FormValue("status"))); err != nil {
+	if _, err := p.s.deps.Matching.Vet(c.UserContext(), caller(c), param(c, "id"), matching.VettingStatus(c.FormValue("status"))); err != nil {
 		return err
 	}
 	return see(c, "/admin", "vetted")
@@ -907,7 +897,7 @@ func (p *pages) startPayoutRun(c *fiber.Ctx) error {
 }
 
 func (p *pages) reconcile(c *fiber.Ctx) error {
-	rec, err := p.s.deps.Payouts.Reconcile(c.UserContext(), id(c, "id"))
+	rec, err := p.s.deps.Payouts.Reconcile(c.UserContext(), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -1068,7 +1058,7 @@ func (p *pages) addToBank(c *fiber.Ctx) error {
 }
 
 func (p *pages) deleteFromBank(c *fiber.Ctx) error {
-	if err := p.s.deps.Feedback.DeleteFromBank(c.UserContext(), caller(c), id(c, "id")); err != nil {
+	if err := p.s.deps.Feedback.DeleteFromBank(c.UserContext(), caller(c), param(c, "id")); err != nil {
 		return err
 	}
 	return see(c, "/grader/comments", "unbanked")
@@ -1080,7 +1070,7 @@ func (p *pages) deleteFromBank(c *fiber.Ctx) error {
 // latest level; the analytics service refuses anyone but the class's
 // teacher (or an admin) with not found.
 func (p *pages) wallPage(c *fiber.Ctx) error {
-	ctx, u, classID := c.UserContext(), caller(c), id(c, "id")
+	ctx, u, classID := c.UserContext(), caller(c), param(c, "id")
 	w, err := p.s.deps.Analytics.ClassWall(ctx, u, classID)
 	if err != nil {
 		return err

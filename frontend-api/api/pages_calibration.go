@@ -47,7 +47,7 @@ type calibrationView struct {
 }
 
 func (p *pages) calibrationPage(c *fiber.Ctx) error {
-	t, err := p.s.deps.Matching.Calibration(c.UserContext(), caller(c), id(c, "id"))
+	t, err := p.s.deps.Matching.Calibration(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (p *pages) calibrationPage(c *fiber.Ctx) error {
 // it never spends the retry); a form missing a level comes back with the
 // levels chosen.
 func (p *pages) calibrate(c *fiber.Ctx) error {
-	ctx, u, aid := c.UserContext(), caller(c), id(c, "id")
+	ctx, u, aid := c.UserContext(), caller(c), param(c, "id")
 	a, err := p.s.deps.Intake.Assignment(ctx, aid) // for the rubric's keys; Calibrate decides who may
 	if err != nil {
 		return err
@@ -84,11 +84,11 @@ func (p *pages) calibrate(c *fiber.Ctx) error {
 // calibrationOutcome shows one of the grader's attempts: passed, or the
 // reference levels beside the grader's with a retry when one is left.
 func (p *pages) calibrationOutcome(c *fiber.Ctx) error {
-	n, err := strconv.Atoi(c.Params("n"))
+	n, err := strconv.Atoi(param(c, "n"))
 	if err != nil {
 		return errs.E(errs.NotFound, "No such calibration attempt.")
 	}
-	ctx, u, aid := c.UserContext(), caller(c), id(c, "id")
+	ctx, u, aid := c.UserContext(), caller(c), param(c, "id")
 	res, err := p.s.deps.Matching.Outcome(ctx, u, aid, n)
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ func (p *pages) anchorViews(c *fiber.Ctx, a intake.Assignment) ([]anchorView, er
 	}
 	out := make([]anchorView, 0, len(an.Anchors))
 	for _, x := range an.Anchors {
-		v := anchorView{StudentID: strings.TrimPrefix(x.SubmissionID, a.ID+":"), keys: x.Levels}
+		v := anchorView{StudentID: x.StudentID, keys: x.Levels}
 		for _, cr := range a.Rubric.Criteria {
 			v.Levels = append(v.Levels, criterionView{Title: cr.Title, Level: levelLabel(a.Rubric, x.Levels[cr.Key])})
 		}
@@ -133,7 +133,7 @@ func (p *pages) anchorViews(c *fiber.Ctx, a intake.Assignment) ([]anchorView, er
 // teacherAnchors returns the path's assignment for its teacher, with its
 // anchor papers.
 func (p *pages) teacherAnchors(c *fiber.Ctx) (intake.Assignment, []anchorView, error) {
-	a, err := p.s.deps.Intake.AuthorizeAssignment(c.UserContext(), caller(c), id(c, "id"))
+	a, err := p.s.deps.Intake.AuthorizeAssignment(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return a, nil, err
 	}
@@ -187,7 +187,7 @@ func (p *pages) removeAnchor(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	sid := id(c, "sid")
+	sid := param(c, "sid")
 	if !slices.ContainsFunc(views, func(v anchorView) bool { return v.StudentID == sid }) {
 		return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "")
 	}

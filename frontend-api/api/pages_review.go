@@ -95,7 +95,7 @@ func (p *pages) reviewPage(c *fiber.Ctx) error {
 // assignment.
 func (p *pages) review(c *fiber.Ctx) (feedback.Review, intake.Assignment, error) {
 	ctx, u := c.UserContext(), caller(c)
-	r, err := p.s.deps.Feedback.Review(ctx, u, id(c, "id"))
+	r, err := p.s.deps.Feedback.Review(ctx, u, param(c, "id"))
 	if err != nil {
 		return r, intake.Assignment{}, err
 	}
@@ -213,7 +213,7 @@ func levelOptions(r intake.Rubric, cr intake.Criterion) []levelOption {
 }
 
 func (p *pages) approve(c *fiber.Ctx) error {
-	f, err := p.s.deps.Feedback.Approve(c.UserContext(), caller(c), id(c, "id"))
+	f, err := p.s.deps.Feedback.Approve(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func (p *pages) approve(c *fiber.Ctx) error {
 }
 
 func (p *pages) returnFeedback(c *fiber.Ctx) error {
-	f, err := p.s.deps.Feedback.Return(c.UserContext(), caller(c), id(c, "id"), c.FormValue("note"))
+	f, err := p.s.deps.Feedback.Return(c.UserContext(), caller(c), param(c, "id"), c.FormValue("note"))
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func (p *pages) feedbackData(c *fiber.Ctx, subID string) (feedback.StudentFeedba
 }
 
 func (p *pages) studentFeedback(c *fiber.Ctx) error {
-	fb, d, err := p.feedbackData(c, id(c, "id"))
+	fb, d, err := p.feedbackData(c, param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (p *pages) studentFeedback(c *fiber.Ctx) error {
 // rate records a helpfulness rating; htmx swaps the form for the thanks.
 func (p *pages) rate(c *fiber.Ctx) error {
 	stars, _ := strconv.Atoi(c.FormValue("stars"))
-	if _, err := p.s.deps.Feedback.Rate(c.UserContext(), caller(c), id(c, "id"), c.FormValue("comment_id"), stars); err != nil {
+	if _, err := p.s.deps.Feedback.Rate(c.UserContext(), caller(c), param(c, "id"), c.FormValue("comment_id"), stars); err != nil {
 		return err
 	}
 	if c.Get("HX-Request") == "true" {
@@ -151,7 +151,7 @@ func (p *pages) rate(c *fiber.Ctx) error {
 // the page's reflections section in place and swaps nothing on a 4xx.
 // Feedback that is not the caller's is not_found.
 func (p *pages) reflect(c *fiber.Ctx) error {
-	fid := id(c, "id")
+	fid := param(c, "id")
 	f := reflectForm{Kind: strings.Clone(c.FormValue("kind")), Text: strings.Clone(c.FormValue("text"))}
 	fb, err := p.s.deps.Feedback.Reflect(c.UserContext(), caller(c), fid, f.Kind, f.Text)
 	if err == nil {
@@ -181,7 +181,7 @@ func (p *pages) reflect(c *fiber.Ctx) error {
 // revision streams the student's revision file through the same path as
 // the API's uploads (the form's _csrf field comes before the file).
 func (p *pages) revision(c *fiber.Ctx) error {
-	b, err := p.s.deps.Intake.StartRevision(c.UserContext(), caller(c), id(c, "id"))
+	b, err := p.s.deps.Intake.StartRevision(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -421,7 +421,7 @@ func (p *pages) createFamilyLink(c *fiber.Ctx) error {
 // revokeFamilyLink turns a family link off at once; another student's link
 // is not_found.
 func (p *pages) revokeFamilyLink(c *fiber.Ctx) error {
-	if _, err := p.s.deps.Analytics.RevokeShareLink(c.UserContext(), caller(c), id(c, "id")); err != nil {
+	if _, err := p.s.deps.Analytics.RevokeShareLink(c.UserContext(), caller(c), param(c, "id")); err != nil {
 		return err
 	}
 	return see(c, "/student/progress", "unshared")

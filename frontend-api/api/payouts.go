@@ -1,8 +1,6 @@
 package api
 
 import (
-	"strings"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/marginschool/margin/services/payouts"
@@ -98,7 +96,7 @@ func (s *Server) startPayoutRun(c *fiber.Ctx) error {
 }
 
 func (s *Server) payoutRun(c *fiber.Ctx) error {
-	run, ps, err := s.deps.Payouts.RunDetail(c.UserContext(), strings.Clone(c.Params("id")))
+	run, ps, err := s.deps.Payouts.RunDetail(c.UserContext(), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -106,7 +104,7 @@ func (s *Server) payoutRun(c *fiber.Ctx) error {
 }
 
 func (s *Server) resumePayoutRun(c *fiber.Ctx) error {
-	run, err := s.deps.Payouts.Resume(c.UserContext(), strings.Clone(c.Params("id")))
+	run, err := s.deps.Payouts.Resume(c.UserContext(), param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -114,7 +112,7 @@ func (s *Server) resumePayoutRun(c *fiber.Ctx) error {
 }
 
 func (s *Server) reconcilePayoutRun(c *fiber.Ctx) error {
-	r, err := s.deps.Payouts.Reconcile(c.UserContext(), strings.Clone(c.Params("id")))
+	r, err := s.deps.Payouts.Reconcile(c.UserContext(), param(c, "id"))
 	if err != nil {
 		return err
 	}

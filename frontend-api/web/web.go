@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"mime"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -96,7 +97,10 @@ var funcs = template.FuncMap{
 	"money": func(cents int64, currency string) string {
 		return fmt.Sprintf("%d.%02d %s", cents/100, cents%100, strings.ToUpper(currency))
 	},
-	"add":      func(a, b int) int { return a + b },
+	"add": func(a, b int) int { return a + b },
+	// seg escapes a value for one segment of a URL path: an ID with a "/",
+	// "?" or "#" in it stays one segment.
+	"seg":      url.PathEscape,
 	"pct":      func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
 	"duration": Duration,
 	// deref reads an optional number; guard it with {{with}}.

@@ -142,7 +142,7 @@ func (w *world) add(student string, state feedback.State, levels map[string]stri
 			n++
 		}
 	}
-	vid := intake.VersionID(intake.SubmissionID(w.asg.ID, student), n)
+	vid := intake.VersionID(w.asg.ID+":"+student, n)
 	now := time.Now().UTC()
 	w.reads.fbs = append(w.reads.fbs, feedback.Feedback{
 		ID: feedback.TaskID(vid, feedback.First), VersionID: vid, AssignmentID: w.asg.ID, ClassID: w.class.ID, SchoolID: w.class.SchoolID,

@@ -32,17 +32,43 @@ func briefOf(a intake.Assignment) Brief {
 		Rubric: a.Rubric, FocusPoints: a.FocusPoints, DueAt: a.DueAt}
 }
 
-// Workspace is everything a grader needs to grade one task: the
-// pseudonymised text (quotes anchor into it), the prompt, the rubric with its
-// descriptors, the focus points, the requirements for submitting, and the
-// feedback so far.
+// Workspace is everything a grader needs to grade one task, and nothing
+// more: the pseudonymised text (quotes anchor into it), the prompt, the
+// rubric with its descriptors, the focus points, the requirements for
+// submitting, and the grader's own feedback so far. It names no school,
+// class, teacher or student, and holds none of the student's ratings,
+// reflections or questions.
 type Workspace struct {
-	Task       matching.Task `json:"task"`
-	Assignment Brief         `json:"assignment"`
-	Pseudonym  string        `json:"pseudonym"`
-	Text       string        `json:"text"`
-	Settings   Settings      `json:"settings"`
-	Feedback   Feedback      `json:"feedback"`
+	Task       matching.TaskView `json:"task"`
+	Assignment Brief             `json:"assignment"`
+	Pseudonym  string            `json:"pseudonym"`
+	Text       string            `json:"text"`
+	Settings   Settings          `json:"settings"`
+	Feedback   GraderFeedback    `json:"feedback"`
+}
+
+// GraderFeedback is a feedback as its grader sees it: what they wrote, its
+// state and revision, and the teacher's note when it was returned. It
+// leaves out the school, class and student, the history of the teacher's
+// edits, and the student's ratings, reflections and questions.
+type GraderFeedback struct {
+	ID        string `json:"id"` // the task's ID
+	VersionID string `json:"version_id"`
+	Version   int    `json:"version"`
+	Reader    string `json:"reader"`
+	State     State  `json:"state"`
+	Rev       int    `json:"rev"`
+	Content
+	ReturnNote  string     `json:"return_note,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	SubmittedAt *time.Time `json:"submitted_at,omitempty"`
+}
+
+// ForGrader is the feedback as its grader sees it.
+func (f Feedback) ForGrader() GraderFeedback {
+	return GraderFeedback{ID: f.ID, VersionID: f.VersionID, Version: f.Version, Reader: f.Reader, State: f.State, Rev: f.Rev,
+		Content: f.Content, ReturnNote: f.ReturnNote, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, SubmittedAt: f.SubmittedAt}
 }
 
 // graderTask returns the task if caller holds it. A task of another grader
@@ -89,7 +115,7 @@ func (s *Service) Open(ctx context.Context, caller account.User, taskID string) 
 	if err != nil {
 		return Workspace{}, err
 	}
-	return Workspace{Task: t, Assignment: briefOf(a), Pseudonym: sub.Pseudonym, Text: text.GraderText, Settings: st, Feedback: f}, nil
+	return Workspace{Task: t.View(), Assignment: briefOf(a), Pseudonym: sub.Pseudonym, Text: text.GraderText, Settings: st, Feedback: f.ForGrader()}, nil
 }
 
 // ensureDraft returns the task's feedback, creating an empty draft if there
@@ -300,9 +326,10 @@ func abs(x int) int {
 	return x
 }
 
-// GraderTask is a grader's task with its feedback's state.
+// GraderTask is a grader's task as they see it, with its feedback's
+// state.
 type GraderTask struct {
-	matching.Task
+	matching.TaskView
 	FeedbackState State  `json:"feedback_state"`
 	FeedbackRev   int    `json:"feedback_rev"`
 	ReturnNote    string `json:"return_note,omitempty"`
@@ -320,7 +347,7 @@ func (s *Service) Tasks(ctx context.Context, caller account.User) ([]GraderTask,
 		if t.State == matching.TaskWithdrawn {
 			continue
 		}
-		g := GraderTask{Task: t}
+		g := GraderTask{TaskView: t.View()}
 		f, err := s.get(ctx, t.ID)
 		switch {
 		case err == nil && f.GraderID == caller.ID:

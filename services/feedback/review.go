@@ -13,9 +13,10 @@ import (
 
 // Highlight is a quoted comment placed in the student's original text for
 // the teacher and the student. Start and End are code-point offsets into
-// that text; when the quote cannot be found there (it quotes a name the
-// grader saw pseudonymised) Anchored is false, Exact is the grader text's
-// passage and Start and End are -1.
+// that text, and Exact is the student's own words there (with the names the
+// grader saw replaced); when the quote can be found neither in the grader
+// text nor in the original, Anchored is false, Exact is the quote as saved
+// and Start and End are -1.
 type Highlight struct {
 	CommentID string `json:"comment_id"`
 	Criterion string `json:"criterion"`
@@ -27,13 +28,21 @@ type Highlight struct {
 	Anchored  bool   `json:"anchored"`
 }
 
-// highlights re-anchors quotes (made in the grader text) in the original
-// text with their quote and context, ordered by position.
-func highlights(quotes []Quote, original *anchor.Doc) []Highlight {
+// highlights places quotes (made in the grader text) in the original text,
+// ordered by position: each is anchored in the grader text as it is now and
+// mapped back through its replacements, so a quote with a pseudonym in it
+// lands on the name it hides; a quote the grader text no longer holds (the
+// roster changed) is looked for in the original.
+func highlights(quotes []Quote, text intake.Text) []Highlight {
 	out := make([]Highlight, 0, len(quotes))
+	grader, original := anchor.NewDoc(text.GraderText), anchor.NewDoc(text.Text)
+	runes := []rune(text.Text)
 	for _, q := range quotes {
 		h := Highlight{CommentID: q.ID, Criterion: q.Criterion, Kind: q.Kind, Comment: q.Comment, Exact: q.Target.Quote.Exact, Start: -1, End: -1}
-		if t, _, err := original.Resolve(q.Target); err == nil {
+		if t, _, err := grader.Resolve(q.Target); err == nil {
+			start, end := text.ToOriginal(t.Position.Start, t.Position.End)
+			h.Exact, h.Start, h.End, h.Anchored = string(runes[start:end]), start, end, true
+		} else if t, _, err := original.Resolve(q.Target); err == nil {
 			h.Exact, h.Start, h.End, h.Anchored = t.Quote.Exact, t.Position.Start, t.Position.End, true
 		}
 		out = append(out, h)
@@ -81,7 +90,7 @@ func (s *Service) Review(ctx context.Context, caller account.User, id string) (R
 	if err != nil {
 		return Review{}, err
 	}
-	r := Review{Feedback: f, Text: text.Text, Highlights: highlights(f.Quotes, anchor.NewDoc(text.Text))}
+	r := Review{Feedback: f, Text: text.Text, Highlights: highlights(f.Quotes, text)}
 	if st, err := s.intake.Student(ctx, a.ClassID, f.StudentID); err == nil {
 		r.StudentName = st.Name()
 	}
@@ -241,7 +250,7 @@ func (s *Service) advanceIfGraded(ctx context.Context, assignmentID string) erro
 	}
 	byID := byTask(fb)
 	for _, r := range rows {
-		if !byID[currentFirst(assignmentID, r)].State.Final() {
+		if !byID[currentFirst(r)].State.Final() {
 			return nil
 		}
 	}
@@ -326,7 +335,7 @@ func (s *Service) Release(ctx context.Context, caller account.User, assignmentID
 	byID := byTask(fb)
 	res := ReleaseResult{Released: []string{}, Pending: []string{}}
 	for _, r := range rows {
-		sub := intake.SubmissionID(assignmentID, r.StudentID)
+		sub := r.SubmissionID
 		for n := 1; n <= r.Version; n++ {
 			id := TaskID(intake.VersionID(sub, n), First)
 			if byID[id].State != Approved {
@@ -340,7 +349,7 @@ func (s *Service) Release(ctx context.Context, caller account.User, assignmentID
 				res.Released = append(res.Released, released)
 			}
 		}
-		if !byID[currentFirst(assignmentID, r)].State.Final() {
+		if !byID[currentFirst(r)].State.Final() {
 			res.Pending = append(res.Pending, r.StudentID)
 		}
 	}
@@ -367,7 +376,7 @@ func (s *Service) advanceIfReleased(ctx context.Context, assignmentID string) er
 	}
 	byID := byTask(fb)
 	for _, r := range rows {
-		if byID[currentFirst(assignmentID, r)].State != Released {
+		if byID[currentFirst(r)].State != Released {
 			return nil
 		}
 	}
@@ -376,8 +385,8 @@ func (s *Service) advanceIfReleased(ctx context.Context, assignmentID string) er
 
 // currentFirst is the task ID of the first read of a submission's current
 // version.
-func currentFirst(assignmentID string, r intake.Row) string {
-	return TaskID(intake.VersionID(intake.SubmissionID(assignmentID, r.StudentID), r.Version), First)
+func currentFirst(r intake.Row) string {
+	return TaskID(intake.VersionID(r.SubmissionID, r.Version), First)
 }
 
 func keepStudent(rows []intake.Row, studentID string) []intake.Row {

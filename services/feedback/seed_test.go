@@ -108,7 +108,7 @@ func newFixture(t testing.TB) *fixture {
 // the assignment's list row.
 func (f *fixture) addVersion(t testing.TB, studentID string, n int, text string) intake.Submission {
 	t.Helper()
-	subID := intake.SubmissionID(f.asg.ID, studentID)
+	subID := f.asg.ID + ":" + studentID
 	var sub intake.Submission
 	err := f.db.Collection("submissions").FindOne(ctx, bson.M{"_id": subID}).Decode(&sub)
 	if err == mongo.ErrNoDocuments {
@@ -128,7 +128,7 @@ func (f *fixture) addVersion(t testing.TB, studentID string, n int, text string)
 // task seeds a grading task as matching would on an accepted offer.
 func (f *fixture) task(t testing.TB, studentID string, n int, reader matching.Reader, grader account.User) string {
 	t.Helper()
-	subID := intake.SubmissionID(f.asg.ID, studentID)
+	subID := f.asg.ID + ":" + studentID
 	vid := intake.VersionID(subID, n)
 	tk := matching.Task{ID: matching.TaskID(vid, reader), GraderID: grader.ID, AssignmentID: f.asg.ID, SubmissionID: subID,
 		VersionID: vid, Version: n, Reader: reader, State: matching.TaskAssigned, DueAt: time.Now().Add(72 * time.Hour), AssignedAt: time.Now()}

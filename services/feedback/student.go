@@ -15,7 +15,6 @@ import (
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/pkg/mongostore"
-	"github.com/marginschool/margin/services/feedback/anchor"
 	"github.com/marginschool/margin/services/intake"
 )
 
@@ -217,7 +216,7 @@ func (s *Service) studentVersion(ctx context.Context, f Feedback, a intake.Assig
 	r := a.Rubric
 	v := StudentVersion{
 		FeedbackID: f.ID, Version: f.Version, GraderName: s.displayName(ctx, f.GraderID),
-		Text: text.Text, Highlights: highlights(f.Quotes, anchor.NewDoc(text.Text)),
+		Text: text.Text, Highlights: highlights(f.Quotes, text),
 		Criteria: []CriterionView{}, FocusNotes: []FocusView{}, Changes: []Change{},
 		Glows: pointViews("glow", f.Glows, r), Grows: pointViews("grow", f.Grows, r),
 		Ratings: f.Ratings, Reflections: f.Reflections,

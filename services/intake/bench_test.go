@@ -331,7 +331,7 @@ func BenchmarkListSubmissions5000(b *testing.B) {
 	for i := range n {
 		id := fmt.Sprintf("%06d", i)
 		_ = rng.Uint32()
-		rows[id] = Row{StudentID: id, Pseudonym: candidatePseudonym(w.asg.ID, id, 0), Version: 1, Filename: "essay.docx", Format: "docx",
+		rows[id] = Row{StudentID: id, Pseudonym: newPseudonym(), Version: 1, Filename: "essay.docx", Format: "docx",
 			Chars: 5000, UploadedAt: time.Now().UTC().Truncate(time.Millisecond), Duplicates: []Duplicate{}}
 	}
 	start := time.Now()

@@ -138,6 +138,10 @@ func (s *Service) ImportRoster(ctx context.Context, caller account.User, classID
 		if _, err := s.c(colStudents).ReplaceOne(ctx, bson.D{{Key: "_id", Value: c.ID + ":" + st.StudentID}}, studentDoc{ID: c.ID + ":" + st.StudentID, Student: st}, upsert()); err != nil {
 			return RosterResult{}, errs.Wrap(err, "save student")
 		}
+		// Graders' texts hide every name the student has had.
+		if err := s.rememberNames(ctx, c.ID, false, st); err != nil {
+			return RosterResult{}, err
+		}
 	}
 	res.Students, err = s.Roster(ctx, caller, classID)
 	return res, err

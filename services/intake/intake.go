@@ -95,7 +95,11 @@ type Version struct {
 }
 
 // Submission is one student's work on one assignment, in all its versions.
-// Its ID is "<assignment id>:<student id>", so it is found by _id.
+// Its ID is opaque, "<assignment id>:sub_<random>", and reveals nothing
+// about the student; graders see it. Submissions made before IDs were
+// opaque keep theirs, "<assignment id>:<student id>". A student's
+// submission is found with Service.SubmissionOf, or through the list row's
+// SubmissionID.
 type Submission struct {
 	ID           string    `json:"id" bson:"_id"`
 	AssignmentID string    `json:"assignment_id" bson:"assignment_id"`
@@ -112,9 +116,6 @@ type Submission struct {
 // Current is the latest version.
 func (s Submission) Current() Version { return s.Versions[len(s.Versions)-1] }
 
-// SubmissionID is the ID of a student's submission to an assignment.
-func SubmissionID(assignmentID, studentID string) string { return assignmentID + ":" + studentID }
-
 // VersionID names one version of a submission: "<submission id>:v<n>".
 // Feedback, grading tasks and earnings are keyed by it.
 func VersionID(submissionID string, n int) string {
@@ -122,27 +123,37 @@ func VersionID(submissionID string, n int) string {
 }
 
 // Text is the extracted text of one submission version. Text is what the
-// student wrote (for the teacher and the student); GraderText is the same
-// with the student's rostered names and email replaced by the pseudonym, and
-// is the only text a grader sees. Offsets into either count Unicode code
-// points. Quotes in feedback point into GraderText.
+// student wrote (for the teacher and the student); GraderText is the only
+// text a grader sees: the same with the name and email of every student ever
+// on the class's roster replaced by that student's pseudonym on the
+// assignment, and the teacher's by "the teacher" (see Redactor). The grader
+// text is made when it is read, so it follows the roster as it is now.
+// Spans say where the replacements are. Offsets into either text count
+// Unicode code points. Quotes in feedback point into GraderText; ToOriginal
+// maps them back to Text.
 type Text struct {
 	VersionID  string `json:"version_id" bson:"_id"`
 	Text       string `json:"text" bson:"text"`
-	GraderText string `json:"grader_text" bson:"grader_text"`
+	GraderText string `json:"grader_text" bson:"-"`
+	Spans      []Span `json:"-" bson:"-"`
 }
+
+// ToOriginal maps the code points [start, end) of the grader text to the
+// passage of Text they came from (see the package function ToOriginal).
+func (t Text) ToOriginal(start, end int) (int, int) { return ToOriginal(t.Spans, start, end) }
 
 // Row is a submission's line in its assignment's list: the small summary
 // kept in the assignment's bucket document so a list is one read.
 type Row struct {
-	StudentID  string      `json:"student_id" bson:"student_id"`
-	Pseudonym  string      `json:"pseudonym" bson:"pseudonym"`
-	Version    int         `json:"version" bson:"version"`
-	Filename   string      `json:"filename" bson:"filename"`
-	Format     string      `json:"format" bson:"format"`
-	Chars      int         `json:"chars" bson:"chars"`
-	UploadedAt time.Time   `json:"uploaded_at" bson:"uploaded_at"`
-	Duplicates []Duplicate `json:"possible_duplicates,omitempty" bson:"duplicates,omitempty"`
+	StudentID    string      `json:"student_id" bson:"student_id"`
+	SubmissionID string      `json:"submission_id" bson:"submission_id,omitempty"`
+	Pseudonym    string      `json:"pseudonym" bson:"pseudonym"`
+	Version      int         `json:"version" bson:"version"`
+	Filename     string      `json:"filename" bson:"filename"`
+	Format       string      `json:"format" bson:"format"`
+	Chars        int         `json:"chars" bson:"chars"`
+	UploadedAt   time.Time   `json:"uploaded_at" bson:"uploaded_at"`
+	Duplicates   []Duplicate `json:"possible_duplicates,omitempty" bson:"duplicates,omitempty"`
 }
 
 // Duplicate flags another student whose text is the same or nearly so.

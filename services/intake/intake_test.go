@@ -296,10 +296,15 @@ func TestRetryAfterFailureHalfway(t *testing.T) {
 	txt := namedFile{name: "lindqvistsam_1003_5003_personalized-learning.txt", data: fixtureBytes(t, "submissions/lindqvistsam_1003_5003_personalized-learning.txt")}
 
 	t.Run("object and pseudonym stored, nothing recorded", func(t *testing.T) {
-		p, err := w.s.pseudonym(ctx, w.asg.ID, "1003") // the first try reserved it, then died
+		ids, err := w.s.identities(ctx, w.asg.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
+		id, err := w.s.identity(ctx, &ids, "1003") // the first try gave it out, then died
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := id.Pseudonym
 		o := w.upload(t, txt)[0]
 		if o.Status != StatusCreated || o.Version != 1 || o.Pseudonym != p {
 			t.Fatalf("retry: %+v, want created v1 with pseudonym %s", o, p)
@@ -366,7 +371,7 @@ func TestConcurrentVersions(t *testing.T) {
 			t.Errorf("outcome %+v", o)
 		}
 	}
-	sub, err := w.s.Submission(w.ctx, SubmissionID(w.asg.ID, "1001"))
+	sub, err := w.s.SubmissionOf(w.ctx, w.asg.ID, "1001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,13 +387,13 @@ func TestConcurrentVersions(t *testing.T) {
 
 func TestPseudonymCollision(t *testing.T) {
 	w := newWorld(t)
-	taken := candidatePseudonym(w.asg.ID, "1001", 0)
-	if _, err := w.s.c(colPseudonyms).InsertOne(w.ctx, bson.D{{Key: "_id", Value: w.asg.ID + ":" + taken}, {Key: "student_id", Value: "someone-else"}}); err != nil {
+	if _, err := w.s.c(colPseudonyms).InsertOne(w.ctx, bson.D{{Key: "_id", Value: w.asg.ID + ":Student AAAA"}, {Key: "student_id", Value: "someone-else"}}); err != nil {
 		t.Fatal(err)
 	}
-	o := w.upload(t, namedFile{"a.txt", "1001", []byte("Some words of an essay.")})[0]
-	if o.Pseudonym != candidatePseudonym(w.asg.ID, "1001", 1) {
-		t.Errorf("pseudonym %q, want the second candidate (the first is taken)", o.Pseudonym)
+	draws := []string{"Student AAAA", "Student BBBB"}
+	p, err := w.s.reservePseudonym(w.ctx, w.asg.ID, "1001", func() string { d := draws[0]; draws = draws[1:]; return d })
+	if err != nil || p != "Student BBBB" {
+		t.Errorf("pseudonym %q (%v), want the second draw (the first is taken)", p, err)
 	}
 }
 

@@ -2,16 +2,15 @@ package intake
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
+	"crypto/rand"
 	"hash/fnv"
-	"regexp"
 	"sort"
 	"strings"
 	"unicode"
 
 	"go.mongodb.org/mongo-driver/bson"
 
+	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/pkg/mongostore"
 )
@@ -19,92 +18,283 @@ import (
 // pseudonymAlphabet has no 0/O or 1/I, so a pseudonym reads unambiguously.
 const pseudonymAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
-// candidatePseudonym is the attempt-th candidate pseudonym of a student on
-// an assignment, e.g. "Student K7QF". The sequence is deterministic, so a
-// retried upload finds the pseudonym its first try reserved.
-func candidatePseudonym(assignmentID, studentID string, attempt int) string {
-	sum := sha256.Sum256([]byte(assignmentID + "\x00" + studentID + "\x00" + itoa(attempt)))
-	n := binary.BigEndian.Uint32(sum[:4])
+// newPseudonym draws a pseudonym at random, e.g. "Student K7QF". Nothing
+// about the student goes into it, so knowing the assignment and the roster
+// tells a grader nothing about who has which pseudonym. (Pseudonyms given
+// before they were drawn at random, from a hash of the assignment and
+// student IDs, stay as they are.)
+func newPseudonym() string {
 	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
 	for i := range b {
-		b[i] = pseudonymAlphabet[n%uint32(len(pseudonymAlphabet))]
-		n /= uint32(len(pseudonymAlphabet))
+		b[i] = pseudonymAlphabet[int(b[i])%len(pseudonymAlphabet)]
 	}
 	return "Student " + string(b[:])
 }
 
-// pseudonym returns the student's stable pseudonym on the assignment,
-// reserving it on first use. Pseudonyms are unique per assignment: the
-// reservation is an insert on a unique _id.
-func (s *Service) pseudonym(ctx context.Context, assignmentID, studentID string) (string, error) {
-	for attempt := range 50 {
-		p := candidatePseudonym(assignmentID, studentID, attempt)
-		id := assignmentID + ":" + p
-		_, err := s.c(colPseudonyms).InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "student_id", Value: studentID}})
+// reservePseudonym reserves a new pseudonym for a student on an assignment,
+// one no other student of the assignment has, drawing candidates from draw
+// (newPseudonym): the reservation is an insert on a unique _id,
+// "<assignment id>:<pseudonym>".
+func (s *Service) reservePseudonym(ctx context.Context, assignmentID, studentID string, draw func() string) (string, error) {
+	for range 50 {
+		p := draw()
+		_, err := s.c(colPseudonyms).InsertOne(ctx, bson.D{{Key: "_id", Value: assignmentID + ":" + p}, {Key: "student_id", Value: studentID}})
 		if err == nil {
 			return p, nil
 		}
 		if !mongostore.IsDuplicateKey(err) {
 			return "", errs.Wrap(err, "reserve pseudonym")
 		}
-		var got struct {
-			StudentID string `bson:"student_id"`
-		}
-		if err := s.findByID(ctx, colPseudonyms, id, "pseudonym", &got); err != nil {
-			return "", err
-		}
-		if got.StudentID == studentID {
-			return p, nil // reserved by an earlier try of this upload
-		}
 	}
 	return "", errs.E(errs.Internal, "Could not find a free pseudonym.")
 }
 
-// Pseudonymize replaces a student's rostered names and email in text with
-// their pseudonym: the email, then the full name in either order ("Avery
-// Rivera", "Rivera, Avery"), then each name alone, matched case-insensitively
-// on word boundaries. Names shorter than two letters are left alone, since
-// they would match ordinary words.
-func Pseudonymize(text string, st Student, pseudonym string) string {
-	var terms []string
-	if st.Email != "" {
-		terms = append(terms, st.Email)
+// identity is a student's submission ID and pseudonym on one assignment.
+type identity struct {
+	SubmissionID string `bson:"submission_id"`
+	Pseudonym    string `bson:"pseudonym"`
+}
+
+// identityDoc holds every identity of an assignment's students, by
+// mongostore.FieldKey(student ID): the one place that ties a student to
+// their opaque submission ID.
+type identityDoc struct {
+	ID       string              `bson:"_id"`
+	Students map[string]identity `bson:"students"`
+}
+
+// newSubmissionID is the opaque ID of a new submission to an assignment:
+// "<assignment id>:sub_<16 random base32 letters and digits>". It holds
+// nothing of the student, and only characters that need no escaping in a
+// URL path.
+func newSubmissionID(assignmentID string) string { return assignmentID + ":" + account.NewID("sub") }
+
+// legacySubmissionID is the ID submissions had before their IDs were
+// opaque: "<assignment id>:<student id>". Those submissions keep it.
+func legacySubmissionID(assignmentID, studentID string) string {
+	return assignmentID + ":" + studentID
+}
+
+// identities returns an assignment's identity document, empty when it has
+// none yet.
+func (s *Service) identities(ctx context.Context, assignmentID string) (identityDoc, error) {
+	var d identityDoc
+	err := s.findByID(ctx, colIdentities, assignmentID, "identities", &d)
+	if errs.Is(err, errs.NotFound) {
+		err = nil
 	}
-	g, f := strings.TrimSpace(st.GivenName), strings.TrimSpace(st.FamilyName)
-	if g != "" && f != "" {
-		terms = append(terms, g+" "+f, f+", "+g, f+" "+g)
+	if d.Students == nil {
+		d.Students = map[string]identity{}
 	}
-	for _, n := range []string{g, f} {
-		for _, part := range strings.FieldsFunc(n, func(r rune) bool { return unicode.IsSpace(r) || r == '-' }) {
-			if len([]rune(part)) >= 2 {
-				terms = append(terms, part)
+	return identityDoc{ID: assignmentID, Students: d.Students}, err
+}
+
+// identity returns a student's submission ID and pseudonym on an
+// assignment, giving them out on first use: a student who submitted before
+// IDs were opaque keeps their submission's ID and pseudonym; anyone else
+// gets a new opaque ID and a random pseudonym. Two first uses at once agree
+// on one (a conditional update of one document), and the loser's pseudonym
+// is given back. known is the assignment's identities as last read, and is
+// updated.
+func (s *Service) identity(ctx context.Context, known *identityDoc, studentID string) (identity, error) {
+	key := mongostore.FieldKey(studentID)
+	if id, ok := known.Students[key]; ok {
+		return id, nil
+	}
+	var want identity
+	reserved := false
+	legacy, err := s.Submission(ctx, legacySubmissionID(known.ID, studentID))
+	switch {
+	case err == nil && legacy.StudentID == studentID:
+		want = identity{SubmissionID: legacy.ID, Pseudonym: legacy.Pseudonym}
+	case err == nil || errs.Is(err, errs.NotFound):
+		p, err := s.reservePseudonym(ctx, known.ID, studentID, newPseudonym)
+		if err != nil {
+			return identity{}, err
+		}
+		want, reserved = identity{SubmissionID: newSubmissionID(known.ID), Pseudonym: p}, true
+	default:
+		return identity{}, err
+	}
+	field := "students." + key
+	_, err = s.c(colIdentities).UpdateOne(ctx, bson.D{{Key: "_id", Value: known.ID}, {Key: field, Value: bson.D{{Key: "$exists", Value: false}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: want}}}}, updateUpsert())
+	if err != nil && !mongostore.IsDuplicateKey(err) {
+		return identity{}, errs.Wrap(err, "save identity")
+	}
+	fresh, err := s.identities(ctx, known.ID)
+	if err != nil {
+		return identity{}, err
+	}
+	*known = fresh
+	got, ok := fresh.Students[key]
+	if !ok {
+		return identity{}, errs.E(errs.Internal, "The student's submission ID was not saved.")
+	}
+	if reserved && got.Pseudonym != want.Pseudonym {
+		_, _ = s.c(colPseudonyms).DeleteOne(ctx, bson.D{{Key: "_id", Value: known.ID + ":" + want.Pseudonym}})
+	}
+	return got, nil
+}
+
+// SubmissionOf returns a student's submission to an assignment, found
+// through the assignment's identities (or, for a submission made before IDs
+// were opaque, by its old ID). Returns not_found when the student has none.
+func (s *Service) SubmissionOf(ctx context.Context, assignmentID, studentID string) (Submission, error) {
+	d, err := s.identities(ctx, assignmentID)
+	if err != nil {
+		return Submission{}, err
+	}
+	id := legacySubmissionID(assignmentID, studentID)
+	if known, ok := d.Students[mongostore.FieldKey(studentID)]; ok {
+		id = known.SubmissionID
+	}
+	sub, err := s.Submission(ctx, id)
+	if err == nil && sub.StudentID != studentID {
+		return Submission{}, errs.E(errs.NotFound, "No submission from student %q.", studentID)
+	}
+	return sub, err
+}
+
+// rosterNames remembers every name a class's roster has held: the names
+// of a student the teacher renamed or removed keep being replaced in their
+// classmates' texts.
+type rosterNames struct {
+	ID string `bson:"_id"` // the class ID
+	// Complete is set once the document holds the whole roster (classes
+	// from before it existed are filled in on first use).
+	Complete bool                    `bson:"complete"`
+	People   map[string]rosterPerson `bson:"people"` // by mongostore.FieldKey(student ID)
+}
+
+type rosterPerson struct {
+	StudentID string       `bson:"student_id"`
+	Names     []rosterName `bson:"names"`
+}
+
+type rosterName struct {
+	Given  string `bson:"given"`
+	Family string `bson:"family"`
+	Email  string `bson:"email,omitempty"`
+}
+
+// rememberNames adds students' current names to their class's record.
+func (s *Service) rememberNames(ctx context.Context, classID string, complete bool, sts ...Student) error {
+	if len(sts) == 0 && !complete {
+		return nil
+	}
+	set, add := bson.D{}, bson.D{}
+	for _, st := range sts {
+		k := "people." + mongostore.FieldKey(st.StudentID)
+		set = append(set, bson.E{Key: k + ".student_id", Value: st.StudentID})
+		add = append(add, bson.E{Key: k + ".names", Value: rosterName{Given: st.GivenName, Family: st.FamilyName, Email: st.Email}})
+	}
+	if complete {
+		set = append(set, bson.E{Key: "complete", Value: true})
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	if len(add) > 0 {
+		update = append(update, bson.E{Key: "$addToSet", Value: add})
+	}
+	_, err := s.c(colRosterNames).UpdateOne(ctx, bson.D{{Key: "_id", Value: classID}}, update, updateUpsert())
+	return errs.Wrap(err, "remember roster names")
+}
+
+// classNames returns every name a class's roster has held, filling the
+// record in from the roster the first time.
+func (s *Service) classNames(ctx context.Context, classID string) (rosterNames, error) {
+	var d rosterNames
+	err := s.findByID(ctx, colRosterNames, classID, "roster names", &d)
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return rosterNames{}, err
+	}
+	if d.Complete {
+		return d, nil
+	}
+	sts, err := s.roster(ctx, classID)
+	if err != nil {
+		return rosterNames{}, err
+	}
+	if err := s.rememberNames(ctx, classID, true, sts...); err != nil {
+		return rosterNames{}, err
+	}
+	err = s.findByID(ctx, colRosterNames, classID, "roster names", &d)
+	return d, err
+}
+
+// teacherPerson is a class's teacher as the redactor knows them: the name
+// of their account, without a title ("Ms Rivera" is the family name
+// Rivera), and their email.
+func teacherPerson(u account.User) Person {
+	var words []string
+	for _, w := range strings.Fields(u.Name) {
+		if len(words) == 0 && titleSet[foldKey(strings.TrimSuffix(w, "."))] {
+			continue
+		}
+		words = append(words, w)
+	}
+	p := Person{Replacement: TheTeacher, Teacher: true}
+	switch len(words) {
+	case 0:
+	case 1:
+		p.Names = []PersonName{{Family: words[0]}}
+	default:
+		p.Names = []PersonName{{Given: words[0], Family: strings.Join(words[1:], " ")}}
+	}
+	if u.Email != "" {
+		p.Emails = []string{u.Email}
+	}
+	return p
+}
+
+// redactorFor returns the redactor of an assignment's texts: every student
+// ever on its class's roster, each replaced by their own pseudonym on the
+// assignment (given out here to those who have none yet), and the
+// teacher, replaced by "the teacher". It reports whether the student
+// author is among them.
+func (s *Service) redactorFor(ctx context.Context, a Assignment, author string) (*Redactor, bool, error) {
+	names, err := s.classNames(ctx, a.ClassID)
+	if err != nil {
+		return nil, false, err
+	}
+	ids, err := s.identities(ctx, a.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	keys := make([]string, 0, len(names.People))
+	for k := range names.People {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	people := make([]Person, 0, len(keys)+1)
+	found := false
+	for _, k := range keys {
+		rp := names.People[k]
+		id, err := s.identity(ctx, &ids, rp.StudentID)
+		if err != nil {
+			return nil, false, err
+		}
+		p := Person{Replacement: id.Pseudonym}
+		for _, n := range rp.Names {
+			p.Names = append(p.Names, PersonName{Given: n.Given, Family: n.Family})
+			if n.Email != "" {
+				p.Emails = append(p.Emails, n.Email)
 			}
 		}
-		if len([]rune(n)) >= 2 {
-			terms = append(terms, n)
+		people = append(people, p)
+		found = found || rp.StudentID == author
+	}
+	if s.accounts != nil && a.TeacherID != "" {
+		if u, err := s.accounts.User(ctx, a.TeacherID); err == nil {
+			people = append(people, teacherPerson(u))
+		} else if !errs.Is(err, errs.NotFound) {
+			return nil, false, err
 		}
 	}
-	if len(terms) == 0 {
-		return text
-	}
-	sort.SliceStable(terms, func(i, j int) bool { return len(terms[i]) > len(terms[j]) }) // longest first
-	quoted := make([]string, len(terms))
-	for i, t := range terms {
-		q := regexp.QuoteMeta(t)
-		q = strings.ReplaceAll(q, " ", `\s+`)
-		quoted[i] = q
-	}
-	re := regexp.MustCompile(`(?i)(^|[^\p{L}\p{N}_])(` + strings.Join(quoted, "|") + `)([^\p{L}\p{N}_]|$)`)
-	// ReplaceAll cannot overlap matches that share a boundary character, so
-	// repeat until nothing changes (each pass strictly removes a name).
-	for range 10 {
-		next := re.ReplaceAllString(text, "${1}"+strings.ReplaceAll(pseudonym, "$", "$$")+"${3}")
-		if next == text {
-			break
-		}
-		text = next
-	}
-	return text
+	return NewRedactor(people), found, nil
 }
 
 // Near-duplicate detection: a MinHash sketch of each text's 5-word

@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -34,16 +35,50 @@ func (s *Service) Student(ctx context.Context, classID, studentID string) (Stude
 	return st, s.findByID(ctx, colStudents, classID+":"+studentID, "student", &st)
 }
 
-// Submission returns a submission by ID ("<assignment id>:<student id>").
+// Submission returns a submission by ID.
 func (s *Service) Submission(ctx context.Context, id string) (Submission, error) {
 	var sub Submission
 	return sub, s.findByID(ctx, colSubmissions, id, "submission", &sub)
 }
 
-// Text returns the extracted text of a submission version (see VersionID).
+// textDoc is a stored text. Texts stored before grader texts were made on
+// reading hold the grader text of their time.
+type textDoc struct {
+	ID         string `bson:"_id"`
+	Text       string `bson:"text"`
+	GraderText string `bson:"grader_text,omitempty"`
+}
+
+// Text returns the extracted text of a submission version (see VersionID),
+// with its grader text made now from the class's roster (see Text).
 func (s *Service) Text(ctx context.Context, versionID string) (Text, error) {
-	var t Text
-	return t, s.findByID(ctx, colTexts, versionID, "submission text", &t)
+	var d textDoc
+	if err := s.findByID(ctx, colTexts, versionID, "submission text", &d); err != nil {
+		return Text{}, err
+	}
+	i := strings.LastIndex(versionID, ":v")
+	if i < 0 {
+		return Text{}, errs.E(errs.NotFound, "No submission text %q.", versionID)
+	}
+	sub, err := s.Submission(ctx, versionID[:i])
+	if err != nil {
+		return Text{}, err
+	}
+	a, err := s.Assignment(ctx, sub.AssignmentID)
+	if err != nil {
+		return Text{}, err
+	}
+	r, knowsAuthor, err := s.redactorFor(ctx, a, sub.StudentID)
+	if err != nil {
+		return Text{}, err
+	}
+	if !knowsAuthor && d.GraderText != "" {
+		// The author left the roster before it was remembered: keep the
+		// grader text of the upload, which has their name replaced.
+		return Text{VersionID: d.ID, Text: d.Text, GraderText: r.Redact(d.GraderText).Text}, nil
+	}
+	red := r.Redact(d.Text)
+	return Text{VersionID: d.ID, Text: d.Text, GraderText: red.Text, Spans: red.Spans}, nil
 }
 
 type bucketDoc struct {
@@ -52,7 +87,8 @@ type bucketDoc struct {
 }
 
 // Rows returns the list rows of an assignment's submissions, ordered by
-// student ID. It is one read of the assignment's bucket document.
+// student ID, each with its submission's ID. It is one read of the
+// assignment's bucket document.
 func (s *Service) Rows(ctx context.Context, assignmentID string) ([]Row, error) {
 	var b bucketDoc
 	err := s.findByID(ctx, colBuckets, assignmentID, "assignment", &b)
@@ -64,6 +100,9 @@ func (s *Service) Rows(ctx context.Context, assignmentID string) ([]Row, error) 
 	}
 	rows := make([]Row, 0, len(b.Rows))
 	for _, r := range b.Rows {
+		if r.SubmissionID == "" { // a row from before submission IDs were opaque
+			r.SubmissionID = legacySubmissionID(assignmentID, r.StudentID)
+		}
 		rows = append(rows, r)
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].StudentID < rows[j].StudentID })

@@ -43,11 +43,13 @@ const (
 	colMigrations  = "intake_migrations" // _id: the name of a data migration that has run
 	colAssignments = "assignments"       // _id: assignment ID
 	colRubrics     = "rubrics"           // a school's rubric library
-	colSubmissions = "submissions"       // _id: "<assignment id>:<student id>"
+	colSubmissions = "submissions"       // _id: submission ID (see Submission)
 	colTexts       = "submission_texts"
 	colBuckets     = "submission_lists"    // _id: assignment ID; rows.<student id>
 	colSketches    = "submission_sketches" // _id: assignment ID; sketches.<student id>
 	colPseudonyms  = "pseudonyms"          // _id: "<assignment id>:<pseudonym>"
+	colIdentities  = "submission_ids"      // _id: assignment ID; students.<student id>: submission ID and pseudonym
+	colRosterNames = "roster_names"        // _id: class ID; people.<student id>: every name on the roster
 	colUploads     = "uploads"             // _id: upload batch ID
 )
 

@@ -96,7 +96,7 @@ func (s *Service) MySubmissions(ctx context.Context, caller account.User) ([]Sub
 			return nil, err
 		}
 		for _, a := range as {
-			sub, err := s.Submission(ctx, SubmissionID(a.ID, caller.StudentID))
+			sub, err := s.SubmissionOf(ctx, a.ID, caller.StudentID)
 			if errs.Is(err, errs.NotFound) {
 				continue
 			}

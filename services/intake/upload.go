@@ -293,16 +293,27 @@ func (b *Batch) ingest(ctx context.Context, name, studentID string, r io.ReaderA
 	if err != nil {
 		return fail(err)
 	}
-	subID := SubmissionID(b.a.ID, st.StudentID)
+	ids, err := s.identities(ctx, b.a.ID)
+	if err != nil {
+		return fail(err)
+	}
+	id, err := s.identity(ctx, &ids, st.StudentID)
+	if err != nil {
+		return fail(err)
+	}
+	subID := id.SubmissionID
 	sub, err := s.Submission(ctx, subID)
 	exists := err == nil
 	if err != nil && !errs.Is(err, errs.NotFound) {
 		return fail(err)
 	}
+	if exists && sub.StudentID != st.StudentID {
+		return fail(errs.E(errs.Internal, "Submission %s is another student's.", subID))
+	}
 	if exists && sub.Current().SHA256 == sum {
 		// A retry of an upload that stopped after recording the version:
 		// make sure its list row is there too (updateRow is idempotent).
-		if err := s.updateRow(ctx, b.a.ID, st.StudentID, sub.Pseudonym, sub.Current(), sketch(res.Text)); err != nil {
+		if err := s.updateRow(ctx, b.a.ID, st.StudentID, subID, sub.Pseudonym, sub.Current(), sketch(res.Text)); err != nil {
 			return fail(err)
 		}
 		o.Status, o.SubmissionID, o.Version, o.Pseudonym = StatusUnchanged, subID, sub.Current().N, sub.Pseudonym
@@ -317,23 +328,21 @@ func (b *Batch) ingest(ctx context.Context, name, studentID string, r io.ReaderA
 	}
 	pseudo := sub.Pseudonym
 	if !exists {
-		if pseudo, err = s.pseudonym(ctx, b.a.ID, st.StudentID); err != nil {
-			return fail(err)
-		}
+		pseudo = id.Pseudonym
 	}
 	n := sub.N + 1
 	v := Version{
 		N: n, SHA256: sum, BlobKey: key, Filename: baseName(name), Format: string(res.Format), Size: size,
 		Chars: utf8.RuneCountInString(res.Text), Warnings: res.Warnings, UploadedBy: b.caller.ID, UploadedAt: s.stamp(),
 	}
-	text := Text{VersionID: VersionID(subID, n), Text: res.Text, GraderText: Pseudonymize(res.Text, st, pseudo)}
+	text := Text{VersionID: VersionID(subID, n), Text: res.Text}
 	if _, err := s.c(colTexts).ReplaceOne(ctx, bson.D{{Key: "_id", Value: text.VersionID}}, text, upsert()); err != nil {
 		return fail(errs.Wrap(err, "save text"))
 	}
 	if err := s.addVersion(ctx, b.a, st, subID, pseudo, sub.N, v); err != nil {
 		return fail(err)
 	}
-	if err := s.updateRow(ctx, b.a.ID, st.StudentID, pseudo, v, sketch(res.Text)); err != nil {
+	if err := s.updateRow(ctx, b.a.ID, st.StudentID, subID, pseudo, v, sketch(res.Text)); err != nil {
 		return fail(err)
 	}
 	o.Status = StatusCreated
@@ -372,7 +381,7 @@ func (s *Service) addVersion(ctx context.Context, a Assignment, st Student, subI
 // flags possible duplicates on both students' rows. The MinHash sketches
 // live in their own per-assignment document, as packed bytes, so that the
 // list a teacher pages through stays small.
-func (s *Service) updateRow(ctx context.Context, assignmentID, studentID, pseudo string, v Version, sk []uint32) error {
+func (s *Service) updateRow(ctx context.Context, assignmentID, studentID, subID, pseudo string, v Version, sk []uint32) error {
 	var bucket bucketDoc
 	if err := s.c(colBuckets).FindOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}).Decode(&bucket); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return errs.Wrap(err, "read list")
@@ -381,7 +390,7 @@ func (s *Service) updateRow(ctx context.Context, assignmentID, studentID, pseudo
 	if err := s.c(colSketches).FindOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}).Decode(&sketches); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return errs.Wrap(err, "read sketches")
 	}
-	row := Row{StudentID: studentID, Pseudonym: pseudo, Version: v.N, Filename: v.Filename, Format: v.Format, Chars: v.Chars, UploadedAt: v.UploadedAt, Duplicates: []Duplicate{}}
+	row := Row{StudentID: studentID, SubmissionID: subID, Pseudonym: pseudo, Version: v.N, Filename: v.Filename, Format: v.Format, Chars: v.Chars, UploadedAt: v.UploadedAt, Duplicates: []Duplicate{}}
 	set := bson.D{}
 	for key, other := range bucket.Rows {
 		if other.StudentID == studentID {

@@ -3,9 +3,13 @@ package matching
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"math"
 	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -15,18 +19,69 @@ import (
 	"github.com/marginschool/margin/services/intake"
 )
 
-// batchID names the batch that starts with item for reader; inserting the
-// same batch twice is a duplicate key, so batching is idempotent.
-func batchID(first Item, reader Reader) string { return first.VersionID + ":" + string(reader) + ":b" }
+// batchID names a batch of an assignment for reader: "<assignment
+// id>-<reader>-<12 letters and digits>", the letters a keyed hash (see
+// idKey) of what makes the batch, such as its first submission version. It
+// is the same every time for the same batch, so inserting a batch twice is
+// a duplicate key and batching is idempotent, yet it says nothing about the
+// students in it: it holds no ID of theirs and cannot be worked back
+// without the key. It has only characters that need no escaping in a URL
+// path.
+func (s *Service) batchID(ctx context.Context, assignmentID string, reader Reader, of string) (string, error) {
+	key, err := s.idKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(assignmentID + "\x00" + string(reader) + "\x00" + of))
+	sum := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(m.Sum(nil)))
+	return assignmentID + "-" + string(reader) + "-" + sum[:12], nil
+}
+
+// idKey is the secret that batch IDs are made with: random, made once per
+// deployment and kept in the store.
+func (s *Service) idKey(ctx context.Context) ([]byte, error) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	if s.key != nil {
+		return s.key, nil
+	}
+	var d struct {
+		Key []byte `bson:"key"`
+	}
+	err := s.findByID(ctx, colKeys, "batch_ids", "key", &d)
+	if errs.Is(err, errs.NotFound) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, errs.Wrap(err, "make batch ID key")
+		}
+		if _, err := s.c(colKeys).InsertOne(ctx, bson.D{{Key: "_id", Value: "batch_ids"}, {Key: "key", Value: key}}); err != nil && !mongostore.IsDuplicateKey(err) {
+			return nil, errs.Wrap(err, "save batch ID key")
+		}
+		err = s.findByID(ctx, colKeys, "batch_ids", "key", &d) // whoever inserted first
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(d.Key) == 0 {
+		return nil, errs.E(errs.Internal, "The batch ID key is empty.")
+	}
+	s.key = d.Key
+	return s.key, nil
+}
 
 // newBatch is a batch of items of assignment a, open for matching.
-func (s *Service) newBatch(a intake.Assignment, reader Reader, items []Item) Batch {
+func (s *Service) newBatch(ctx context.Context, a intake.Assignment, reader Reader, items []Item) (Batch, error) {
+	id, err := s.batchID(ctx, a.ID, reader, items[0].VersionID)
+	if err != nil {
+		return Batch{}, err
+	}
 	now := s.stamp()
 	return Batch{
-		ID: batchID(items[0], reader), AssignmentID: a.ID, ClassID: a.ClassID, SchoolID: a.SchoolID,
+		ID: id, AssignmentID: a.ID, ClassID: a.ClassID, SchoolID: a.SchoolID,
 		TeacherID: a.TeacherID, Subject: normSubject(a.Subject), GradeLevel: a.GradeLevel, Reader: reader,
 		Items: items, DueAt: a.DueAt, State: BatchOpen, Exclude: []string{}, CreatedAt: now, UpdatedAt: now,
-	}
+	}, nil
 }
 
 // insertBatch stores a new batch; a batch that already exists is left as
@@ -81,7 +136,7 @@ func (s *Service) ensureBatches(ctx context.Context, a intake.Assignment) error 
 		if r.Version <= known {
 			continue
 		}
-		sub := intake.SubmissionID(a.ID, r.StudentID)
+		sub := r.SubmissionID
 		it := Item{SubmissionID: sub, VersionID: intake.VersionID(sub, r.Version), Version: r.Version}
 		if known == 0 {
 			fresh = append(fresh, it)
@@ -91,7 +146,11 @@ func (s *Service) ensureBatches(ctx context.Context, a intake.Assignment) error 
 		set = append(set, bson.E{Key: "versions." + mongostore.FieldKey(r.StudentID), Value: r.Version})
 	}
 	if len(fresh) > 0 {
-		if err := s.insertBatch(ctx, s.newBatch(a, First, fresh)); err != nil {
+		b, err := s.newBatch(ctx, a, First, fresh)
+		if err != nil {
+			return err
+		}
+		if err := s.insertBatch(ctx, b); err != nil {
 			return err
 		}
 	}
@@ -106,7 +165,10 @@ func (s *Service) ensureBatches(ctx context.Context, a intake.Assignment) error 
 // reviseBatch opens a first-reader batch for a revised version, preferring
 // the grader who first-read the earlier version.
 func (s *Service) reviseBatch(ctx context.Context, a intake.Assignment, it Item, earlierVersion string) error {
-	b := s.newBatch(a, First, []Item{it})
+	b, err := s.newBatch(ctx, a, First, []Item{it})
+	if err != nil {
+		return err
+	}
 	if t, err := s.Task(ctx, TaskID(earlierVersion, First)); err == nil {
 		b.Prefer = t.GraderID
 	}
@@ -165,13 +227,20 @@ func chunks(n int, free []int) []int {
 
 // split replaces an open batch by pieces of the given sizes, in item order.
 // The pieces inherit its exclusions and preference; the original is marked
-// done. The piece IDs derive from the original's, so repeating is harmless.
+// done. The piece IDs derive from the original's (like every batch ID, with
+// no '/' or other character a URL path would need escaped), so repeating
+// is harmless. Pieces split before IDs were opaque are "<batch id>/<n>";
+// they keep those IDs, which reach the API percent-encoded.
 func (s *Service) split(ctx context.Context, b Batch, sizes []int) ([]Batch, error) {
 	var out []Batch
 	at := 0
 	for i, n := range sizes {
 		p := b
-		p.ID = b.ID + "/" + itoa(i+1)
+		id, err := s.batchID(ctx, b.AssignmentID, b.Reader, b.ID+"\x00piece\x00"+itoa(i+1))
+		if err != nil {
+			return nil, err
+		}
+		p.ID = id
 		p.Items = b.Items[at : at+n]
 		p.State, p.OfferID, p.GraderID = BatchOpen, "", ""
 		p.CreatedAt, p.UpdatedAt = s.stamp(), s.stamp()

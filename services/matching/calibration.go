@@ -15,10 +15,11 @@ import (
 )
 
 // Anchor is an anchor paper: a submission the teacher scored on every
-// criterion, used to calibrate graders blind.
+// criterion, used to calibrate graders blind. Only its teacher sees it.
 type Anchor struct {
 	SubmissionID string            `json:"submission_id" bson:"submission_id"`
 	VersionID    string            `json:"version_id" bson:"version_id"`
+	StudentID    string            `json:"student_id" bson:"student_id,omitempty"`
 	Levels       map[string]string `json:"levels" bson:"levels"` // criterion key → level key
 }
 
@@ -78,7 +79,7 @@ func (s *Service) SetAnchors(ctx context.Context, caller account.User, assignmen
 	var l errs.List
 	out := Anchors{AssignmentID: a.ID, Anchors: []Anchor{}, UpdatedAt: s.stamp()}
 	for i, ai := range in {
-		sub, err := s.intake.Submission(ctx, intake.SubmissionID(a.ID, ai.StudentID))
+		sub, err := s.intake.SubmissionOf(ctx, a.ID, ai.StudentID)
 		if err != nil {
 			l = append(l, errs.F(errs.Invalid, fieldf("anchors", i)+".student_id", "No submission from student %q.", ai.StudentID))
 			continue
@@ -88,7 +89,7 @@ func (s *Service) SetAnchors(ctx context.Context, caller account.User, assignmen
 				l = append(l, errs.F(errs.Invalid, fieldf("anchors", i)+".levels."+c.Key, "Give a level of the scale for %q.", c.Title))
 			}
 		}
-		out.Anchors = append(out.Anchors, Anchor{SubmissionID: sub.ID, VersionID: intake.VersionID(sub.ID, sub.Current().N), Levels: ai.Levels})
+		out.Anchors = append(out.Anchors, Anchor{SubmissionID: sub.ID, VersionID: intake.VersionID(sub.ID, sub.Current().N), StudentID: sub.StudentID, Levels: ai.Levels})
 	}
 	if err := l.Err(); err != nil {
 		return Anchors{}, err
@@ -98,14 +99,41 @@ func (s *Service) SetAnchors(ctx context.Context, caller account.User, assignmen
 }
 
 // CalibrationTask is what a grader sees to score an anchor blind: the
-// pseudonymised text, the prompt and the rubric, never the reference.
+// pseudonymised text, the prompt and the rubric, never the reference or
+// the paper's submission.
 type CalibrationTask struct {
 	AssignmentID string        `json:"assignment_id"`
 	Anchor       int           `json:"anchor"`
 	Prompt       string        `json:"prompt"`
 	Rubric       intake.Rubric `json:"rubric"`
 	Text         string        `json:"text"`
-	Attempts     []Attempt     `json:"attempts"`
+	Attempts     []AttemptView `json:"attempts"`
+}
+
+// AttemptView is a calibration attempt as its grader sees it: their levels
+// and how they did, not which paper it was.
+type AttemptView struct {
+	AssignmentID string            `json:"assignment_id"`
+	N            int               `json:"n"`
+	Anchor       int               `json:"anchor"`
+	Levels       map[string]string `json:"levels"`
+	Passed       bool              `json:"passed"`
+	Exact        int               `json:"exact"`
+	Criteria     int               `json:"criteria"`
+	At           time.Time         `json:"at"`
+}
+
+func (at Attempt) view() AttemptView {
+	return AttemptView{AssignmentID: at.AssignmentID, N: at.N, Anchor: at.Anchor, Levels: at.Levels, Passed: at.Passed,
+		Exact: at.Exact, Criteria: at.Criteria, At: at.At}
+}
+
+func attemptViews(ats []Attempt) []AttemptView {
+	out := make([]AttemptView, 0, len(ats))
+	for _, at := range ats {
+		out = append(out, at.view())
+	}
+	return out
 }
 
 // attempts lists a grader's attempts on an assignment (at most two reads by
@@ -146,7 +174,7 @@ func (s *Service) Calibration(ctx context.Context, caller account.User, assignme
 	if err != nil {
 		return CalibrationTask{}, err
 	}
-	return CalibrationTask{AssignmentID: a.ID, Anchor: next, Prompt: a.Prompt, Rubric: a.Rubric, Text: txt.GraderText, Attempts: nonNil(done)}, nil
+	return CalibrationTask{AssignmentID: a.ID, Anchor: next, Prompt: a.Prompt, Rubric: a.Rubric, Text: txt.GraderText, Attempts: attemptViews(done)}, nil
 }
 
 // nextAnchor picks the anchor for the next attempt: the first, in the
@@ -247,7 +275,7 @@ func (s *Service) anchoredAssignment(ctx context.Context, assignmentID string) (
 // AttemptResult is the outcome of an attempt; on a fail it shows the
 // reference levels with their descriptors.
 type AttemptResult struct {
-	Attempt   Attempt          `json:"attempt"`
+	Attempt   AttemptView      `json:"attempt"`
 	Reference []ReferenceLevel `json:"reference,omitempty"`
 	Retry     bool             `json:"may_retry"`
 }
@@ -305,7 +333,7 @@ func (s *Service) Calibrate(ctx context.Context, caller account.User, assignment
 // left.
 func outcome(r intake.Rubric, anchors []Anchor, attempts []Attempt) AttemptResult {
 	at := attempts[len(attempts)-1]
-	res := AttemptResult{Attempt: at}
+	res := AttemptResult{Attempt: at.view()}
 	if at.Passed {
 		return res
 	}
@@ -382,12 +410,26 @@ func (s *Service) passedGraders(ctx context.Context, assignmentID string) ([]str
 }
 
 // AnchorsFor returns an assignment's anchor papers with their reference
-// levels, for its teacher or an admin. Returns not_found for anyone else.
+// levels and students, for its teacher or an admin. Returns not_found for
+// anyone else.
 func (s *Service) AnchorsFor(ctx context.Context, caller account.User, assignmentID string) (Anchors, error) {
 	if _, err := s.intake.AuthorizeAssignment(ctx, caller, assignmentID); err != nil {
 		return Anchors{}, err
 	}
-	return s.anchors(ctx, assignmentID)
+	an, err := s.anchors(ctx, assignmentID)
+	if err != nil {
+		return Anchors{}, err
+	}
+	for i, x := range an.Anchors {
+		if x.StudentID == "" { // saved before anchors named their student
+			sub, err := s.intake.Submission(ctx, x.SubmissionID)
+			if err != nil {
+				return Anchors{}, err
+			}
+			an.Anchors[i].StudentID = sub.StudentID
+		}
+	}
+	return an, nil
 }
 
 // CalibrationOpening is an assignment a grader may calibrate on, or has:

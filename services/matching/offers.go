@@ -204,7 +204,10 @@ func (s *Service) finishAccept(ctx context.Context, o Offer, b Batch) error {
 			return err
 		}
 		if items := secondReads(b.Items, a.SecondReadShare); len(items) > 0 {
-			sb := s.newBatch(a, Second, items)
+			sb, err := s.newBatch(ctx, a, Second, items)
+			if err != nil {
+				return err
+			}
 			sb.Exclude = []string{o.GraderID}
 			if err := s.insertBatch(ctx, sb); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -62,13 +63,14 @@ const (
 	colPrefs    = "teacher_prefs"    // _id: teacher user ID; blocked and preferred graders
 	colAnchors  = "anchors"          // _id: assignment ID; anchor papers with reference levels
 	colAttempts = "calibrations"     // _id: "<assignment id>:<grader id>:<n>"
-	colBatches  = "batches"          // _id: "<assignment id>:<reader>:<n>"
+	colBatches  = "batches"          // _id: "<assignment id>-<reader>-<keyed hash>" (see batchID)
 	colOffers   = "offers"           // _id: "<batch id>:o<n>"
 	colTasks    = "grading_tasks"    // _id: TaskID
 	colStatus   = "matching_status"  // _id: assignment ID
 	colRounds   = "matching_rounds"  // _id: round ID
 	colLeases   = "matching_leases"  // _id: loop name
 	colHistory  = "matching_history" // _id: "<teacher id>:<grader id>": continuity
+	colKeys     = "matching_keys"    // _id: "batch_ids": the secret batch IDs are made with
 )
 
 // Service is the matching service: a stateless handle on its collections. Any
@@ -82,6 +84,9 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	owner    string // identifies this process in leases
+
+	keyMu sync.Mutex
+	key   []byte // see idKey
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.

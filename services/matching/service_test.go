@@ -423,8 +423,11 @@ func TestCalibrationsListsWhatStandsBetweenAGraderAndWork(t *testing.T) {
 	if _, err := w.s.Calibrate(ctx, fits, w.asg.ID, levels); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := w.s.Outcome(ctx, fits, w.asg.ID, 1); err != nil || !got.Attempt.Passed || got.Attempt.SubmissionID == "" {
+	if got, err := w.s.Outcome(ctx, fits, w.asg.ID, 1); err != nil || !got.Attempt.Passed || got.Attempt.N != 1 {
 		t.Fatalf("the outcome of attempt 1: %+v, %v", got, err)
+	}
+	if ats, err := w.s.attempts(ctx, w.asg.ID, fits.ID); err != nil || len(ats) != 1 || ats[0].SubmissionID == "" {
+		t.Fatalf("the attempt does not name its paper: %+v, %v", ats, err)
 	}
 	if _, err := w.s.Outcome(ctx, fits, w.asg.ID, 2); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("an attempt not made: %v", err)

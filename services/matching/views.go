@@ -3,6 +3,7 @@ package matching
 import (
 	"context"
 	"slices"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 
@@ -73,15 +74,50 @@ func (s *Service) ForAssignment(ctx context.Context, caller account.User, assign
 	return out, nil
 }
 
-// OfferView is an offer as its grader sees it: the work, not the student
-// or school.
+// OfferView is an offer as its grader sees it: the work, never the
+// school, class, teacher or students. Its fields are the whole of what a
+// grader receives (frontend-api tests hold every grader response to an
+// allow-list).
 type OfferView struct {
-	Offer
+	ID           string      `json:"id"`
+	BatchID      string      `json:"batch_id"`
+	AssignmentID string      `json:"assignment_id"`
+	Reader       Reader      `json:"reader"`
+	Size         int         `json:"size"`
+	DueAt        time.Time   `json:"due_at"`
+	Why          Explanation `json:"why"`
+	State        OfferState  `json:"state"`
+	CreatedAt    time.Time   `json:"created_at"`
+	ExpiresAt    time.Time   `json:"expires_at"`
+	DecidedAt    *time.Time  `json:"decided_at,omitempty"`
+
 	Title      string        `json:"title"`
 	Prompt     string        `json:"prompt"`
 	Subject    string        `json:"subject"`
 	GradeLevel int           `json:"grade_level"`
 	Rubric     intake.Rubric `json:"rubric"`
+}
+
+// graderOffer is o as its grader sees it, with its assignment's brief.
+func graderOffer(o Offer, a intake.Assignment) OfferView {
+	return OfferView{
+		ID: o.ID, BatchID: o.BatchID, AssignmentID: o.AssignmentID, Reader: o.Reader, Size: o.Size, DueAt: o.DueAt,
+		Why: o.Why, State: o.State, CreatedAt: o.CreatedAt, ExpiresAt: o.ExpiresAt, DecidedAt: o.DecidedAt,
+		Title: a.Title, Prompt: a.Prompt, Subject: a.Subject, GradeLevel: a.GradeLevel, Rubric: a.Rubric,
+	}
+}
+
+// OfferViewOf is an offer of the calling grader's as they see it (see
+// OfferView). Returns not_found for anyone else's offer.
+func (s *Service) OfferViewOf(ctx context.Context, caller account.User, o Offer) (OfferView, error) {
+	if caller.ID != o.GraderID {
+		return OfferView{}, errs.E(errs.NotFound, "No offer with ID %q.", o.ID)
+	}
+	a, err := s.intake.Assignment(ctx, o.AssignmentID)
+	if err != nil {
+		return OfferView{}, err
+	}
+	return graderOffer(o, a), nil
 }
 
 // GraderOffers lists the calling grader's offers with the assignment's
@@ -102,9 +138,31 @@ func (s *Service) GraderOffers(ctx context.Context, caller account.User, open bo
 			}
 			cache[o.AssignmentID] = a
 		}
-		out = append(out, OfferView{Offer: o, Title: a.Title, Prompt: a.Prompt, Subject: a.Subject, GradeLevel: a.GradeLevel, Rubric: a.Rubric})
+		out = append(out, graderOffer(o, a))
 	}
 	return out, nil
+}
+
+// TaskView is a grading task as its grader sees it: opaque IDs of the
+// work, its reader, deadline and state; never a school, class or student.
+type TaskView struct {
+	ID           string     `json:"id"`
+	AssignmentID string     `json:"assignment_id"`
+	SubmissionID string     `json:"submission_id"`
+	VersionID    string     `json:"version_id"`
+	Version      int        `json:"version"`
+	Reader       Reader     `json:"reader"`
+	BatchID      string     `json:"batch_id"`
+	DueAt        time.Time  `json:"due_at"`
+	State        TaskState  `json:"state"`
+	AssignedAt   time.Time  `json:"assigned_at"`
+	SubmittedAt  *time.Time `json:"submitted_at,omitempty"`
+}
+
+// View is the task as its grader sees it.
+func (t Task) View() TaskView {
+	return TaskView{ID: t.ID, AssignmentID: t.AssignmentID, SubmissionID: t.SubmissionID, VersionID: t.VersionID, Version: t.Version,
+		Reader: t.Reader, BatchID: t.BatchID, DueAt: t.DueAt, State: t.State, AssignedAt: t.AssignedAt, SubmittedAt: t.SubmittedAt}
 }
 
 // MyProfile returns the calling grader's profile and quality record.
@@ -117,14 +175,18 @@ func (s *Service) MyProfile(ctx context.Context, caller account.User) (GraderVie
 	return GraderView{Profile: d.Profile, Quality: d.Stats.quality()}, err
 }
 
-// MyTasks lists the calling grader's tasks. Returns forbidden for
-// non-graders.
-func (s *Service) MyTasks(ctx context.Context, caller account.User) ([]Task, error) {
+// MyTasks lists the calling grader's tasks as they see them. Returns
+// forbidden for non-graders.
+func (s *Service) MyTasks(ctx context.Context, caller account.User) ([]TaskView, error) {
 	if caller.Role != account.Grader {
 		return nil, errs.E(errs.Forbidden, "Only graders have grading tasks.")
 	}
 	ts, err := s.TasksForGrader(ctx, caller.ID)
-	return nonNil(ts), err
+	out := make([]TaskView, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.View())
+	}
+	return out, err
 }
 
 // RunRoundFor runs a round now on behalf of an assignment's teacher (or an

@@ -130,6 +130,17 @@ func loadDemo(ctx context.Context, d *deps) (demoSchool, error) {
 	if err != nil {
 		return out, err
 	}
+	// In roster order, so the demo is the same every time (task IDs are
+	// opaque, and sort in no particular order).
+	studentOf := map[string]string{}
+	for _, t := range tasks {
+		sub, err := d.intake.Submission(ctx, t.SubmissionID)
+		if err != nil {
+			return out, err
+		}
+		studentOf[t.ID] = sub.StudentID
+	}
+	slices.SortStableFunc(tasks, func(x, y feedback.GraderTask) int { return strings.Compare(studentOf[x.ID], studentOf[y.ID]) })
 	// Of the other first reads, two are approved (and released below) and a
 	// third is left submitted, for the teacher to approve, edit or return.
 	graded := 0
