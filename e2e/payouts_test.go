@@ -105,7 +105,7 @@ func TestE2EPayouts(t *testing.T) {
 	ps := asSlice(run1["payments"])
 	p := ps[0].(map[string]any)
 	key := p["idempotency_key"].(string)
-	if len(ps) != 1 || p["state"] != "sent" || p["cents"].(float64) != 3*680 || key != "margin-payout:"+run1["run"].(map[string]any)["id"].(string)+":"+ana || len(asSlice(p["settles"])) != 3 {
+	if len(ps) != 1 || p["state"] != "sent" || p["cents"].(float64) != 3*680 || key != "margin-payout:"+run1["run"].(map[string]any)["id"].(string)+":"+ana || p["settles_entries"] != 3.0 {
 		t.Fatalf("run 1 payments: %v", ps)
 	}
 	if keys := mock.TransferKeys(); len(keys) != 1 || keys[key] != 1 {

@@ -105,7 +105,7 @@ var (
 		entries
 		onboarding account_id charges_enabled payouts_enabled details_submitted currently_due disabled_reason status_at
 		currency balance_cents payable_cents in_payment_cents held_cents minimum_cents balances earnings reads cents
-		lines account price_cents fee_cents reason by payment_id transfer_id settles
+		lines account price_cents fee_cents reason by payment_id transfer_id settles settles_entries entry_count
 		payments run_id idempotency_key bank_payouts failure_code failure_message url`)
 	mapKeys = map[string]bool{"levels": true, "comments": true, "balances": true}
 	// Keys that must never reach a grader, whatever the allow-list says.

@@ -64,12 +64,20 @@ func (p *pages) studentHome(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// What is released: one read of the student's record in their class.
+	work, err := p.s.deps.Feedback.StudentReleased(ctx, u.ClassID, u.StudentID)
+	if err != nil {
+		return err
+	}
+	released := map[string]bool{}
+	for _, w := range work {
+		released[w.SubmissionID] = w.Released
+	}
 	out := []studentWork{}
 	for _, it := range items {
 		line := studentWork{ID: it.SubmissionID, Title: it.Title, Version: it.Version}
 		if it.SubmissionID != "" {
-			_, ferr := p.s.deps.Feedback.ForSubmission(ctx, u, it.SubmissionID)
-			line.Released = ferr == nil
+			line.Released = released[it.SubmissionID]
 		}
 		out = append(out, line)
 	}

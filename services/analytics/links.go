@@ -14,7 +14,6 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
-	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
 )
 
@@ -31,6 +30,10 @@ type ShareLink struct {
 	CreatedAt time.Time  `json:"created_at" bson:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty" bson:"revoked_at,omitempty"`
 	RevokedBy string     `json:"revoked_by,omitempty" bson:"revoked_by,omitempty"`
+	// Counted and RevokeCounted say the making and the revoking are in the
+	// platform totals (see countLink).
+	Counted       bool `json:"-" bson:"counted"`
+	RevokeCounted bool `json:"-" bson:"revoke_counted,omitempty"`
 }
 
 // NewShareLink is a link just made, with its token: "<link id>.<secret>".
@@ -81,6 +84,9 @@ func (s *Service) CreateShareLink(ctx context.Context, caller account.User, clas
 	if _, err := s.c(colLinks).InsertOne(ctx, l); err != nil {
 		return NewShareLink{}, errs.Wrap(err, "save share link")
 	}
+	if err := s.countLink(ctx, l.ID, false); err != nil {
+		return NewShareLink{}, err
+	}
 	return NewShareLink{ShareLink: l, Token: l.ID + "." + tok}, nil
 }
 
@@ -121,8 +127,11 @@ func (s *Service) RevokeShareLink(ctx context.Context, caller account.User, link
 	now := s.now().UTC().Truncate(time.Millisecond)
 	l.RevokedAt, l.RevokedBy = &now, caller.ID
 	_, err := s.c(colLinks).UpdateOne(ctx, bson.D{{Key: "_id", Value: linkID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: now}, {Key: "revoked_by", Value: caller.ID}}}})
-	return l, errs.Wrap(err, "revoke share link")
+		bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: now}, {Key: "revoked_by", Value: caller.ID}, {Key: "revoke_counted", Value: false}}}})
+	if err != nil {
+		return ShareLink{}, errs.Wrap(err, "revoke share link")
+	}
+	return l, s.countLink(ctx, linkID, true)
 }
 
 // redeem returns the live link a token names, or errs.NotFound for a
@@ -154,7 +163,5 @@ func (s *Service) FamilyProgress(ctx context.Context, token string) (Progress, e
 	if err != nil {
 		return Progress{}, err
 	}
-	return s.progress(ctx, l.SchoolID, l.StudentID, l.Name, func(f feedback.Feedback) bool {
-		return released(f) && f.ClassID == l.ClassID
-	})
+	return s.progress(ctx, l.ClassID, l.StudentID, l.Name, released)
 }

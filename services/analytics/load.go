@@ -28,13 +28,15 @@ import (
 // the teacher's adjudicated levels where there are some; second reads count
 // for agreement once submitted.
 //
-// A released assignment's summary is cached, keyed by a fingerprint of the
-// assignment, of every feedback it counts (ID, state and last change, which
-// feedback stamps on every save, ratings included) and of the previous
-// assignment's list rows (for "dropped a level"), so any later edit,
-// approval or rating makes a fresh one. A cache hit still reads this
-// assignment's feedback, but saves the roster, the previous assignment's
-// feedback and the computation.
+// It reads feedback's list rows of the assignment (a page per 50 rows,
+// with the digest of each approved feedback), never the feedback
+// documents; the class's record for the previous assignment sharing a
+// criterion, and that assignment's rows; the roster, the submission list
+// and the matching batches. A released assignment's summary is cached,
+// keyed by a fingerprint of the assignment, of every row (feedback stamps a
+// row at every change of approved feedback, ratings included) and of the
+// previous assignment's rows (for "dropped a level"): a cache hit saves the
+// roster, list and batch reads and the computation.
 func (s *Service) ClassSummary(ctx context.Context, caller account.User, assignmentID string, opts Options) (Summary, error) {
 	a, err := s.intake.AuthorizeAssignment(ctx, caller, assignmentID)
 	if err != nil {
@@ -47,28 +49,28 @@ func (s *Service) ClassSummary(ctx context.Context, caller account.User, assignm
 	if err != nil {
 		return Summary{}, err
 	}
-	fbs, err := fr.ForAssignment(ctx, a.ID)
+	rows, err := fr.Rows(ctx, a.ID)
 	if err != nil {
 		return Summary{}, err
 	}
-	prev, err := s.previousAssignment(ctx, caller, a)
+	prev, err := s.previousAssignment(ctx, fr, a)
 	if err != nil {
 		return Summary{}, err
 	}
 	var prevRows []feedback.Row
 	if prev != nil {
-		if prevRows, err = fr.List(ctx, caller, prev.ID); err != nil {
+		if prevRows, err = fr.Rows(ctx, prev.ID); err != nil {
 			return Summary{}, err
 		}
 	}
-	stamp := fingerprint(a, fbs, prevRows, opts)
+	stamp := fingerprint(a, rows, prevRows, opts)
 	cacheID := a.ID + ":" + optionsKey(opts)
 	if a.State == intake.Released {
 		if sum, ok := s.cached(ctx, cacheID, stamp); ok {
 			return sum, nil
 		}
 	}
-	in, err := s.classInput(ctx, caller, a, prev, fbs)
+	in, err := s.classInput(ctx, caller, a, prev, rows, prevRows)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -78,6 +80,9 @@ func (s *Service) ClassSummary(ctx context.Context, caller account.User, assignm
 	}
 	if a.State == intake.Released {
 		s.cache(ctx, cacheID, stamp, sum)
+		if err := s.count(ctx, sum); err != nil {
+			return Summary{}, err
+		}
 	}
 	return sum, nil
 }
@@ -119,17 +124,19 @@ func optionsKey(o Options) string {
 }
 
 // fingerprint changes whenever anything a summary shows could change: the
-// assignment, any of its feedback (every save stamps UpdatedAt), or the
-// levels on the previous assignment.
-func fingerprint(a intake.Assignment, fbs []feedback.Feedback, prevRows []feedback.Row, o Options) string {
+// assignment, any of its feedback (feedback stamps a row's UpdatedAt at
+// every change of approved feedback, and writes it at every change of
+// state or levels), or the levels on the previous assignment.
+func fingerprint(a intake.Assignment, rows, prevRows []feedback.Row, o Options) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s|%s|%v|%v|%s\n", a.ID, a.State, a.ReleasedAt, a.FocusPoints, optionsKey(o))
-	ids := make([]string, 0, len(fbs)+len(prevRows))
-	for _, f := range fbs {
-		ids = append(ids, fmt.Sprintf("%s|%s|%d|%d|%d", f.ID, f.State, f.Rev, f.UpdatedAt.UnixNano(), len(f.Ratings)))
+	ids := make([]string, 0, len(rows)+len(prevRows))
+	for _, r := range rows {
+		levels, _ := json.Marshal(r.Levels) // map keys are sorted
+		ids = append(ids, fmt.Sprintf("%s|%s|%d|%s", r.TaskID, r.State, r.UpdatedAt.UnixNano(), levels))
 	}
 	for _, r := range prevRows {
-		levels, _ := json.Marshal(r.Levels) // map keys are sorted
+		levels, _ := json.Marshal(r.Levels)
 		ids = append(ids, fmt.Sprintf("prev|%s|%s|%s", r.TaskID, r.State, levels))
 	}
 	slices.Sort(ids)
@@ -139,9 +146,9 @@ func fingerprint(a intake.Assignment, fbs []feedback.Feedback, prevRows []feedba
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// classInput gathers an assignment's feedback, names and pseudonyms, and
-// the previous assignment's levels, into a ClassInput.
-func (s *Service) classInput(ctx context.Context, caller account.User, a intake.Assignment, prev *intake.Assignment, fbs []feedback.Feedback) (ClassInput, error) {
+// classInput gathers an assignment's feedback rows, names and pseudonyms,
+// and the previous assignment's levels, into a ClassInput.
+func (s *Service) classInput(ctx context.Context, caller account.User, a intake.Assignment, prev *intake.Assignment, rows, prevRows []feedback.Row) (ClassInput, error) {
 	roster, err := s.intake.Roster(ctx, caller, a.ClassID)
 	if err != nil {
 		return ClassInput{}, err
@@ -150,18 +157,15 @@ func (s *Service) classInput(ctx context.Context, caller account.User, a intake.
 	for _, st := range roster {
 		names[st.StudentID] = st.Name()
 	}
-	rows, err := s.intake.Rows(ctx, a.ID)
+	list, err := s.intake.Rows(ctx, a.ID)
 	if err != nil {
 		return ClassInput{}, err
 	}
-	pseudonyms := make(map[string]string, len(rows))
-	for _, r := range rows {
+	pseudonyms := make(map[string]string, len(list))
+	for _, r := range list {
 		pseudonyms[r.StudentID] = r.Pseudonym
 	}
-	prevLevels, err := s.previousLevels(ctx, a, prev)
-	if err != nil {
-		return ClassInput{}, err
-	}
+	prevLevels := previousLevels(a, prev, prevRows)
 	batchOf, err := s.firstReadBatches(ctx, caller, a.ID)
 	if err != nil {
 		return ClassInput{}, err
@@ -171,21 +175,21 @@ func (s *Service) classInput(ctx context.Context, caller account.User, a intake.
 		AssignmentID: a.ID, Title: a.Title, Rubric: a.Rubric, FocusPoints: a.FocusPoints,
 		PublishedAt: a.PublishedAt, ReleasedAt: a.ReleasedAt,
 	}
-	firsts := latestFirstReads(fbs, func(f feedback.Feedback) bool { return f.State.Final() })
-	byVersion := make(map[string]feedback.Feedback, len(firsts))
-	for _, f := range firsts {
-		byVersion[f.VersionID] = f
-		w := studentWork(a, f, names[f.StudentID], pseudonyms[f.StudentID], prevLevels[f.StudentID])
-		w.BatchID = batchOf[f.VersionID]
+	firsts := latestFirstReads(rows)
+	byVersion := make(map[string]feedback.Row, len(firsts))
+	for _, r := range firsts {
+		byVersion[r.VersionID] = r
+		w := studentWork(a, r, names[r.StudentID], pseudonyms[r.StudentID], prevLevels[r.StudentID])
+		w.BatchID = batchOf[r.VersionID]
 		in.Students = append(in.Students, w)
-		in.Ratings = append(in.Ratings, ratings(f)...)
+		in.Ratings = append(in.Ratings, ratings(r)...)
 	}
-	for _, f := range fbs {
-		first, ok := byVersion[f.VersionID]
-		if f.Reader != feedback.Second || !ok || !(f.State == feedback.Submitted || f.State.Final()) {
+	for _, r := range rows {
+		first, ok := byVersion[r.VersionID]
+		if r.Reader != feedback.Second || !ok || !(r.State == feedback.Submitted || r.State.Final()) {
 			continue
 		}
-		in.SecondReads = append(in.SecondReads, SecondRead{StudentID: f.StudentID, First: first.Levels, Second: f.Levels})
+		in.SecondReads = append(in.SecondReads, SecondRead{StudentID: r.StudentID, First: first.Levels, Second: r.Levels})
 	}
 	slices.SortFunc(in.SecondReads, func(x, y SecondRead) int { return cmp.Compare(x.StudentID, y.StudentID) })
 	return in, nil
@@ -210,53 +214,48 @@ func (s *Service) firstReadBatches(ctx context.Context, caller account.User, ass
 	return out, nil
 }
 
-// latestFirstReads keeps, per student, the first read of the highest
-// version among those keep accepts.
-func latestFirstReads(fbs []feedback.Feedback, keep func(feedback.Feedback) bool) []feedback.Feedback {
-	best := map[string]feedback.Feedback{}
-	for _, f := range fbs {
-		if f.Reader != feedback.First || !keep(f) {
+// latestFirstReads keeps, per student, the approved (or released) first
+// read of the highest version, ordered by student.
+func latestFirstReads(rows []feedback.Row) []feedback.Row {
+	best := map[string]feedback.Row{}
+	for _, r := range rows {
+		if r.Reader != feedback.First || !r.State.Final() || r.Digest == nil {
 			continue
 		}
-		if b, ok := best[f.StudentID]; !ok || f.Version > b.Version {
-			best[f.StudentID] = f
+		if b, ok := best[r.StudentID]; !ok || r.Version > b.Version {
+			best[r.StudentID] = r
 		}
 	}
-	out := make([]feedback.Feedback, 0, len(best))
-	for _, f := range best {
-		out = append(out, f)
+	out := make([]feedback.Row, 0, len(best))
+	for _, r := range best {
+		out = append(out, r)
 	}
-	slices.SortFunc(out, func(x, y feedback.Feedback) int { return cmp.Compare(x.StudentID, y.StudentID) })
+	slices.SortFunc(out, func(x, y feedback.Row) int { return cmp.Compare(x.StudentID, y.StudentID) })
 	return out
 }
 
-// countedLevels are the levels that count: the teacher's adjudication when
-// there is one, otherwise the grader's.
-func countedLevels(f feedback.Feedback) map[string]string {
-	if f.Adjudication != nil && len(f.Adjudication.Levels) > 0 {
-		return f.Adjudication.Levels
-	}
-	return f.Levels
-}
-
-func studentWork(a intake.Assignment, f feedback.Feedback, name, pseudonym string, prev map[string]PriorLevel) StudentWork {
+// studentWork is a student's work on the assignment from their first
+// read's row: its levels (the adjudicated ones, which replace the first
+// read's) and its digest.
+func studentWork(a intake.Assignment, r feedback.Row, name, pseudonym string, prev map[string]PriorLevel) StudentWork {
 	w := StudentWork{
-		StudentID: f.StudentID, Name: name, Pseudonym: pseudonym, GraderID: f.GraderID,
-		Levels: countedLevels(f), ApprovedAt: f.ApprovedAt, Previous: prev,
+		StudentID: r.StudentID, Name: name, Pseudonym: pseudonym, GraderID: r.GraderID,
+		Levels: r.Levels, ApprovedAt: r.ApprovedAt, Previous: prev,
 	}
 	if w.Pseudonym == "" {
-		w.Pseudonym = "Student " + f.StudentID
+		w.Pseudonym = "Student " + r.StudentID
 	}
-	for _, q := range f.Quotes {
-		w.Quotes = append(w.Quotes, Quote{Criterion: q.Criterion, Kind: Kind(q.Kind), Text: q.Target.Quote.Exact, Comment: q.Comment})
+	d := r.Digest
+	for _, q := range d.Quotes {
+		w.Quotes = append(w.Quotes, Quote{Criterion: q.Criterion, Kind: Kind(q.Kind), Text: q.Exact, Comment: q.Comment})
 	}
-	for _, g := range f.Glows {
+	for _, g := range d.Glows {
 		w.Glows = append(w.Glows, Note{Criterion: g.Criterion, Text: g.Text})
 	}
-	for _, g := range f.Grows {
+	for _, g := range d.Grows {
 		w.Grows = append(w.Grows, Note{Criterion: g.Criterion, Text: g.Text})
 	}
-	for _, n := range f.FocusNotes {
+	for _, n := range d.FocusNotes {
 		if n.Index >= 0 && n.Index < len(a.FocusPoints) {
 			w.FocusNotes = append(w.FocusNotes, FocusNote{Point: a.FocusPoints[n.Index], Text: n.Note})
 		}
@@ -267,76 +266,83 @@ func studentWork(a intake.Assignment, f feedback.Feedback, name, pseudonym strin
 // ratings turns a feedback's comment ratings into Ratings on the rated
 // comment's criterion. Comment IDs are feedback's: a quote's ID,
 // "criterion:<key>" for a criterion's comment, "glow:<i>" and "grow:<i>".
-func ratings(f feedback.Feedback) []Rating {
-	crit := make(map[string]string, len(f.Quotes)+len(f.Comments)+len(f.Glows)+len(f.Grows))
-	for _, q := range f.Quotes {
+func ratings(r feedback.Row) []Rating {
+	d := r.Digest
+	crit := make(map[string]string, len(d.Quotes)+len(d.Comments)+len(d.Glows)+len(d.Grows))
+	for _, q := range d.Quotes {
 		crit[q.ID] = q.Criterion
 	}
-	for k := range f.Comments {
+	for _, k := range d.Comments {
 		crit["criterion:"+k] = k
 	}
-	for i, g := range f.Glows {
+	for i, g := range d.Glows {
 		crit["glow:"+strconv.Itoa(i)] = g.Criterion
 	}
-	for i, g := range f.Grows {
+	for i, g := range d.Grows {
 		crit["grow:"+strconv.Itoa(i)] = g.Criterion
 	}
 	var out []Rating
-	for _, r := range f.Ratings {
-		out = append(out, Rating{StudentID: f.StudentID, GraderID: f.GraderID, Criterion: crit[r.CommentID], Score: r.Stars})
+	for _, rt := range d.Ratings {
+		out = append(out, Rating{StudentID: r.StudentID, GraderID: r.GraderID, Criterion: crit[rt.CommentID], Score: rt.Stars})
 	}
 	return out
 }
 
 // previousAssignment is the class's most recent assignment created before
 // a that shares a criterion key or standard code with it and is graded or
-// released, or nil.
-func (s *Service) previousAssignment(ctx context.Context, caller account.User, a intake.Assignment) (*intake.Assignment, error) {
-	all, err := s.intake.Assignments(ctx, caller, a.ClassID)
+// released, or nil. The candidates are the class record's assignments
+// (those with approved feedback), newest first; each is read until one
+// qualifies.
+func (s *Service) previousAssignment(ctx context.Context, fr FeedbackReads, a intake.Assignment) (*intake.Assignment, error) {
+	rec, err := fr.Class(ctx, a.ClassID)
 	if err != nil {
 		return nil, err
 	}
-	var prev *intake.Assignment
-	for i, b := range all {
-		if b.ID == a.ID || !b.CreatedAt.Before(a.CreatedAt) || len(sharedCriteria(a.Rubric, b.Rubric)) == 0 {
-			continue
-		}
-		if b.State != intake.Graded && b.State != intake.Released {
-			continue
-		}
-		if prev == nil || b.CreatedAt.After(prev.CreatedAt) {
-			prev = &all[i]
+	var cands []feedback.AssignmentInfo
+	for _, b := range rec.Assignments {
+		if b.ID != a.ID && b.CreatedAt.Before(a.CreatedAt) && len(sharedCriteria(a.Rubric, b.Rubric)) > 0 {
+			cands = append(cands, b)
 		}
 	}
-	return prev, nil
+	slices.SortFunc(cands, func(x, y feedback.AssignmentInfo) int {
+		return cmp.Or(y.CreatedAt.Compare(x.CreatedAt), cmp.Compare(x.ID, y.ID))
+	})
+	for _, c := range cands {
+		b, err := s.intake.Assignment(ctx, c.ID)
+		if errs.Is(err, errs.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if b.State == intake.Graded || b.State == intake.Released {
+			return &b, nil
+		}
+	}
+	return nil, nil
 }
 
 // previousLevels returns each student's levels on prev (nil: none) keyed by
-// a's criterion keys.
-func (s *Service) previousLevels(ctx context.Context, a intake.Assignment, prev *intake.Assignment) (map[string]map[string]PriorLevel, error) {
+// a's criterion keys, from prev's list rows.
+func previousLevels(a intake.Assignment, prev *intake.Assignment, rows []feedback.Row) map[string]map[string]PriorLevel {
 	if prev == nil {
-		return nil, nil
-	}
-	fbs, err := s.feedback.ForAssignment(ctx, prev.ID)
-	if err != nil {
-		return nil, err
+		return nil
 	}
 	shared := sharedCriteria(a.Rubric, prev.Rubric)
 	out := map[string]map[string]PriorLevel{}
-	for _, f := range latestFirstReads(fbs, func(f feedback.Feedback) bool { return f.State.Final() }) {
-		levels := countedLevels(f)
+	for _, r := range latestFirstReads(rows) {
 		for cur, old := range shared {
-			i, ok := prev.Rubric.LevelIndex(levels[old])
+			i, ok := prev.Rubric.LevelIndex(r.Levels[old])
 			if !ok {
 				continue
 			}
-			if out[f.StudentID] == nil {
-				out[f.StudentID] = map[string]PriorLevel{}
+			if out[r.StudentID] == nil {
+				out[r.StudentID] = map[string]PriorLevel{}
 			}
-			out[f.StudentID][cur] = PriorLevel{AssignmentID: prev.ID, Index: i, Levels: len(prev.Rubric.Scale), Label: prev.Rubric.Scale[i].Label}
+			out[r.StudentID][cur] = PriorLevel{AssignmentID: prev.ID, Index: i, Levels: len(prev.Rubric.Scale), Label: prev.Rubric.Scale[i].Label}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // sharedCriteria maps a's criterion keys to b's criteria with the same
@@ -352,31 +358,6 @@ func sharedCriteria(a, b intake.Rubric) map[string]string {
 		}
 	}
 	return out
-}
-
-// gradedOf turns feedback into Graded versions: the first reads that keep
-// accepts, on their assignments' rubrics (read once each).
-func (s *Service) gradedOf(ctx context.Context, fbs []feedback.Feedback, keep func(feedback.Feedback) bool) ([]Graded, error) {
-	asg := map[string]intake.Assignment{}
-	var out []Graded
-	for _, f := range fbs {
-		if f.Reader != feedback.First || !keep(f) {
-			continue
-		}
-		a, ok := asg[f.AssignmentID]
-		if !ok {
-			var err error
-			if a, err = s.intake.Assignment(ctx, f.AssignmentID); err != nil {
-				if errs.Is(err, errs.NotFound) {
-					continue
-				}
-				return nil, err
-			}
-			asg[f.AssignmentID] = a
-		}
-		out = append(out, Graded{AssignmentID: a.ID, Title: a.Title, StudentID: f.StudentID, Version: f.Version, At: assignmentTime(a), Rubric: a.Rubric, Levels: countedLevels(f)})
-	}
-	return out, nil
 }
 
 // Gradebook returns the Canvas gradebook CSV of an assignment (see
@@ -404,64 +385,4 @@ func (s *Service) Gradebook(ctx context.Context, caller account.User, assignment
 		rows[i] = GradebookRow{StudentID: st.StudentID, GivenName: st.GivenName, FamilyName: st.FamilyName}
 	}
 	return GradebookCSV(sum, a.Rubric, c.Name, rows), nil
-}
-
-// Totals are platform-wide figures for admins, with no student named.
-type Totals struct {
-	// Assignments counts released assignments with a computed summary;
-	// Students the students graded in them.
-	Assignments int `json:"assignments"`
-	Students    int `json:"students"`
-	// SecondReadPairs counts first/second read pairs over all criteria.
-	SecondReadPairs int `json:"second_read_pairs"`
-	// ShareLinks counts family links made, and ActiveShareLinks those not
-	// revoked.
-	ShareLinks       int `json:"share_links"`
-	ActiveShareLinks int `json:"active_share_links"`
-}
-
-// PlatformTotals returns the platform-wide totals, for admins only (others
-// get errs.Forbidden). They are summed over the cached summaries (one per
-// released assignment a teacher has looked at) and the share links.
-func (s *Service) PlatformTotals(ctx context.Context, caller account.User) (Totals, error) {
-	if caller.Role != account.Admin {
-		return Totals{}, errs.E(errs.Forbidden, "Only admins see platform totals.")
-	}
-	var t Totals
-	cur, err := s.c(colSummaries).Find(ctx, bson.D{})
-	if err != nil {
-		return Totals{}, errs.Wrap(err, "find summaries")
-	}
-	seen := map[string]bool{}
-	for cur.Next(ctx) {
-		var d summaryDoc
-		var sum Summary
-		if cur.Decode(&d) != nil || json.Unmarshal(d.Body, &sum) != nil || seen[sum.AssignmentID] {
-			continue
-		}
-		seen[sum.AssignmentID] = true
-		t.Assignments++
-		t.Students += len(sum.Students)
-		for _, a := range sum.Agreement {
-			t.SecondReadPairs += a.Agreement.Pairs
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return Totals{}, errs.Wrap(err, "read summaries")
-	}
-	var links []ShareLink
-	lc, err := s.c(colLinks).Find(ctx, bson.D{})
-	if err == nil {
-		err = lc.All(ctx, &links)
-	}
-	if err != nil {
-		return Totals{}, errs.Wrap(err, "read share links")
-	}
-	t.ShareLinks = len(links)
-	for _, l := range links {
-		if l.RevokedAt == nil {
-			t.ActiveShareLinks++
-		}
-	}
-	return t, nil
 }

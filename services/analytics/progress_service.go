@@ -6,6 +6,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
 )
@@ -27,12 +28,11 @@ func (s *Service) StudentProgress(ctx context.Context, caller account.User, clas
 	if err != nil {
 		return Progress{}, err
 	}
-	// Only this class's feedback: not the student's other classes.
-	keep := func(f feedback.Feedback) bool { return released(f) && f.ClassID == classID }
+	keep := released
 	if teacher {
-		keep = func(f feedback.Feedback) bool { return approved(f) && f.ClassID == classID }
+		keep = approved
 	}
-	return s.progress(ctx, c.SchoolID, studentID, st.Name(), keep)
+	return s.progress(ctx, c.ID, studentID, st.Name(), keep)
 }
 
 // MyProgress is a signed-in student's own progress in the class of their
@@ -42,81 +42,88 @@ func (s *Service) MyProgress(ctx context.Context, caller account.User) (Progress
 	if caller.Role != account.Student || caller.StudentID == "" || caller.ClassID == "" {
 		return Progress{}, errs.E(errs.Forbidden, "Only students have their own progress.")
 	}
-	return s.progress(ctx, caller.SchoolID, caller.StudentID, caller.Name, func(f feedback.Feedback) bool {
-		return released(f) && f.ClassID == caller.ClassID
-	})
+	return s.progress(ctx, caller.ClassID, caller.StudentID, caller.Name, released)
 }
 
-func approved(f feedback.Feedback) bool { return f.State.Final() }
-func released(f feedback.Feedback) bool { return f.State == feedback.Released }
+func approved(w feedback.WorkRecord) bool { return w.State.Final() }
+func released(w feedback.WorkRecord) bool { return w.State == feedback.Released }
 
-func (s *Service) progress(ctx context.Context, schoolID, studentID, name string, keep func(feedback.Feedback) bool) (Progress, error) {
+// progress is one student's progress in one class: two reads by _id, the
+// student's record and the class's (feedback's read models).
+func (s *Service) progress(ctx context.Context, classID, studentID, name string, keep func(feedback.WorkRecord) bool) (Progress, error) {
 	fr, err := s.reads()
 	if err != nil {
 		return Progress{}, err
 	}
-	fbs, err := fr.ForStudent(ctx, schoolID, studentID)
+	rec, err := fr.Student(ctx, classID, studentID)
 	if err != nil {
 		return Progress{}, err
 	}
-	graded, err := s.gradedOf(ctx, fbs, keep)
+	cls, err := fr.Class(ctx, classID)
 	if err != nil {
 		return Progress{}, err
 	}
-	return LearnerProgress(studentID, name, graded), nil
+	return LearnerProgress(studentID, name, gradedOf(cls, []feedback.StudentRecord{rec}, keep)), nil
+}
+
+// gradedOf turns students' records into Graded versions: the work keep
+// accepts, on its assignment's rubric as the class record keeps it.
+func gradedOf(cls feedback.ClassRecord, recs []feedback.StudentRecord, keep func(feedback.WorkRecord) bool) []Graded {
+	var out []Graded
+	for _, rec := range recs {
+		for _, w := range rec.Work {
+			a, ok := cls.Assignments[mongostore.FieldKey(w.AssignmentID)]
+			if !ok || !keep(w) {
+				continue
+			}
+			out = append(out, Graded{AssignmentID: a.ID, Title: a.Title, StudentID: rec.StudentID, Version: w.Version,
+				At: infoTime(a), Rubric: a.Rubric, Levels: w.Levels})
+		}
+	}
+	return out
 }
 
 // ClassWall returns a class's data wall (see DataWall) from the approved
 // feedback of all its assignments. Only the class's teacher or an admin may
-// see it; anyone else gets errs.NotFound.
+// see it; anyone else gets errs.NotFound. It reads the roster, the class's
+// record and each rostered student's record (by _id), never the feedback
+// documents or a whole assignment's list.
 func (s *Service) ClassWall(ctx context.Context, caller account.User, classID string) (Wall, error) {
 	roster, err := s.intake.Roster(ctx, caller, classID)
 	if err != nil {
 		return Wall{}, err
 	}
-	asgs, err := s.intake.Assignments(ctx, caller, classID)
-	if err != nil {
-		return Wall{}, err
-	}
-	students := make([]WallStudent, len(roster))
-	for i, st := range roster {
-		students[i] = WallStudent{StudentID: st.StudentID, Name: st.Name()}
-	}
-	ids := make([]string, len(asgs))
-	for i, a := range asgs {
-		ids[i] = a.ID
-	}
-	return s.Wall(ctx, caller, students, ids)
-}
-
-// Wall builds the data wall of the given students from the approved
-// feedback of the given assignments, which caller must manage (others get
-// errs.NotFound). It reads one list document per assignment from feedback
-// (whose rows carry each feedback's state and counted levels) and the
-// assignment itself, never the feedback documents.
-func (s *Service) Wall(ctx context.Context, caller account.User, students []WallStudent, assignmentIDs []string) (Wall, error) {
 	fr, err := s.reads()
 	if err != nil {
 		return Wall{}, err
 	}
-	var graded []Graded
-	for _, id := range assignmentIDs {
-		a, err := s.intake.AuthorizeAssignment(ctx, caller, id)
-		if err != nil {
-			return Wall{}, err
-		}
-		rows, err := fr.List(ctx, caller, id)
-		if err != nil {
-			return Wall{}, err
-		}
-		for _, r := range rows {
-			if r.Reader != feedback.First || !r.State.Final() {
-				continue
-			}
-			graded = append(graded, Graded{AssignmentID: a.ID, Title: a.Title, StudentID: r.StudentID, Version: r.Version, At: assignmentTime(a), Rubric: a.Rubric, Levels: r.Levels})
-		}
+	cls, err := fr.Class(ctx, classID)
+	if err != nil {
+		return Wall{}, err
 	}
-	return DataWall(students, graded), nil
+	students := make([]WallStudent, len(roster))
+	ids := make([]string, len(roster))
+	for i, st := range roster {
+		students[i] = WallStudent{StudentID: st.StudentID, Name: st.Name()}
+		ids[i] = st.StudentID
+	}
+	byStudent, err := fr.Students(ctx, classID, ids)
+	if err != nil {
+		return Wall{}, err
+	}
+	recs := make([]feedback.StudentRecord, 0, len(byStudent))
+	for _, id := range ids {
+		recs = append(recs, byStudent[id])
+	}
+	return DataWall(students, gradedOf(cls, recs, approved)), nil
+}
+
+// infoTime is assignmentTime for a class record's copy of an assignment.
+func infoTime(a feedback.AssignmentInfo) time.Time {
+	if a.PublishedAt != nil {
+		return *a.PublishedAt
+	}
+	return a.CreatedAt
 }
 
 // assignmentTime places an assignment on the time axis of progress and the

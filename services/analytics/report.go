@@ -61,6 +61,9 @@ blockquote { margin: .3em 0 .3em 1em; padding-left: .6em; border-left: 3px solid
 {{range .S.Strengths}}{{template "area" .}}{{else}}<p>Nothing scored yet.</p>{{end}}
 <h2>Areas for growth</h2>
 {{range .S.Growth}}{{template "area" .}}{{else}}<p>Nothing scored yet.</p>{{end}}
+{{if .S.NotEnoughEvidence}}<h2>Not enough quoted evidence yet</h2>
+<p class="muted">These criteria rank among the class's strongest or weakest, but no student's work has a quoted passage to show it yet.</p>
+<ul>{{range .S.NotEnoughEvidence}}<li>{{.Title}} <span class="muted">(median {{.Median}}; would be {{if eq .Kind "strength"}}a strength{{else}}an area for growth{{end}})</span></li>{{end}}</ul>{{end}}
 </section>
 
 <section>

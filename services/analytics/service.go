@@ -2,10 +2,13 @@ package analytics
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
@@ -22,19 +25,23 @@ type Config struct{}
 
 // Collections owned by analytics.
 const (
-	colSummaries = "summaries"   // _id: "<assignment id>:<options>"; a cache of released summaries
-	colLinks     = "share_links" // _id: link ID; a family's read-only link, token stored hashed
+	colSummaries  = "summaries"            // _id: "<assignment id>:<options>"; a cache of released summaries
+	colCounts     = "summary_counts"       // _id: assignment ID; what its summary adds to the totals
+	colTotals     = "analytics_totals"     // _id: "platform"; the platform totals
+	colLinks      = "share_links"          // _id: link ID; a family's read-only link, token stored hashed
+	colMigrations = "analytics_migrations" // _id: migration name
 )
 
-// FeedbackReads is what analytics reads from feedback: the approved and
-// released feedback (first and second reads, all versions) of an
-// assignment and of one student across assignments, and an assignment's
-// list rows (one read, for the cache's fingerprint). *feedback.Service
-// provides it.
+// FeedbackReads is what analytics reads from feedback, all of it read
+// models read by _id: an assignment's list rows with the digest of each
+// approved feedback, a student's record in a class (the levels and state of
+// every approved first read), and a class's record (its assignments with
+// approved feedback and their rubrics). *feedback.Service provides it.
 type FeedbackReads interface {
-	List(ctx context.Context, caller account.User, assignmentID string) ([]feedback.Row, error)
-	ForAssignment(ctx context.Context, assignmentID string) ([]feedback.Feedback, error)
-	ForStudent(ctx context.Context, schoolID, studentID string) ([]feedback.Feedback, error)
+	Rows(ctx context.Context, assignmentID string) ([]feedback.Row, error)
+	Student(ctx context.Context, classID, studentID string) (feedback.StudentRecord, error)
+	Students(ctx context.Context, classID string, studentIDs []string) (map[string]feedback.StudentRecord, error)
+	Class(ctx context.Context, classID string) (feedback.ClassRecord, error)
 }
 
 // Service is the analytics service: a stateless handle on its collections. Any
@@ -95,4 +102,70 @@ func (s *Service) reads() (FeedbackReads, error) {
 // not_found error naming what.
 func (s *Service) findByID(ctx context.Context, col, id, what string, out any) error {
 	return mongostore.FindByID(ctx, s.c(col), id, what, out)
+}
+
+// Migrate finishes what a crash interrupted and brings data of earlier
+// versions up to date; every process runs it at start-up, before serving.
+// Once, it computes the platform totals from the summaries cached by
+// earlier versions (one per assignment, as earlier versions counted them)
+// and the family links. Every time, it adds to the totals the summary
+// counts and the family links whose making or revoking a crash left out
+// (scans of summary_counts, one small document per released assignment,
+// and share_links, a few links per student).
+func (s *Service) Migrate(ctx context.Context) error {
+	n, err := s.c(colMigrations).CountDocuments(ctx, bson.D{{Key: "_id", Value: "totals"}})
+	if err != nil {
+		return errs.Wrap(err, "read migrations")
+	}
+	if n == 0 {
+		docs, err := mongostore.FindAll[summaryDoc](ctx, s.c(colSummaries), bson.D{})
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, d := range docs {
+			var sum Summary
+			if json.Unmarshal(d.Body, &sum) != nil || sum.AssignmentID == "" || seen[sum.AssignmentID] {
+				continue
+			}
+			seen[sum.AssignmentID] = true
+			if err := s.count(ctx, sum); err != nil {
+				return err
+			}
+		}
+	}
+	counts, err := mongostore.FindAll[countDoc](ctx, s.c(colCounts), bson.D{{Key: "applied", Value: false}})
+	if err != nil {
+		return err
+	}
+	for _, c := range counts {
+		if err := s.applyCount(ctx, c); err != nil {
+			return err
+		}
+	}
+	links, err := mongostore.FindAll[ShareLink](ctx, s.c(colLinks), bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "counted", Value: bson.D{{Key: "$ne", Value: true}}}},
+		bson.D{{Key: "revoke_counted", Value: false}},
+		bson.D{{Key: "revoked_at", Value: bson.D{{Key: "$ne", Value: nil}}}, {Key: "revoke_counted", Value: bson.D{{Key: "$exists", Value: false}}}},
+	}}})
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		if !l.Counted {
+			if err := s.countLink(ctx, l.ID, false); err != nil {
+				return err
+			}
+		}
+		if l.RevokedAt != nil && !l.RevokeCounted {
+			if err := s.countLink(ctx, l.ID, true); err != nil {
+				return err
+			}
+		}
+	}
+	if n == 0 {
+		_, err = s.c(colMigrations).UpdateOne(ctx, bson.D{{Key: "_id", Value: "totals"}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: s.now().UTC()}}}}, options.Update().SetUpsert(true))
+	}
+	return errs.Wrap(err, "record migration")
 }

@@ -15,46 +15,64 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/pkg/mongostore/mongotest"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/feedback/anchor"
 	"github.com/marginschool/margin/services/intake"
 )
 
-// storedReads serves feedback documents given by the test: analytics reads
-// feedback only through FeedbackReads, and here the documents are written by
-// hand rather than through feedback's whole grading flow (the end-to-end
-// test drives that).
-type storedReads struct{ fbs []feedback.Feedback }
-
-func (r *storedReads) ForAssignment(_ context.Context, id string) ([]feedback.Feedback, error) {
-	var out []feedback.Feedback
-	for _, f := range r.fbs {
-		if f.AssignmentID == id {
-			out = append(out, f)
-		}
-	}
-	return out, nil
+// storedReads serves feedback's read models built from feedback documents
+// given by the test, with feedback's own projections (RowOf, InfoOf):
+// analytics reads feedback only through FeedbackReads, and here the
+// documents are written by hand rather than through feedback's whole
+// grading flow (the end-to-end test drives that).
+type storedReads struct {
+	fbs []feedback.Feedback
+	in  *intake.Service
 }
 
-func (r *storedReads) List(_ context.Context, _ account.User, id string) ([]feedback.Row, error) {
+func (r *storedReads) Rows(_ context.Context, id string) ([]feedback.Row, error) {
 	var out []feedback.Row
 	for _, f := range r.fbs {
 		if f.AssignmentID == id {
-			out = append(out, feedback.Row{TaskID: f.ID, StudentID: f.StudentID, Version: f.Version, Reader: f.Reader, State: f.State, Levels: f.Levels, UpdatedAt: f.UpdatedAt})
+			out = append(out, feedback.RowOf(f))
 		}
 	}
 	return out, nil
 }
 
-func (r *storedReads) ForStudent(_ context.Context, school, student string) ([]feedback.Feedback, error) {
-	var out []feedback.Feedback
+func (r *storedReads) Student(_ context.Context, class, student string) (feedback.StudentRecord, error) {
+	rec := feedback.StudentRecord{ClassID: class, StudentID: student, Work: map[string]feedback.WorkRecord{}}
 	for _, f := range r.fbs {
-		if f.SchoolID == school && f.StudentID == student {
-			out = append(out, f)
+		if f.ClassID == class && f.StudentID == student && f.Reader == feedback.First && f.State.Final() {
+			rec.Work[f.VersionID] = feedback.WorkRecord{AssignmentID: f.AssignmentID, VersionID: f.VersionID, FeedbackID: f.ID,
+				Version: f.Version, State: f.State, Levels: f.Levels, ApprovedAt: f.ApprovedAt}
 		}
 	}
+	return rec, nil
+}
+
+func (r *storedReads) Students(ctx context.Context, class string, ids []string) (map[string]feedback.StudentRecord, error) {
+	out := map[string]feedback.StudentRecord{}
+	for _, id := range ids {
+		out[id], _ = r.Student(ctx, class, id)
+	}
 	return out, nil
+}
+
+func (r *storedReads) Class(ctx context.Context, class string) (feedback.ClassRecord, error) {
+	rec := feedback.ClassRecord{ID: class, Assignments: map[string]feedback.AssignmentInfo{}}
+	for _, f := range r.fbs {
+		if f.ClassID == class && f.State.Final() {
+			a, err := r.in.Assignment(ctx, f.AssignmentID)
+			if err != nil {
+				return rec, err
+			}
+			rec.Assignments[mongostore.FieldKey(a.ID)] = feedback.InfoOf(a)
+		}
+	}
+	return rec, nil
 }
 
 type world struct {
@@ -76,10 +94,9 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := &world{svc: New(db, nil, accts, Config{}, log), reads: &storedReads{}}
-	w.svc.UseFeedback(w.reads)
 	in := intake.New(db, nil, accts, intake.Config{}, log)
-	w.in = in
+	w := &world{svc: New(db, nil, accts, Config{}, log), reads: &storedReads{in: in}, in: in}
+	w.svc.UseFeedback(w.reads)
 	var err error
 	if w.teacher, err = accts.SignUp(ctx, account.SignUp{Email: "t@school.example", Password: "correct horse battery", Name: "Teacher", Role: account.Teacher, School: "North High"}); err != nil {
 		t.Fatal(err)
@@ -116,13 +133,20 @@ func enrolled(c intake.Class, studentID, name string) account.User {
 		ClassID: c.ID, StudentID: studentID, Name: name}
 }
 
-// add stores a first read of version 1 for a student with the given levels.
+// add stores a first read of the student's next version with the given
+// levels.
 func (w *world) add(student string, state feedback.State, levels map[string]string) {
-	vid := intake.VersionID(w.asg.ID+":"+student, 1)
+	n := 1
+	for _, f := range w.reads.fbs {
+		if f.StudentID == student {
+			n++
+		}
+	}
+	vid := intake.VersionID(w.asg.ID+":"+student, n)
 	now := time.Now().UTC()
 	w.reads.fbs = append(w.reads.fbs, feedback.Feedback{
 		ID: feedback.TaskID(vid, feedback.First), VersionID: vid, AssignmentID: w.asg.ID, ClassID: w.class.ID, SchoolID: w.class.SchoolID,
-		StudentID: student, GraderID: "usr_g", Version: 1, Reader: feedback.First, State: state, Rev: 1, ApprovedAt: &now, UpdatedAt: now,
+		StudentID: student, GraderID: "usr_g", Version: n, Reader: feedback.First, State: state, Rev: 1, ApprovedAt: &now, UpdatedAt: now,
 		Content: feedback.Content{Levels: levels, Quotes: []feedback.Quote{{ID: "q1", Criterion: "thesis", Kind: feedback.Strength,
 			Target: anchor.Target{Quote: anchor.TextQuoteSelector{Exact: "quote of " + student}}}}},
 	})
@@ -340,5 +364,97 @@ func TestRevokeShareLinkIdempotent(t *testing.T) {
 	wg.Wait()
 	if _, err := w.svc.FamilyProgress(ctx, l.Token); !errs.Is(err, errs.NotFound) {
 		t.Errorf("after revoking, the link gives %v", err)
+	}
+}
+
+// The platform totals are one document, kept as released summaries are
+// computed and family links made and revoked: a summary recomputed with
+// the same figures adds nothing, a change adds its difference, and a count
+// interrupted between its two writes is completed once by Migrate.
+func TestPlatformTotals(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if err := w.svc.Migrate(ctx); err != nil { // at start-up, as main does
+		t.Fatal(err)
+	}
+	admin := account.User{ID: "usr_admin", Role: account.Admin}
+	w.add("1001", feedback.Released, map[string]string{"thesis": "advanced"})
+	w.add("1002", feedback.Released, map[string]string{"thesis": "developing"})
+	for range 2 {
+		if _, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{Names: true}); err != nil {
+		t.Fatal(err)
+	}
+	total := func() Totals {
+		t.Helper()
+		tot, err := w.svc.PlatformTotals(ctx, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tot
+	}
+	if got := total(); got.Assignments != 1 || got.Students != 2 {
+		t.Fatalf("after three summaries of one assignment: %+v", got)
+	}
+	w.add("1003", feedback.Released, map[string]string{"thesis": "advanced"})
+	if _, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(); got.Assignments != 1 || got.Students != 3 {
+		t.Fatalf("after a third student: %+v", got)
+	}
+	l, err := w.svc.CreateShareLink(ctx, w.student, w.class.ID, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.CreateShareLink(ctx, w.teacher, w.class.ID, "1002"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := w.svc.RevokeShareLink(ctx, w.teacher, l.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := total(); got.ShareLinks != 2 || got.ActiveShareLinks != 1 {
+		t.Fatalf("after two links, one revoked twice: %+v", got)
+	}
+
+	// A count written but not added to the totals (a crash between the
+	// two), and a link made but not counted: Migrate, at the next start,
+	// adds each once.
+	_, err = w.svc.c(colCounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: w.asg.ID}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "applied", Value: false}, {Key: "prior", Value: Totals{Assignments: 1, Students: 2}}, {Key: "counted", Value: Totals{Assignments: 1, Students: 3}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw totalsDoc
+	if err := w.svc.c(colTotals).FindOne(ctx, bson.D{{Key: "_id", Value: totalsID}}).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	raw.Totals.Students = 2 // as before the interrupted count
+	raw.Ops = raw.Ops[:len(raw.Ops)-4]
+	raw.Totals.ShareLinks, raw.Totals.ActiveShareLinks = 1, 1
+	if _, err := w.svc.c(colTotals).ReplaceOne(ctx, bson.D{{Key: "_id", Value: totalsID}}, raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.c(colLinks).UpdateOne(ctx, bson.D{{Key: "_id", Value: l.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "revoke_counted", Value: false}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := w.svc.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.ClassSummary(ctx, w.teacher, w.asg.ID, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := total(); got.Assignments != 1 || got.Students != 3 || got.ShareLinks != 1 || got.ActiveShareLinks != 0 {
+		t.Fatalf("after recovery: %+v", got)
+	}
+	if _, err := w.svc.PlatformTotals(ctx, w.teacher); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("a teacher's totals: %v", err)
 	}
 }

@@ -22,17 +22,22 @@ type Summary struct {
 	Criteria     []CriterionStats `json:"criteria"`
 	Overall      Overall          `json:"overall"`
 	// Strengths are the criteria where the class is strongest, strongest
-	// first; Growth those where it is weakest, weakest first.
-	Strengths   []Area           `json:"strengths"`
-	Growth      []Area           `json:"growth"`
-	Support     []SupportStudent `json:"support"`
-	SupportRule string           `json:"support_rule"`
-	FocusPoints []FocusSummary   `json:"focus_points"`
-	Turnaround  Turnaround       `json:"turnaround"`
-	Agreement   []CriterionAgree `json:"agreement"`
-	Helpfulness Helpfulness      `json:"helpfulness"`
-	Students    []StudentResult  `json:"students"`
-	Names       bool             `json:"names"`
+	// first; Growth those where it is weakest, weakest first. Each carries
+	// at least one quoted passage from the students' work.
+	Strengths []Area `json:"strengths"`
+	Growth    []Area `json:"growth"`
+	// NotEnoughEvidence are the criteria that would be a strength or a
+	// growth area but have no quoted passage of that kind yet: shown
+	// apart, as "not enough quoted evidence yet", never as one.
+	NotEnoughEvidence []Area           `json:"not_enough_evidence"`
+	Support           []SupportStudent `json:"support"`
+	SupportRule       string           `json:"support_rule"`
+	FocusPoints       []FocusSummary   `json:"focus_points"`
+	Turnaround        Turnaround       `json:"turnaround"`
+	Agreement         []CriterionAgree `json:"agreement"`
+	Helpfulness       Helpfulness      `json:"helpfulness"`
+	Students          []StudentResult  `json:"students"`
+	Names             bool             `json:"names"`
 }
 
 // CriterionStats is one criterion's level distribution.
@@ -58,8 +63,10 @@ type Overall struct {
 
 // Area is a criterion named as a class strength or area for growth, with the
 // evidence: the most common glow and grow themes and up to three quoted
-// passages from students' work.
+// passages from students' work (a list, empty only for an area in
+// NotEnoughEvidence). Kind says which of the two it is.
 type Area struct {
+	Kind      Kind       `json:"kind"`
 	Criterion string     `json:"criterion"`
 	Title     string     `json:"title"`
 	MeanIndex float64    `json:"mean_index"`
@@ -174,7 +181,9 @@ type StudentResult struct {
 // min(2, ⌈n/2⌉) are strengths and the bottom min(2, ⌊n/2⌋) growth areas, so
 // no criterion is both. Evidence is up to three quoted passages of the
 // matching kind on that criterion from different students, preferring
-// students at the criterion's median level, then the nearest levels.
+// students at the criterion's median level, then the nearest levels. A
+// picked criterion with no such passage is not listed as a strength or
+// growth area but in NotEnoughEvidence (nothing is picked in its place).
 //
 // Needs support: scored below opts.SupportBelow on two or more criteria, or
 // a lower level on some criterion than on the previous assignment sharing it
@@ -237,7 +246,7 @@ func Summarize(in ClassInput, opts Options) (Summary, error) {
 	for s, w := range students {
 		sum.Students = append(sum.Students, studentResult(r, w, levels[s], display(w)))
 	}
-	sum.Strengths, sum.Growth = areas(r, sum.Criteria, students, levels, display)
+	sum.Strengths, sum.Growth, sum.NotEnoughEvidence = areas(r, sum.Criteria, students, levels, display)
 	sum.Support = needsSupport(r, students, levels, support, display)
 	sum.FocusPoints = focusPoints(in.FocusPoints, students)
 	sum.Turnaround = turnaround(in, students)
@@ -363,8 +372,17 @@ func studentResult(r intake.Rubric, w StudentWork, row []int, name string) Stude
 }
 
 // areas ranks the scored criteria and picks the strengths and growth areas
-// with their evidence; see Summarize.
-func areas(r intake.Rubric, cs []CriterionStats, students []StudentWork, levels [][]int, display func(StudentWork) string) (strong, weak []Area) {
+// with their evidence, setting apart those without any; see Summarize.
+// Every list is non-nil.
+func areas(r intake.Rubric, cs []CriterionStats, students []StudentWork, levels [][]int, display func(StudentWork) string) (strong, weak, unproven []Area) {
+	strong, weak, unproven = []Area{}, []Area{}, []Area{}
+	keep := func(list *[]Area, a Area) {
+		if len(a.Evidence) == 0 {
+			unproven = append(unproven, a)
+			return
+		}
+		*list = append(*list, a)
+	}
 	var ranked []int
 	for c := range cs {
 		if cs[c].Dist.Mean != nil {
@@ -377,16 +395,16 @@ func areas(r intake.Rubric, cs []CriterionStats, students []StudentWork, levels 
 	n := len(ranked)
 	nStrong, nWeak := min(2, (n+1)/2), min(2, n/2)
 	for _, c := range ranked[:nStrong] {
-		strong = append(strong, area(r, c, cs[c], Strength, students, levels, display))
+		keep(&strong, area(r, c, cs[c], Strength, students, levels, display))
 	}
 	for i := n - 1; i >= n-nWeak; i-- {
-		weak = append(weak, area(r, ranked[i], cs[ranked[i]], Growth, students, levels, display))
+		keep(&weak, area(r, ranked[i], cs[ranked[i]], Growth, students, levels, display))
 	}
-	return strong, weak
+	return strong, weak, unproven
 }
 
 func area(r intake.Rubric, c int, cs CriterionStats, kind Kind, students []StudentWork, levels [][]int, display func(StudentWork) string) Area {
-	a := Area{Criterion: cs.Key, Title: cs.Title, MeanIndex: cs.Dist.Mean.Index, Median: cs.Dist.Median.Label}
+	a := Area{Kind: kind, Criterion: cs.Key, Title: cs.Title, MeanIndex: cs.Dist.Mean.Index, Median: cs.Dist.Median.Label}
 	var glows, grows []string
 	for _, w := range students {
 		for _, g := range w.Glows {
@@ -417,7 +435,7 @@ func evidence(r intake.Rubric, c int, cs CriterionStats, kind Kind, students []S
 	}
 	dist := func(s int) int { return abs(levels[s][c] - med) }
 	sort.SliceStable(order, func(i, j int) bool { return dist(order[i]) < dist(order[j]) })
-	var out []Evidence
+	out := []Evidence{}
 	seen := map[string]bool{}
 	for _, s := range order {
 		for _, q := range students[s].Quotes {

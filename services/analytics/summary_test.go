@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -208,11 +209,18 @@ func TestSummarizeAreas(t *testing.T) {
 		}
 		return out
 	}
-	if got := keys(s.Strengths); !slices.Equal(got, []string{"organization", "thesis"}) {
+	// Thesis ranks second strongest and analysis second weakest, but no
+	// student has a quote of that kind on them: they are set apart, and
+	// nothing takes their place.
+	if got := keys(s.Strengths); !slices.Equal(got, []string{"organization"}) {
 		t.Errorf("strengths = %v", got)
 	}
-	if got := keys(s.Growth); !slices.Equal(got, []string{"evidence", "analysis"}) {
+	if got := keys(s.Growth); !slices.Equal(got, []string{"evidence"}) {
 		t.Errorf("growth = %v", got)
+	}
+	if got := keys(s.NotEnoughEvidence); !slices.Equal(got, []string{"thesis", "analysis"}) ||
+		s.NotEnoughEvidence[0].Kind != Strength || s.NotEnoughEvidence[1].Kind != Growth || s.NotEnoughEvidence[0].Evidence == nil {
+		t.Errorf("not enough evidence = %+v", s.NotEnoughEvidence)
 	}
 	// Organization's median (lower) is Proficient: B and C are there, A and
 	// D one level away; C's first quote repeats B's and is skipped.
@@ -260,6 +268,7 @@ func TestSummarizeTiesAndOneCriterion(t *testing.T) {
 	for i := range in.Students {
 		in.Students[i].Levels = map[string]string{"thesis": "proficient", "evidence": "proficient"}
 	}
+	in.Students[0].Quotes = append(in.Students[0].Quotes, Quote{Criterion: "thesis", Kind: Strength, Text: "A clear claim"})
 	in.SecondReads = nil
 	s, err := Summarize(in, Options{})
 	if err != nil {
@@ -277,6 +286,83 @@ func TestSummarizeTiesAndOneCriterion(t *testing.T) {
 	}
 	if len(s.Strengths) != 1 || len(s.Growth) != 0 {
 		t.Errorf("one criterion: strengths %d, growth %d; want 1 and 0", len(s.Strengths), len(s.Growth))
+	}
+}
+
+// Every strength and growth area carries at least one quoted passage; an
+// area without one is listed apart; no list is ever null in the JSON.
+func TestSummarizeEvidenceForEveryArea(t *testing.T) {
+	noQuotes := func(in *ClassInput) {
+		for i := range in.Students {
+			in.Students[i].Quotes = nil
+		}
+	}
+	growthOnly := func(in *ClassInput) {
+		for i := range in.Students {
+			var keep []Quote
+			for _, q := range in.Students[i].Quotes {
+				if q.Kind == Growth {
+					keep = append(keep, q)
+				}
+			}
+			in.Students[i].Quotes = keep
+		}
+	}
+	blank := func(in *ClassInput) { // quotes of nothing but spaces
+		for i := range in.Students {
+			for j := range in.Students[i].Quotes {
+				in.Students[i].Quotes[j].Text = "  "
+			}
+		}
+	}
+	nobody := func(in *ClassInput) { in.Students = nil }
+	for _, c := range []struct {
+		name                 string
+		change               func(*ClassInput)
+		strong, weak, absent int
+	}{
+		{"as given", func(*ClassInput) {}, 1, 1, 2},
+		{"no quotes at all", noQuotes, 0, 0, 4},
+		{"growth quotes only", growthOnly, 0, 1, 3},
+		{"blank quotes", blank, 0, 0, 4},
+		{"nobody scored", nobody, 0, 0, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := smallClass(t)
+			c.change(&in)
+			s, err := Summarize(in, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Strengths) != c.strong || len(s.Growth) != c.weak || len(s.NotEnoughEvidence) != c.absent {
+				t.Fatalf("strengths %d, growth %d, without evidence %d; want %d, %d, %d",
+					len(s.Strengths), len(s.Growth), len(s.NotEnoughEvidence), c.strong, c.weak, c.absent)
+			}
+			for _, a := range append(slices.Clone(s.Strengths), s.Growth...) {
+				if len(a.Evidence) == 0 {
+					t.Errorf("%s is listed with no evidence", a.Criterion)
+				}
+				for _, e := range a.Evidence {
+					if strings.TrimSpace(e.Quote) == "" {
+						t.Errorf("%s has an empty quote as evidence", a.Criterion)
+					}
+				}
+			}
+			for _, a := range s.NotEnoughEvidence {
+				if a.Evidence == nil || len(a.Evidence) != 0 || a.Kind != Strength && a.Kind != Growth {
+					t.Errorf("set apart: %+v", a)
+				}
+			}
+			b, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, null := range []string{`"evidence":null`, `"strengths":null`, `"growth":null`, `"not_enough_evidence":null`} {
+				if strings.Contains(string(b), null) {
+					t.Errorf("the JSON has %s", null)
+				}
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package feedback
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -110,37 +111,8 @@ func BenchmarkWorkspace32(b *testing.B) {
 	c := emptyContent()
 	c.Quotes = tenQuotes(b, strings.NewReplacer("Priya Natarajan", "Student 1004", "Priya", "Student").Replace(text))
 
-	run := func(b *testing.B, op func(i int) error) {
-		var next atomic.Int64
-		var mu sync.Mutex
-		var lat []time.Duration
-		b.SetParallelism(graders / max(1, runtimeProcs()))
-		start := time.Now()
-		b.RunParallel(func(pb *testing.PB) {
-			i := int(next.Add(1)-1) % graders
-			var mine []time.Duration
-			for pb.Next() {
-				t0 := time.Now()
-				if err := op(i); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-		el := time.Since(start)
-		slices.Sort(lat)
-		if len(lat) > 0 {
-			b.ReportMetric(float64(len(lat))/el.Seconds(), "ops/s")
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-		}
-	}
 	b.Run("open+save", func(b *testing.B) {
-		run(b, func(i int) error {
+		concurrently(b, graders, "ops/s", func(i int) error {
 			w, err := f.svc.Open(ctx, users[i], tasks[i])
 			if err != nil {
 				return err
@@ -151,7 +123,7 @@ func BenchmarkWorkspace32(b *testing.B) {
 	})
 	b.Run("raw-findone+replaceone", func(b *testing.B) {
 		col := f.db.Collection(colFeedback)
-		run(b, func(i int) error {
+		concurrently(b, graders, "ops/s", func(i int) error {
 			var fb Feedback
 			if err := col.FindOne(ctx, bson.D{{Key: "_id", Value: tasks[i]}}).Decode(&fb); err != nil {
 				return err
@@ -162,4 +134,75 @@ func BenchmarkWorkspace32(b *testing.B) {
 	})
 }
 
-func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+// concurrently runs op(i) on n workers at once (worker i always with i)
+// for the benchmark's iterations, and reports the rate in unit and the p50,
+// p95 and p99 latency.
+func concurrently(b *testing.B, n int, unit string, op func(i int) error) {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	b.SetParallelism(n / max(1, runtime.GOMAXPROCS(0)))
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)-1) % n
+		var mine []time.Duration
+		for pb.Next() {
+			t0 := time.Now()
+			if err := op(i); err != nil {
+				b.Error(err)
+				return
+			}
+			mine = append(mine, time.Since(t0))
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	el := time.Since(start)
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(len(lat))/el.Seconds(), unit)
+		for _, p := range []int{50, 95, 99} {
+			b.ReportMetric(float64(lat[len(lat)*p/100].Microseconds())/1000, fmt.Sprintf("p%d-ms", p))
+		}
+	}
+}
+
+// BenchmarkStudentReads32 has 32 students read their released feedback at
+// once (ForSubmission, and the JSON encoding the API does), each on an
+// essay of about 8,000 characters, and, in the same run, 32 workers doing a
+// raw driver FindOne of the same feedback documents. It reports reads per
+// second and latencies; the target is ours at half the raw rate or more.
+func BenchmarkStudentReads32(b *testing.B) {
+	const students = 32
+	f := newFixture(b)
+	accts := account.New(f.db)
+	text := essay + "\n\n" + longEssay()[:8000]
+	users := make([]account.User, students)
+	subs, ids := make([]string, students), make([]string, students)
+	for i := range students {
+		sid := fmt.Sprintf("3%03d", i)
+		u, err := accts.EnsureStudent(ctx, f.asg.SchoolID, "cls_test", sid, "Student "+sid)
+		must(b, err)
+		insert(b, f.db, "students", bson.M{"_id": "cls_test:" + sid, "class_id": "cls_test", "student_id": sid, "given_name": "Student", "family_name": sid})
+		users[i] = u
+		subs[i] = f.addVersion(b, sid, 1, text).ID
+		ids[i] = f.released(b, sid)
+	}
+	b.Run("student-read", func(b *testing.B) {
+		concurrently(b, students, "reads/s", func(i int) error {
+			sf, err := f.svc.ForSubmission(ctx, users[i], subs[i])
+			if err == nil {
+				_, err = json.Marshal(sf)
+			}
+			return err
+		})
+	})
+	b.Run("raw-findone", func(b *testing.B) {
+		col := f.db.Collection(colFeedback)
+		concurrently(b, students, "reads/s", func(i int) error {
+			var fb Feedback
+			return col.FindOne(ctx, bson.D{{Key: "_id", Value: ids[i]}}).Decode(&fb)
+		})
+	})
+}

@@ -148,6 +148,12 @@ type Feedback struct {
 	Reader       string `json:"reader" bson:"reader"`   // first or second
 	State        State  `json:"state" bson:"state"`
 	Rev          int    `json:"rev" bson:"rev"`
+	// Seq counts every write, ratings and reflections included: the
+	// revision that compare-and-set checks (see mutate).
+	Seq int64 `json:"-" bson:"seq"`
+	// Slot is the feedback's place in its assignment's list pages (0
+	// before its first row is written).
+	Slot int `json:"-" bson:"slot,omitempty"`
 
 	Content `bson:",inline"`
 
@@ -169,7 +175,8 @@ type Feedback struct {
 // PayableEvent records that a grader's feedback on a submission version was
 // approved, so payouts owes them PriceCents. Its ID is
 // "<version id>:<grader id>"; it is inserted once, on the first approval,
-// and never changed.
+// and never changed but for Seq, its position in the payable log (see
+// PayableLog), set once on events recorded before the log existed.
 type PayableEvent struct {
 	ID           string    `json:"id" bson:"_id"`
 	VersionID    string    `json:"version_id" bson:"version_id"`
@@ -181,6 +188,10 @@ type PayableEvent struct {
 	PriceCents   int64     `json:"price_cents" bson:"price_cents"`
 	Currency     string    `json:"currency" bson:"currency"`
 	ApprovedAt   time.Time `json:"approved_at" bson:"approved_at"`
+	Seq          int64     `json:"seq" bson:"seq"`
+	// Recheck, on an event read from the payable log, says it may have
+	// been logged before too (see PayableLog).
+	Recheck bool `json:"recheck,omitempty" bson:"recheck,omitempty"`
 }
 
 // BankEntry is one saved comment in a grader's personal comment bank.

@@ -18,6 +18,10 @@ const long = "This is a comment that is long enough to count."
 // are "proficient") and four quotes into the grader text.
 func (f *fixture) complete(t *testing.T, graderText string, levels map[string]string) Content {
 	t.Helper()
+	return f.completeWith(t, graderText, levels)
+}
+
+func (f *fixture) completeWith(t testing.TB, graderText string, levels map[string]string) Content {
 	c := emptyContent()
 	for _, cr := range f.asg.Rubric.Criteria {
 		c.Levels[cr.Key] = "proficient"
@@ -186,11 +190,11 @@ func TestGradeReviewReleaseRate(t *testing.T) {
 		t.Errorf("history %s", got)
 	}
 
-	// Analytics reads approved feedback.
-	all, err := s.ForAssignment(ctx, f.asg.ID)
+	// Analytics reads approved feedback's rows, with their digests.
+	rows, err := s.Rows(ctx, f.asg.ID)
 	must(t, err)
-	if len(all) != 1 || all[0].Levels["thesis"] != "proficient" {
-		t.Fatalf("ForAssignment: %+v", all)
+	if len(rows) != 1 || rows[0].Levels["thesis"] != "proficient" || rows[0].Digest == nil || len(rows[0].Digest.Quotes) != 4 || len(rows[0].Digest.Comments) != 5 {
+		t.Fatalf("rows: %+v", rows)
 	}
 
 	// Release this student; the other is pending.
@@ -446,10 +450,18 @@ func TestRevisionShowsChange(t *testing.T) {
 	if got["thesis"] != 1 || got["evidence"] != 2 || got["analysis"] != 0 || len(got) != 5 {
 		t.Fatalf("changes %+v", sf.Versions[0].Changes)
 	}
-	byStudent, err := f.svc.ForStudent(ctx, f.asg.SchoolID, "1004")
+	rec, err := f.svc.Student(ctx, "cls_test", "1004")
 	must(t, err)
-	if len(byStudent) != 2 {
-		t.Fatalf("ForStudent: %d", len(byStudent))
+	if len(rec.Work) != 2 {
+		t.Fatalf("student record: %+v", rec)
+	}
+	home, err := f.svc.StudentReleased(ctx, "cls_test", "1004")
+	must(t, err)
+	if len(home) != 1 || !home[0].Released || home[0].Version != 2 || home[0].Levels["thesis"] != "proficient" || home[0].SubmissionID != f.sub.ID {
+		t.Fatalf("the student's home: %+v", home)
+	}
+	if other, err := f.svc.StudentReleased(ctx, "cls_other", "1004"); err != nil || len(other) != 0 {
+		t.Fatalf("the same student ID in another class: %+v %v", other, err)
 	}
 }
 

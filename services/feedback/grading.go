@@ -145,13 +145,21 @@ func (s *Service) ensureDraft(ctx context.Context, t matching.Task, a intake.Ass
 		Version: t.Version, Reader: string(t.Reader), State: Draft, Rev: 1, Content: emptyContent(),
 		History: []Edit{}, Ratings: []Rating{}, Reflections: []Reflection{}, CreatedAt: now, UpdatedAt: now,
 	}
+	if f.Slot, err = s.allocSlot(ctx, f.AssignmentID); err != nil {
+		return Feedback{}, err
+	}
+	token, err := s.journal(ctx, f.ID)
+	if err != nil {
+		return Feedback{}, err
+	}
+	defer s.unjournal(ctx, f.ID, token)
 	if _, err := s.c(colFeedback).InsertOne(ctx, f); err != nil {
 		if mongostore.IsDuplicateKey(err) { // another request created it first
 			return s.get(ctx, t.ID)
 		}
 		return Feedback{}, errs.Wrap(err, "create feedback")
 	}
-	return f, s.index(ctx, f)
+	return f, s.project(ctx, f.ID, projection{})
 }
 
 func emptyContent() Content {
@@ -353,16 +361,16 @@ func (s *Service) Tasks(ctx context.Context, caller account.User) ([]GraderTask,
 }
 
 // Settings returns an assignment's requirements for submitting feedback:
-// the teacher's, or the defaults.
+// the teacher's, or the defaults. It is one read by _id.
 func (s *Service) Settings(ctx context.Context, assignmentID string) (Settings, error) {
-	d, err := s.list(ctx, assignmentID)
+	h, err := s.head(ctx, assignmentID)
 	if err != nil {
 		return Settings{}, err
 	}
-	if d.Settings == nil {
+	if h.Settings == nil {
 		return s.cfg.defaultSettings(), nil
 	}
-	return *d.Settings, nil
+	return *h.Settings, nil
 }
 
 // SetSettings changes an assignment's requirements for submitting feedback.
@@ -375,7 +383,14 @@ func (s *Service) SetSettings(ctx context.Context, caller account.User, assignme
 	if err := st.Validate(); err != nil {
 		return Settings{}, err
 	}
-	_, err := s.c(colLists).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}},
+	return st, s.saveSettings(ctx, assignmentID, st)
+}
+
+func (s *Service) saveSettings(ctx context.Context, assignmentID string, st Settings) error {
+	_, err := s.c(colRows).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "settings", Value: st}}}}, upsert)
-	return st, errs.Wrap(err, "save settings")
+	if err != nil && mongostore.IsDuplicateKey(err) {
+		return s.saveSettings(ctx, assignmentID, st)
+	}
+	return errs.Wrap(err, "save settings")
 }

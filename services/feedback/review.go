@@ -7,7 +7,6 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
-	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/feedback/anchor"
 	"github.com/marginschool/margin/services/intake"
 )
@@ -122,35 +121,21 @@ func (s *Service) displayName(ctx context.Context, userID string) string {
 }
 
 // List returns the rows of an assignment's feedback (every version and
-// reader), ordered by student, version and reader. It is one read. Returns
-// not_found unless caller manages the assignment.
+// reader), ordered by student, version and reader: the list header and
+// its pages, by _id. Returns not_found unless caller manages the
+// assignment.
 func (s *Service) List(ctx context.Context, caller account.User, assignmentID string) ([]Row, error) {
 	if _, err := s.intake.AuthorizeAssignment(ctx, caller, assignmentID); err != nil {
 		return nil, err
 	}
-	d, err := s.list(ctx, assignmentID)
-	if err != nil {
-		return nil, err
+	rows, err := s.rows(ctx, assignmentID)
+	if rows == nil && err == nil {
+		rows = []Row{}
 	}
-	return sortedRows(d.Rows), nil
-}
-
-func sortedRows(m map[string]Row) []Row {
-	out := make([]Row, 0, len(m))
-	for _, r := range m {
-		out = append(out, r)
+	for i := range rows {
+		rows[i].Digest = nil // the class summary's, not the list's
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.StudentID != b.StudentID {
-			return a.StudentID < b.StudentID
-		}
-		if a.Version != b.Version {
-			return a.Version < b.Version
-		}
-		return a.Reader < b.Reader
-	})
-	return out
+	return rows, err
 }
 
 // Edit replaces a feedback's content on the teacher's behalf, with a note
@@ -236,8 +221,10 @@ func (s *Service) Approve(ctx context.Context, caller account.User, id string) (
 		f.History = append(f.History, s.edit(caller, "approve", "", f))
 		return nil
 	})
-	if err == errAlready {
-		f, err = s.get(ctx, id)
+	if err == errAlready { // a retry: complete what the first approval may not have
+		if err = s.project(ctx, id, fullProjection); err == nil {
+			f, err = s.get(ctx, id)
+		}
 	}
 	if err != nil {
 		return Feedback{}, err
@@ -245,28 +232,10 @@ func (s *Service) Approve(ctx context.Context, caller account.User, id string) (
 	if err := s.matching.TaskApproved(ctx, id); err != nil {
 		return Feedback{}, err
 	}
-	if err := s.insertPayable(ctx, f, a); err != nil {
-		return Feedback{}, err
-	}
 	return f, s.advanceIfGraded(ctx, a.ID)
 }
 
 var errAlready = errs.E(errs.Conflict, "already approved")
-
-// insertPayable records the grader's earning for approved feedback. A
-// keyed insert: the second attempt finds the first and does nothing.
-func (s *Service) insertPayable(ctx context.Context, f Feedback, a intake.Assignment) error {
-	ev := PayableEvent{
-		ID: PayableEventID(f.VersionID, f.GraderID), VersionID: f.VersionID, SubmissionID: f.SubmissionID,
-		AssignmentID: f.AssignmentID, SchoolID: f.SchoolID, GraderID: f.GraderID, Reader: f.Reader,
-		PriceCents: a.PriceCents, Currency: a.Currency, ApprovedAt: *f.ApprovedAt,
-	}
-	_, err := s.c(colPayable).InsertOne(ctx, ev)
-	if err != nil && !mongostore.IsDuplicateKey(err) {
-		return errs.Wrap(err, "insert payable event")
-	}
-	return nil
-}
 
 // advanceIfGraded moves the assignment to graded when every submission's
 // current version has approved (or released) first-read feedback.
@@ -275,13 +244,13 @@ func (s *Service) advanceIfGraded(ctx context.Context, assignmentID string) erro
 	if err != nil || len(rows) == 0 {
 		return err
 	}
-	d, err := s.list(ctx, assignmentID)
+	fb, err := s.rows(ctx, assignmentID)
 	if err != nil {
 		return err
 	}
+	byID := byTask(fb)
 	for _, r := range rows {
-		id := TaskID(intake.VersionID(r.SubmissionID, r.Version), First)
-		if !d.Rows[mongostore.FieldKey(id)].State.Final() {
+		if !byID[currentFirst(r)].State.Final() {
 			return nil
 		}
 	}
@@ -359,24 +328,28 @@ func (s *Service) Release(ctx context.Context, caller account.User, assignmentID
 			return ReleaseResult{}, errs.E(errs.NotFound, "No submission from student %q on this assignment.", studentID)
 		}
 	}
+	fb, err := s.rows(ctx, assignmentID)
+	if err != nil {
+		return ReleaseResult{}, err
+	}
+	byID := byTask(fb)
 	res := ReleaseResult{Released: []string{}, Pending: []string{}}
 	for _, r := range rows {
 		sub := r.SubmissionID
-		ready := false
 		for n := 1; n <= r.Version; n++ {
-			released, err := s.release(ctx, caller, TaskID(intake.VersionID(sub, n), First))
+			id := TaskID(intake.VersionID(sub, n), First)
+			if byID[id].State != Approved {
+				continue
+			}
+			released, err := s.release(ctx, caller, id)
 			if err != nil {
 				return ReleaseResult{}, err
 			}
 			if released != "" {
 				res.Released = append(res.Released, released)
 			}
-			if n == r.Version {
-				f, err := s.get(ctx, TaskID(intake.VersionID(sub, n), First))
-				ready = err == nil && f.State.Final()
-			}
 		}
-		if !ready {
+		if !byID[currentFirst(r)].State.Final() {
 			res.Pending = append(res.Pending, r.StudentID)
 		}
 	}
@@ -397,17 +370,23 @@ func (s *Service) advanceIfReleased(ctx context.Context, assignmentID string) er
 	if err != nil {
 		return err
 	}
-	d, err := s.list(ctx, assignmentID)
+	fb, err := s.rows(ctx, assignmentID)
 	if err != nil {
 		return err
 	}
+	byID := byTask(fb)
 	for _, r := range rows {
-		id := TaskID(intake.VersionID(r.SubmissionID, r.Version), First)
-		if d.Rows[mongostore.FieldKey(id)].State != Released {
+		if byID[currentFirst(r)].State != Released {
 			return nil
 		}
 	}
 	return s.intake.Advance(ctx, assignmentID, intake.Released)
+}
+
+// currentFirst is the task ID of the first read of a submission's current
+// version.
+func currentFirst(r intake.Row) string {
+	return TaskID(intake.VersionID(r.SubmissionID, r.Version), First)
 }
 
 func keepStudent(rows []intake.Row, studentID string) []intake.Row {
@@ -420,16 +399,9 @@ func keepStudent(rows []intake.Row, studentID string) []intake.Row {
 }
 
 // release releases one approved feedback and returns its ID, or "" when it
-// is missing or not approved.
+// is not approved (any more).
 func (s *Service) release(ctx context.Context, caller account.User, id string) (string, error) {
-	f, err := s.get(ctx, id)
-	if errs.Is(err, errs.NotFound) || err == nil && f.State != Approved {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	_, err = s.mutate(ctx, id, anyRev, true, func(f *Feedback) error {
+	_, err := s.mutate(ctx, id, anyRev, true, func(f *Feedback) error {
 		if f.State != Approved {
 			return errAlready
 		}

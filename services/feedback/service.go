@@ -9,7 +9,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
-	"github.com/marginschool/margin/pkg/mongostore"
+	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/services/intake"
 	"github.com/marginschool/margin/services/matching"
 )
@@ -27,6 +27,10 @@ type Config struct {
 	// DisagreementSteps is how many rubric levels apart a second read must be
 	// on a criterion to be flagged for the teacher.
 	DisagreementSteps int `env:"MARGIN_FEEDBACK_DISAGREEMENT_STEPS" envDefault:"2"`
+	// TestFault, for crash tests only, holds every change of a feedback at
+	// that point until the process is killed or the request ends
+	// (FaultSaveMid). Never set in production.
+	TestFault string `env:"MARGIN_TEST_FAULT"`
 }
 
 func (c Config) withDefaults() Config {
@@ -44,12 +48,26 @@ func (c Config) withDefaults() Config {
 
 // Collections owned by feedback.
 const (
-	colFeedback = "feedback"       // _id: task ID "<version id>:<reader>"
-	colLists    = "feedback_lists" // _id: assignment ID or "student:<school>:<student>"; rows.<task id>
-	colBank     = "comment_bank"   // _id: grader user ID; entries
-	colPayable  = "payable_events" // _id: "<version id>:<grader id>"
-	colLocks    = "feedback_locks" // _id: task ID; a short lease held while a change is written
+	colFeedback   = "feedback"            // _id: task ID "<version id>:<reader>"
+	colRows       = "feedback_rows"       // _id: assignment ID (header: slots, settings) or "<assignment id>:<page>" (50 rows)
+	colStudents   = "feedback_students"   // _id: account.EnrolmentUserID(class, student); a StudentRecord
+	colClasses    = "feedback_classes"    // _id: class ID; a ClassRecord
+	colReleased   = "feedback_released"   // _id: submission ID; the student's released feedback as rendered
+	colJournal    = "feedback_journal"    // _id: task ID; a change whose projection may not be written yet
+	colBank       = "comment_bank"        // _id: grader user ID; entries
+	colPayable    = "payable_events"      // _id: "<version id>:<grader id>"
+	colLog        = "payable_log"         // _id: 16-digit position, or "counter"
+	colMigrations = "feedback_migrations" // _id: migration name
+
+	// Collections of earlier versions, read once by Migrate.
+	colOldLists = "feedback_lists"
+	colOldLocks = "feedback_locks"
 )
+
+// FaultSaveMid is the MARGIN_TEST_FAULT value that holds a feedback change
+// after its document is written and before its projections are (see
+// Config.TestFault).
+const FaultSaveMid = "feedback.save.mid"
 
 // Service is the feedback service: a stateless handle on its collections. Any
 // number of processes may run one against the same store.
@@ -94,8 +112,13 @@ func (s *Service) c(name string) *mongo.Collection { return s.db.Collection(name
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
-// findByID decodes the document with the given _id into out, or returns a
-// not_found error naming what.
-func (s *Service) findByID(ctx context.Context, col, id, what string, out any) error {
-	return mongostore.FindByID(ctx, s.c(col), id, what, out)
+// pause holds the caller at a crash test's fault point (Config.TestFault)
+// until ctx ends, and then fails, as the killed process would have.
+func (s *Service) pause(ctx context.Context, point string) error {
+	if s.cfg.TestFault != point {
+		return nil
+	}
+	s.log.Warn("feedback paused for a crash test", "at", point)
+	<-ctx.Done()
+	return errs.Wrap(ctx.Err(), "paused at %s", point)
 }

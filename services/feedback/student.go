@@ -2,12 +2,19 @@ package feedback
 
 import (
 	"context"
+	"encoding/json"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/intake"
 )
 
@@ -77,36 +84,67 @@ type StudentFeedback struct {
 	Versions          []StudentVersion `json:"versions"`
 }
 
+// releasedDoc is a student's released feedback on one submission as they
+// read it (feedback_released, _id: the submission ID), rendered at release
+// and again at every change of its released feedback (an edit, a rating, a
+// reflection), so that reading it is one read by _id.
+type releasedDoc struct {
+	ID        string    `bson:"_id"`
+	ClassID   string    `bson:"class_id"`
+	StudentID string    `bson:"student_id"`
+	Body      []byte    `bson:"body"` // the StudentFeedback's JSON (see asJSON)
+	At        time.Time `bson:"at"`
+}
+
 // ForSubmission returns the released feedback on a student's submission.
 // Only that student may read it; anyone else, and the student before any
-// feedback is released, gets not_found.
+// feedback is released, gets not_found. It is one read by _id: the
+// feedback as it was rendered at release, or at its latest change since.
 func (s *Service) ForSubmission(ctx context.Context, caller account.User, submissionID string) (StudentFeedback, error) {
-	notFound := errs.E(errs.NotFound, "No released feedback on submission %q.", submissionID)
-	sub, err := s.intake.Submission(ctx, submissionID)
-	if err != nil {
-		return StudentFeedback{}, notFound
+	d, err := mongostore.Get[releasedDoc](ctx, s.c(colReleased), submissionID, "released feedback")
+	if errs.Is(err, errs.NotFound) || err == nil && !intake.IsStudentOf(caller, d.ClassID, d.StudentID) {
+		return StudentFeedback{}, errs.E(errs.NotFound, "No released feedback on submission %q.", submissionID)
 	}
-	a, err := s.intake.Assignment(ctx, sub.AssignmentID)
 	if err != nil {
 		return StudentFeedback{}, err
 	}
-	if !intake.IsStudentOf(caller, sub.ClassID, sub.StudentID) {
-		return StudentFeedback{}, notFound
+	var sf StudentFeedback
+	return sf, errs.Wrap(json.Unmarshal(d.Body, &sf), "read released feedback")
+}
+
+// renderReleased writes the student's view of the released feedback on a
+// submission: every version whose first read is released, newest first,
+// each with how its levels moved since the previous approved version.
+func (s *Service) renderReleased(ctx context.Context, submissionID string) error {
+	unlock := rendering.lock(submissionID)
+	defer unlock()
+	sub, err := s.intake.Submission(ctx, submissionID)
+	if err != nil {
+		return err
+	}
+	a, err := s.intake.Assignment(ctx, sub.AssignmentID)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(sub.Versions))
+	for i, v := range sub.Versions {
+		ids[i] = TaskID(intake.VersionID(sub.ID, v.N), First)
+	}
+	fbs, err := mongostore.GetMany(ctx, s.c(colFeedback), ids, func(f Feedback) string { return f.ID })
+	if err != nil {
+		return err
 	}
 	out := StudentFeedback{SubmissionID: sub.ID, AssignmentID: a.ID, Title: a.Title, AllowResubmission: a.AllowResubmission, Versions: []StudentVersion{}}
 	var prev *Feedback // the latest earlier version's approved feedback
-	for _, v := range sub.Versions {
-		f, err := s.get(ctx, TaskID(intake.VersionID(sub.ID, v.N), First))
-		if errs.Is(err, errs.NotFound) {
+	for _, id := range ids {
+		f, ok := fbs[id]
+		if !ok {
 			continue
-		}
-		if err != nil {
-			return StudentFeedback{}, err
 		}
 		if f.State == Released {
 			sv, err := s.studentVersion(ctx, f, a, prev)
 			if err != nil {
-				return StudentFeedback{}, err
+				return err
 			}
 			out.Versions = append([]StudentVersion{sv}, out.Versions...)
 		}
@@ -115,9 +153,59 @@ func (s *Service) ForSubmission(ctx context.Context, caller account.User, submis
 		}
 	}
 	if len(out.Versions) == 0 {
-		return StudentFeedback{}, notFound
+		return nil
 	}
-	return out, nil
+	doc := releasedDoc{ID: sub.ID, ClassID: sub.ClassID, StudentID: sub.StudentID, Body: asJSON(out), At: s.stamp()}
+	_, err = s.c(colReleased).ReplaceOne(ctx, bson.D{{Key: "_id", Value: sub.ID}}, doc, options.Replace().SetUpsert(true))
+	if err != nil && mongostore.IsDuplicateKey(err) {
+		_, err = s.c(colReleased).ReplaceOne(ctx, bson.D{{Key: "_id", Value: sub.ID}}, doc)
+	}
+	return errs.Wrap(err, "write released feedback")
+}
+
+// ReleasedWork is what a student's home shows of their feedback on one
+// assignment: whether any of it is released, and which version they read
+// first (the newest released one) with its levels.
+type ReleasedWork struct {
+	AssignmentID string            `json:"assignment_id"`
+	SubmissionID string            `json:"submission_id"`
+	Released     bool              `json:"released"`
+	Version      int               `json:"version"` // 0 when nothing is released
+	Levels       map[string]string `json:"levels"`
+	ReleasedAt   *time.Time        `json:"released_at,omitempty"`
+}
+
+// StudentReleased returns, per assignment of a class with approved feedback
+// for a student, what the student's home shows (see ReleasedWork), ordered
+// by assignment ID. It is one read by _id (the student's record in the
+// class). It has no access check: the caller decides who may see it, and
+// it shows only levels of released feedback.
+func (s *Service) StudentReleased(ctx context.Context, classID, studentID string) ([]ReleasedWork, error) {
+	rec, err := s.Student(ctx, classID, studentID)
+	if err != nil {
+		return nil, err
+	}
+	return releasedWork(rec), nil
+}
+
+func releasedWork(rec StudentRecord) []ReleasedWork {
+	by := map[string]*ReleasedWork{}
+	for _, w := range rec.Work {
+		r := by[w.AssignmentID]
+		if r == nil {
+			r = &ReleasedWork{AssignmentID: w.AssignmentID, SubmissionID: w.SubmissionID, Levels: map[string]string{}}
+			by[w.AssignmentID] = r
+		}
+		if w.State == Released && w.Version > r.Version {
+			r.Released, r.Version, r.Levels, r.ReleasedAt = true, w.Version, w.Levels, w.ReleasedAt
+		}
+	}
+	out := make([]ReleasedWork, 0, len(by))
+	for _, r := range by {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AssignmentID < out[j].AssignmentID })
+	return out
 }
 
 func (s *Service) studentVersion(ctx context.Context, f Feedback, a intake.Assignment, prev *Feedback) (StudentVersion, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 
+	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/payouts/stripeclient"
 )
@@ -42,42 +43,93 @@ func TestEarningEntry(t *testing.T) {
 	}
 }
 
-func entry(id string, kind EntryKind, cents int64, settles ...string) Entry {
+func entry(id string, kind EntryKind, cents int64, settles int) Entry {
 	other := AccountGradingExpense
 	if kind == KindPayout {
 		cents, other = -cents, AccountStripeTransfers
 	}
-	return Entry{ID: id, Kind: kind, GraderID: "g", Currency: "usd", At: time.Unix(int64(len(id)), 0),
-		Lines: []Line{{other, cents}, {GraderAccount("g"), -cents}}, Settles: settles}
+	return Entry{ID: id, Kind: kind, GraderID: "g", Currency: "usd", At: time.Unix(int64(len(id)), 0), AssignmentID: "a",
+		Lines: []Line{{other, cents}, {GraderAccount("g"), -cents}}, SettlesEntries: settles}
 }
 
-func TestUnsettledAndBalances(t *testing.T) {
-	es := map[string]Entry{}
-	add := func(e Entry) { es[key(e.ID)] = e }
-	add(entry("e1", KindEarning, 100))
-	add(entry("e2", KindEarning, 200))
-	add(entry("p1", KindPayout, 300, "e1", "e2"))
-	add(entry("e3", KindEarning, 50))
-	add(entry("adj", KindAdjustment, -20))
-	eur := entry("e4", KindEarning, 70)
+// A book's sums follow its entries: what is open after a payout is what
+// came after it was planned; currencies stay apart; the latest entries are
+// kept, not all of them.
+func TestBookApply(t *testing.T) {
+	eur := entry("e4", KindEarning, 70, 0)
 	eur.Currency = "eur"
-	add(eur)
-
-	got, sum := Unsettled(es, "usd")
-	if sum != 30 || len(got) != 2 {
-		t.Fatalf("unsettled = %v, %d; want e3 and adj, 30", got, sum)
-	}
-	b := Balances(es)
-	if b["usd"] != 30 || b["eur"] != 70 {
-		t.Fatalf("balances = %v", b)
-	}
-	for _, e := range es {
-		if !e.Balanced() {
-			t.Fatalf("%s does not balance", e.ID)
-		}
+	for _, c := range []struct {
+		name      string
+		entries   []Entry
+		balance   int64
+		open      Open
+		eurCents  int64
+		earnings  int
+		grading   int64 // the expense:grading account's sum in usd
+		transfers int64
+	}{
+		{"nothing", nil, 0, Open{}, 0, 0, 0, 0},
+		{"two earnings", []Entry{entry("e1", KindEarning, 100, 0), entry("e2", KindEarning, 200, 0)}, 300, Open{300, 2}, 0, 1, 300, 0},
+		{"paid out", []Entry{entry("e1", KindEarning, 100, 0), entry("e2", KindEarning, 200, 0), entry("p1", KindPayout, 300, 2)}, 0, Open{0, 0}, 0, 1, 300, -300},
+		{"after a payout", []Entry{entry("e1", KindEarning, 100, 0), entry("e2", KindEarning, 200, 0), entry("p1", KindPayout, 300, 2),
+			entry("e3", KindEarning, 50, 0), entry("adj", KindAdjustment, -20, 0), eur}, 30, Open{30, 2}, 70, 2, 330, -300},
+		{"a payout planned before an earning arrived", []Entry{entry("e1", KindEarning, 100, 0), entry("e2", KindEarning, 200, 0),
+			entry("p1", KindPayout, 100, 1)}, 200, Open{200, 1}, 0, 1, 300, -100},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBook("g")
+			for _, e := range c.entries {
+				if !e.Balanced() {
+					t.Fatalf("%s does not balance", e.ID)
+				}
+				b.apply(e)
+			}
+			if b.Balances["usd"] != c.balance || b.Open["usd"] != c.open || b.Balances["eur"] != c.eurCents || b.Open["eur"].Cents != c.eurCents {
+				t.Fatalf("balances %v open %v; want usd %d open %+v, eur %d", b.Balances, b.Open, c.balance, c.open, c.eurCents)
+			}
+			if len(b.Earnings) != c.earnings || b.Entries != len(c.entries) || len(b.Recent) != len(c.entries) {
+				t.Fatalf("earnings %+v, %d entries, %d recent", b.Earnings, b.Entries, len(b.Recent))
+			}
+			if got := b.Accounts[mongostore.FieldKey(AccountGradingExpense)]["usd"]; got != c.grading {
+				t.Fatalf("expense:grading %d, want %d", got, c.grading)
+			}
+			if got := b.Accounts[mongostore.FieldKey(AccountStripeTransfers)]["usd"]; got != c.transfers {
+				t.Fatalf("stripe:transfers %d, want %d", got, c.transfers)
+			}
+		})
 	}
 	if (Entry{Lines: []Line{{"a", 1}, {"b", -2}}}).Balanced() {
 		t.Fatal("an unbalanced entry passes")
+	}
+}
+
+// A book stays bounded: the latest 20 entries and payments, and 100
+// assignments with earnings lines of their own, the older ones summed in
+// one line whose reads and cents are kept.
+func TestBookIsBounded(t *testing.T) {
+	b := newBook("g")
+	var want int64
+	for i := range 250 {
+		e := entry(fmt.Sprintf("e%d", i), KindEarning, 10, 0)
+		e.AssignmentID = fmt.Sprintf("asg_%03d", i/2)
+		b.apply(e)
+		want += 10
+		b.notePayment(fmt.Sprintf("p%d", i))
+	}
+	if len(b.Recent) != maxRecentEntries || len(b.Payments) != maxRecentPayments || len(b.Earnings) != maxAssignments+1 {
+		t.Fatalf("%d recent entries, %d payments, %d earnings lines", len(b.Recent), len(b.Payments), len(b.Earnings))
+	}
+	var reads int
+	var cents int64
+	for _, e := range b.Earnings {
+		reads += e.Reads
+		cents += e.Cents
+	}
+	if reads != 250 || cents != want || b.Earnings[0].AssignmentID != "" || b.Earnings[0].Reads != 50 {
+		t.Fatalf("earnings sum to %d reads and %d cents (first line %+v)", reads, cents, b.Earnings[0])
+	}
+	if b.Payments[len(b.Payments)-1] != "p249" || b.Recent[len(b.Recent)-1] != "e249" {
+		t.Fatal("the latest payment or entry is not last in the book")
 	}
 }
 

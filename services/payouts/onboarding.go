@@ -3,6 +3,7 @@ package payouts
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"time"
 
@@ -198,37 +199,56 @@ type GraderView struct {
 	// BalanceCents is what Margin owes the grader: the sum of their entries.
 	BalanceCents int64 `json:"balance_cents"`
 	// PayableCents is the part no payout has settled; InPaymentCents is the
-	// part a payment under way is sending; HeldCents is what waits for
-	// onboarding to finish.
+	// part a payment waiting for a retry is sending; HeldCents is what waits
+	// for onboarding to finish.
 	PayableCents   int64                `json:"payable_cents"`
 	InPaymentCents int64                `json:"in_payment_cents"`
 	HeldCents      int64                `json:"held_cents"`
 	MinimumCents   int64                `json:"minimum_cents"`
 	Balances       map[string]int64     `json:"balances"`
 	Earnings       []AssignmentEarnings `json:"earnings"`
-	Entries        []Entry              `json:"entries"`
-	Payments       []PaymentView        `json:"payments"`
-	BankPayouts    []BankPayout         `json:"bank_payouts"`
+	// Entries are the latest ledger entries (up to 20), newest first, of
+	// EntryCount in all.
+	Entries     []Entry       `json:"entries"`
+	EntryCount  int           `json:"entry_count"`
+	Payments    []PaymentView `json:"payments"`
+	BankPayouts []BankPayout  `json:"bank_payouts"`
 }
 
-// Grader returns the grader's own view: balance, earnings per assignment,
-// ledger entries (newest first), payments and bank payouts with their
-// status, and the onboarding state.
+// Grader returns the grader's own view: balance, earnings per assignment
+// (the latest 100 assignments, the older ones summed in one line), their
+// latest entries (newest first) and payments, bank payouts with their
+// status, and the onboarding state. It reads by _id the grader's book and
+// Stripe account, and, until the latest run is folded into the books, the
+// grader's payout in it.
 func (s *Service) Grader(ctx context.Context, graderID string) (GraderView, error) {
 	b, err := s.readBook(ctx, graderID)
 	if err != nil {
 		return GraderView{}, errs.Wrap(err, "grader ledger")
 	}
+	unfolded, runID, err := s.unfolded(ctx, []string{graderID})
+	if err != nil {
+		return GraderView{}, errs.Wrap(err, "grader ledger")
+	}
+	b = withUnfolded(b, unfolded, runID)
 	d, err := s.accountOf(ctx, graderID)
 	if err != nil {
 		return GraderView{}, err
 	}
 	v := GraderView{Onboarding: d.Onboarding.withState(), Currency: s.cfg.Currency, MinimumCents: s.cfg.MinimumCents,
-		Balances: Balances(b.Entries), Earnings: EarningsByAssignment(b.Entries), Entries: []Entry{}, Payments: []PaymentView{}, BankPayouts: []BankPayout{}}
+		Balances: b.Balances, Earnings: slices.Clone(b.Earnings), EntryCount: b.Entries, BankPayouts: []BankPayout{}}
+	if v.Earnings == nil {
+		v.Earnings = []AssignmentEarnings{}
+	}
+	if v.Entries, err = s.recentEntries(ctx, b); err != nil {
+		return GraderView{}, err
+	}
+	if v.Payments, err = s.paymentViews(ctx, b.Payments); err != nil {
+		return GraderView{}, err
+	}
 	v.BalanceCents = v.Balances[s.cfg.Currency]
-	_, v.PayableCents = Unsettled(b.Entries, s.cfg.Currency)
-	for _, p := range b.Payments {
-		v.Payments = append(v.Payments, p)
+	v.PayableCents = b.Open[s.cfg.Currency].Cents
+	for _, p := range v.Payments {
 		if !p.State.Final() && p.Currency == s.cfg.Currency {
 			v.InPaymentCents += p.Cents
 		}
@@ -237,14 +257,50 @@ func (s *Service) Grader(ctx context.Context, graderID string) (GraderView, erro
 	if s.StripeConfigured() && !d.PayoutsEnabled && v.PayableCents > 0 {
 		v.HeldCents = v.PayableCents
 	}
-	for _, e := range b.Entries {
-		v.Entries = append(v.Entries, e)
-	}
 	for _, bp := range d.Bank {
 		v.BankPayouts = append(v.BankPayouts, bp)
 	}
-	sort.Slice(v.Entries, func(i, j int) bool { return v.Entries[i].At.After(v.Entries[j].At) })
-	sort.Slice(v.Payments, func(i, j int) bool { return v.Payments[i].UpdatedAt.After(v.Payments[j].UpdatedAt) })
+	sort.Slice(v.Earnings, func(i, j int) bool { return v.Earnings[i].AssignmentID < v.Earnings[j].AssignmentID })
 	sort.Slice(v.BankPayouts, func(i, j int) bool { return v.BankPayouts[i].EventCreated.After(v.BankPayouts[j].EventCreated) })
 	return v, nil
+}
+
+// recentEntries returns a book's latest entries, newest first: those it
+// holds pending, and the others' documents.
+func (s *Service) recentEntries(ctx context.Context, b book) ([]Entry, error) {
+	docs, err := s.getEntries(ctx, b.Recent)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range b.Pending {
+		docs[e.ID] = e
+	}
+	out := make([]Entry, 0, len(b.Recent))
+	for i := len(b.Recent) - 1; i >= 0; i-- {
+		if e, ok := docs[b.Recent[i]]; ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// paymentViews returns the grader's view of their payments, newest first.
+func (s *Service) paymentViews(ctx context.Context, ids []string) ([]PaymentView, error) {
+	got, err := mongostore.GetMany(ctx, s.payments, ids, func(p Payment) string { return p.ID })
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]Payment, 0, len(got))
+	for _, p := range got {
+		ps = append(ps, p)
+	}
+	if ps, err = s.withOutcomes(ctx, ps); err != nil {
+		return nil, err
+	}
+	out := make([]PaymentView, len(ps))
+	for i, p := range ps {
+		out[i] = viewOf(p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UpdatedAt.After(out[j].UpdatedAt) })
+	return out, nil
 }

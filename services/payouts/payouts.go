@@ -55,11 +55,12 @@ type Entry struct {
 	Reason string `json:"reason,omitempty" bson:"reason,omitempty"`
 	By     string `json:"by,omitempty" bson:"by,omitempty"`
 
-	// Payouts and reversals: the payment and transfer; a payout lists the
-	// entries it settles.
-	PaymentID  string   `json:"payment_id,omitempty" bson:"payment_id,omitempty"`
-	TransferID string   `json:"transfer_id,omitempty" bson:"transfer_id,omitempty"`
-	Settles    []string `json:"settles,omitempty" bson:"settles,omitempty"`
+	// Payouts and reversals: the payment and transfer; a payout settles
+	// the SettlesEntries entries that were open when its payment was
+	// planned (see Payment).
+	PaymentID      string `json:"payment_id,omitempty" bson:"payment_id,omitempty"`
+	TransferID     string `json:"transfer_id,omitempty" bson:"transfer_id,omitempty"`
+	SettlesEntries int    `json:"settles_entries,omitempty" bson:"settles_entries,omitempty"`
 }
 
 // GraderCents is the entry's effect on what the grader is owed: positive
@@ -107,7 +108,11 @@ const NotConfigured = "not sent: Stripe is not configured"
 
 // Payment is one grader's payment in one run: exactly one Stripe transfer,
 // whose idempotency key is derived from (run, grader). Its ID is
-// "<run id>:<grader id>".
+// "<run id>:<grader id>". It pays what was open in the grader's book when
+// the run was planned: Cents, the sum of SettlesEntries entries. Its
+// document is written when the run is planned; once the transfer is sent,
+// its payout entry (payout:<payment id>) is its record, and a payment whose
+// payout entry exists is sent (see withOutcomes).
 type Payment struct {
 	ID             string       `json:"id" bson:"_id"`
 	RunID          string       `json:"run_id" bson:"run_id"`
@@ -115,7 +120,7 @@ type Payment struct {
 	Cents          int64        `json:"cents" bson:"cents"`
 	Currency       string       `json:"currency" bson:"currency"`
 	Destination    string       `json:"destination,omitempty" bson:"destination,omitempty"`
-	Settles        []string     `json:"settles" bson:"settles"`
+	SettlesEntries int          `json:"settles_entries" bson:"settles_entries"`
 	IdempotencyKey string       `json:"idempotency_key" bson:"idempotency_key"`
 	State          PaymentState `json:"state" bson:"state"`
 	Attempts       int          `json:"attempts" bson:"attempts"`

@@ -1,10 +1,13 @@
 package payouts
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -22,13 +25,19 @@ import (
 // (pending → sending: one payment document per grader, inserted with the
 // deterministic ID <run>:<grader>) and then drives each payment through
 // pending → sending → sent | failed. Every step can be repeated: the
-// transfer's idempotency key is derived from (run, grader), the payout's
-// ledger entry has a deterministic ID and is appended once, and a payment's
-// final state is never left. A crash anywhere leaves the run claimable
-// again when the lease expires, and resuming it ends in exactly one
-// transfer per payment. Only one run is unfinished at a time (the
-// active_run lock in payout_state), so two runs never settle the same
+// transfer's idempotency key is derived from (run, grader), and a sent
+// payment's record is its payout entry, whose ID is deterministic. A crash
+// anywhere leaves the run claimable again (at once on a store only this
+// process uses, else when the lease expires), and resuming it ends in
+// exactly one transfer per payment. Only one run is unfinished at a time
+// (the active_run lock in payout_state), so two runs never settle the same
 // entries.
+//
+// A run writes no grader's book: each payment costs its Stripe call and a
+// share of a batched insert of the payout entries. The payouts are folded
+// into the books after the run (fold, by the background loop, and before
+// the next run is planned); until then the grader's view and the trial
+// balance add them in (see unfolded), so nothing reads a stale balance.
 
 const activeRunID = "active_run"
 
@@ -200,125 +209,274 @@ func (s *Service) renew(ctx context.Context, runID string) error {
 	return nil
 }
 
+// releaseLeases frees the leases of unfinished runs held by other owners.
+// It is called at start-up when this process is the only one that can use
+// the store (Config.Exclusive), so those owners are processes that are
+// gone, and their runs resume at once instead of after their lease.
+func (s *Service) releaseLeases(ctx context.Context) error {
+	_, err := s.runs.UpdateMany(ctx, bson.M{"state": bson.M{"$ne": RunDone}, "lease_owner": bson.M{"$ne": s.owner}},
+		bson.M{"$set": bson.M{"lease_until": time.Time{}}})
+	return err
+}
+
+// advance plans the run if it is pending, sends its unsent payments,
+// Config.Concurrency at a time (Stripe calls overlap with the store's
+// work), and finishes it. The first error stops sending new payments; the
+// ones under way complete.
 func (s *Service) advance(ctx context.Context, run *PayoutRun) error {
+	var payments []Payment
 	if run.State == RunPending {
-		if err := s.plan(ctx, run); err != nil {
+		var err error
+		if payments, err = s.plan(ctx, run); err != nil {
 			return err
 		}
-	}
-	renewed := s.now()
-	payments := make([]Payment, 0, len(run.Graders))
-	for _, g := range run.Graders {
-		if s.now().Sub(renewed) > s.cfg.Lease/3 {
-			if err := s.renew(ctx, run.ID); err != nil {
-				return err
-			}
-			renewed = s.now()
+	} else {
+		ids := make([]string, len(run.Graders))
+		for i, g := range run.Graders {
+			ids[i] = PaymentID(run.ID, g)
 		}
-		var p Payment
-		found, err := get(ctx, s.payments, PaymentID(run.ID, g), &p)
+		got, err := mongostore.GetMany(ctx, s.payments, ids, func(p Payment) string { return p.ID })
 		if err != nil {
 			return err
 		}
-		if !found {
-			return fmt.Errorf("payment %s is planned but missing", PaymentID(run.ID, g))
-		}
-		if !p.State.Final() {
-			if err := s.pay(ctx, &p); err != nil {
-				return err
+		for _, id := range ids {
+			p, ok := got[id]
+			if !ok {
+				return fmt.Errorf("payment %s is planned but missing", id)
 			}
+			payments = append(payments, p)
 		}
-		payments = append(payments, p)
+		if payments, err = s.withOutcomes(ctx, payments); err != nil {
+			return err
+		}
+	}
+	work := make(chan int)
+	errc := make(chan error, len(payments))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var sent []Entry // payout entries not written yet, written a batch at a time
+	flush := func(all bool) error {
+		mu.Lock()
+		var batch []Entry
+		if all || len(sent) >= entryBatch {
+			batch, sent = sent, nil
+		}
+		mu.Unlock()
+		return s.writeEntries(ctx, batch)
+	}
+	for range max(1, s.cfg.Concurrency) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				e, err := s.pay(ctx, &payments[i])
+				if e != nil {
+					mu.Lock()
+					sent = append(sent, *e)
+					mu.Unlock()
+				}
+				errc <- cmp.Or(err, flush(false))
+			}
+		}()
+	}
+	renewed := s.now()
+	var failed error
+	for i := range payments {
+		if payments[i].State.Final() {
+			continue
+		}
+		select {
+		case err := <-errc:
+			failed = err
+		default:
+		}
+		if failed == nil && s.now().Sub(renewed) > s.cfg.Lease/3 {
+			failed = s.renew(ctx, run.ID)
+			renewed = s.now()
+		}
+		if failed != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		failed = cmp.Or(failed, err)
+	}
+	if err := cmp.Or(flush(true), failed); err != nil {
+		return err
 	}
 	return s.finish(ctx, run, payments)
 }
 
+// entryBatch is how many payout entries a run writes at once.
+const entryBatch = 100
+
 // plan ingests the latest earnings and creates one payment for each grader
-// whose unsettled balance meets the minimum (and, with Stripe, whose
-// account can receive payouts; the others are held). Re-planning after a
-// crash keeps the payments already created.
-func (s *Service) plan(ctx context.Context, run *PayoutRun) error {
+// whose open balance meets the minimum (and, with Stripe, whose account can
+// receive payouts; the others are held), and returns the run's payments.
+// It reads every book once. Re-planning after a crash keeps the payments
+// already created.
+func (s *Service) plan(ctx context.Context, run *PayoutRun) ([]Payment, error) {
+	if err := s.fold(ctx); err != nil {
+		return nil, err
+	}
 	if _, err := s.Ingest(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	var books []book
-	cur, err := s.ledger.Find(ctx, bson.M{})
+	if err := s.setFold(ctx, foldState{RunID: run.ID}); err != nil {
+		return nil, err
+	}
+	books, err := s.allBooks(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := cur.All(ctx, &books); err != nil {
-		return err
-	}
-	sort.Slice(books, func(i, j int) bool { return books[i].ID < books[j].ID })
 	accts, err := s.allAccounts(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	graders, held := []string{}, []Held{}
+	graders, held, planned := []string{}, []Held{}, []Payment{}
 	now := s.now()
 	for _, b := range books {
-		pid := PaymentID(run.ID, b.ID)
-		var existing Payment
-		if found, err := get(ctx, s.payments, pid, &existing); err != nil {
-			return err
-		} else if found {
-			graders = append(graders, b.ID)
-			continue
-		}
-		entries, cents := Unsettled(b.Entries, run.Currency)
+		open := b.Open[run.Currency]
 		acct := accts[b.ID]
 		switch {
-		case cents <= 0:
+		case open.Cents <= 0:
 			continue
-		case cents < s.cfg.MinimumCents:
-			held = append(held, Held{GraderID: b.ID, Cents: cents, Reason: fmt.Sprintf("below the minimum payout of %d cents", s.cfg.MinimumCents)})
+		case open.Cents < s.cfg.MinimumCents:
+			held = append(held, Held{GraderID: b.ID, Cents: open.Cents, Reason: fmt.Sprintf("below the minimum payout of %d cents", s.cfg.MinimumCents)})
 			continue
 		case run.StripeConfigured && (acct.AccountID == "" || !acct.PayoutsEnabled):
-			held = append(held, Held{GraderID: b.ID, Cents: cents, Reason: "onboarding not finished: the Stripe account cannot receive payouts yet"})
+			held = append(held, Held{GraderID: b.ID, Cents: open.Cents, Reason: "onboarding not finished: the Stripe account cannot receive payouts yet"})
 			continue
 		}
-		p := Payment{ID: pid, RunID: run.ID, GraderID: b.ID, Cents: cents, Currency: run.Currency, Destination: acct.AccountID,
-			IdempotencyKey: IdempotencyKey(run.ID, b.ID), State: PaymentPending, CreatedAt: now, UpdatedAt: now}
-		for _, e := range entries {
-			p.Settles = append(p.Settles, e.ID)
-		}
+		p := Payment{ID: PaymentID(run.ID, b.ID), RunID: run.ID, GraderID: b.ID, Cents: open.Cents, SettlesEntries: open.Entries,
+			Currency: run.Currency, Destination: acct.AccountID, IdempotencyKey: IdempotencyKey(run.ID, b.ID),
+			State: PaymentPending, CreatedAt: now, UpdatedAt: now}
 		if !run.StripeConfigured {
 			p.State, p.Reason = PaymentNotSent, NotConfigured
 		}
-		if _, err := s.payments.InsertOne(ctx, p); err != nil && !mongostore.IsDuplicateKey(err) {
-			return err
-		}
-		if err := s.setPaymentView(ctx, p); err != nil {
-			return err
-		}
+		planned = append(planned, p)
 		graders = append(graders, b.ID)
+	}
+	payments, err := s.insertPayments(ctx, planned)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range payments {
+		if p.State == PaymentNotSent {
+			if _, err := s.changeBook(ctx, p.GraderID, func(b *book) error { b.notePayment(p.ID); return nil }); err != nil {
+				return nil, err
+			}
+		}
 	}
 	run.State, run.Graders, run.Held = RunSending, graders, held
 	_, err = s.runs.UpdateOne(ctx, bson.M{"_id": run.ID}, bson.M{"$set": bson.M{
 		"state": RunSending, "graders": graders, "held": held, "updated_at": now}})
-	return err
+	return payments, err
+}
+
+// insertPayments writes planned payments, and returns them as stored: a
+// payment planned before a crash is kept as it was (and as it went on).
+func (s *Service) insertPayments(ctx context.Context, planned []Payment) ([]Payment, error) {
+	var dups []string
+	for i := 0; i < len(planned); i += 500 {
+		chunk := planned[i:min(i+500, len(planned))]
+		docs := make([]any, len(chunk))
+		for j, p := range chunk {
+			docs[j] = p
+		}
+		_, err := s.payments.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		var bw mongo.BulkWriteException
+		if errors.As(err, &bw) && bw.WriteConcernError == nil {
+			err = nil
+			for _, we := range bw.WriteErrors {
+				if !mongostore.IsDuplicateKey(we) {
+					err = bw
+					break
+				}
+				dups = append(dups, chunk[we.Index].ID)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("plan payments: %w", err)
+		}
+	}
+	if len(dups) == 0 {
+		return planned, nil
+	}
+	stored, err := mongostore.GetMany(ctx, s.payments, dups, func(p Payment) string { return p.ID })
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(planned)
+	for i, p := range out {
+		if st, ok := stored[p.ID]; ok {
+			out[i] = st
+		}
+	}
+	return s.withOutcomes(ctx, out)
+}
+
+// withOutcomes marks sent the payments whose payout entry is written (the
+// record of a sent payment), with its transfer.
+func (s *Service) withOutcomes(ctx context.Context, ps []Payment) ([]Payment, error) {
+	var ids []string
+	for _, p := range ps {
+		if !p.State.Final() {
+			ids = append(ids, "payout:"+p.ID)
+		}
+	}
+	sent, err := s.getEntries(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range ps {
+		if e, ok := sent["payout:"+p.ID]; ok {
+			at := e.At
+			ps[i].State, ps[i].TransferID, ps[i].SentAt, ps[i].Reason, ps[i].UpdatedAt = PaymentSent, e.TransferID, &at, "", at
+		}
+	}
+	return ps, nil
 }
 
 // pay drives one payment from pending or sending to a final state: it
 // calls Stripe with the payment's idempotency key (so a repeat after a
-// crash or timeout returns the first transfer), then records the transfer.
-// A transient Stripe error leaves the payment sending and is returned.
-func (s *Service) pay(ctx context.Context, p *Payment) error {
-	now := s.now()
-	if _, err := s.payments.UpdateOne(ctx, bson.M{"_id": p.ID}, bson.M{
-		"$set": bson.M{"state": PaymentSending, "updated_at": now}, "$inc": bson.M{"attempts": 1}}); err != nil {
-		return err
-	}
-	p.State, p.Attempts, p.UpdatedAt = PaymentSending, p.Attempts+1, now
+// crash or timeout returns the first transfer), and returns the payment's
+// payout entry, whose document (the record that the payment is sent) the
+// caller writes. A transient Stripe error leaves the payment sending and
+// is returned.
+func (s *Service) pay(ctx context.Context, p *Payment) (*Entry, error) {
 	tr, err := s.transferFor(ctx, *p)
 	if err != nil {
 		if stripeclient.Permanent(err) {
-			return s.failPayment(ctx, p, "Stripe refused the transfer: "+stripeclient.Message(err))
+			return nil, s.failPayment(ctx, p, "Stripe refused the transfer: "+stripeclient.Message(err))
 		}
-		_, _ = s.payments.UpdateOne(ctx, bson.M{"_id": p.ID}, bson.M{"$set": bson.M{"reason": "retrying: " + stripeclient.Message(err)}})
-		return fmt.Errorf("payment %s: %w", p.ID, err)
+		p.State, p.Attempts, p.Reason, p.UpdatedAt = PaymentSending, p.Attempts+1, "retrying: "+stripeclient.Message(err), s.now()
+		_, _ = s.payments.UpdateOne(ctx, bson.M{"_id": p.ID}, bson.M{
+			"$set": bson.M{"state": p.State, "reason": p.Reason, "updated_at": p.UpdatedAt}, "$inc": bson.M{"attempts": 1}})
+		_, _ = s.changeBook(ctx, p.GraderID, func(b *book) error { b.notePayment(p.ID); return nil })
+		return nil, fmt.Errorf("payment %s: %w", p.ID, err)
 	}
-	return s.recordSent(ctx, p, tr)
+	if err := s.pause(ctx, FaultAfterTransfer); err != nil {
+		return nil, err
+	}
+	if tr.Amount != 0 && tr.Amount != p.Cents {
+		s.log.Warn("transfer amount differs from the payment", "payment", p.ID, "transfer", tr.ID, "stripe_cents", tr.Amount, "cents", p.Cents)
+	}
+	now := s.now()
+	e := payoutEntry(*p, tr.ID, now)
+	p.State, p.TransferID, p.SentAt, p.UpdatedAt, p.Reason = PaymentSent, tr.ID, &now, now, ""
+	return &e, s.stripe.Checkpoint(stripeclient.AfterWrite)
+}
+
+// payoutEntry is the ledger entry of a sent payment.
+func payoutEntry(p Payment, transferID string, at time.Time) Entry {
+	return Entry{ID: "payout:" + p.ID, Kind: KindPayout, GraderID: p.GraderID, Currency: p.Currency,
+		Lines: []Line{{GraderAccount(p.GraderID), p.Cents}, {AccountStripeTransfers, -p.Cents}},
+		At:    at, PaymentID: p.ID, TransferID: transferID, SettlesEntries: p.SettlesEntries}
 }
 
 // idempotencyWindow is how long Stripe keeps an idempotency key; after it,
@@ -326,7 +484,7 @@ func (s *Service) pay(ctx context.Context, p *Payment) error {
 const idempotencyWindow = 23 * time.Hour
 
 func (s *Service) transferFor(ctx context.Context, p Payment) (stripeclient.Transfer, error) {
-	if p.Attempts > 1 && s.now().Sub(p.CreatedAt) > idempotencyWindow {
+	if s.now().Sub(p.CreatedAt) > idempotencyWindow {
 		ts, err := s.stripe.TransfersInGroup(ctx, p.RunID)
 		if err != nil {
 			return stripeclient.Transfer{}, err
@@ -345,36 +503,6 @@ func (s *Service) transferFor(ctx context.Context, p Payment) (stripeclient.Tran
 	})
 }
 
-// recordSent appends the payout to the ledger (once, whatever the
-// retries), then marks the payment sent with the transfer the ledger
-// holds.
-func (s *Service) recordSent(ctx context.Context, p *Payment, tr stripeclient.Transfer) error {
-	now := s.now()
-	if tr.Amount != 0 && tr.Amount != p.Cents {
-		s.log.Warn("transfer amount differs from the payment", "payment", p.ID, "transfer", tr.ID, "stripe_cents", tr.Amount, "cents", p.Cents)
-	}
-	e := Entry{ID: "payout:" + p.ID, Kind: KindPayout, GraderID: p.GraderID, Currency: p.Currency,
-		Lines: []Line{{GraderAccount(p.GraderID), p.Cents}, {AccountStripeTransfers, -p.Cents}},
-		At:    now, PaymentID: p.ID, TransferID: tr.ID, Settles: p.Settles}
-	if _, err := s.appendEntries(ctx, p.GraderID, []Entry{e}); err != nil {
-		return err
-	}
-	b, err := s.readBook(ctx, p.GraderID)
-	if err != nil {
-		return err
-	}
-	recorded := b.Entries[key(e.ID)]
-	p.State, p.TransferID, p.SentAt, p.UpdatedAt, p.Reason = PaymentSent, recorded.TransferID, &recorded.At, now, ""
-	if _, err := s.payments.UpdateOne(ctx, bson.M{"_id": p.ID}, bson.M{"$set": bson.M{
-		"state": PaymentSent, "transfer_id": p.TransferID, "sent_at": p.SentAt, "updated_at": now, "reason": ""}}); err != nil {
-		return err
-	}
-	if err := s.setPaymentView(ctx, *p); err != nil {
-		return err
-	}
-	return s.stripe.Checkpoint(stripeclient.AfterWrite)
-}
-
 func (s *Service) failPayment(ctx context.Context, p *Payment, reason string) error {
 	now := s.now()
 	p.State, p.Reason, p.UpdatedAt = PaymentFailed, reason, now
@@ -382,7 +510,8 @@ func (s *Service) failPayment(ctx context.Context, p *Payment, reason string) er
 		"state": PaymentFailed, "reason": reason, "updated_at": now}}); err != nil {
 		return err
 	}
-	return s.setPaymentView(ctx, *p)
+	_, err := s.changeBook(ctx, p.GraderID, func(b *book) error { b.notePayment(p.ID); return nil })
+	return err
 }
 
 // finish marks the run done with its totals and failures, and lets the
@@ -434,16 +563,22 @@ func (s *Service) RunDetail(ctx context.Context, runID string) (PayoutRun, []Pay
 	if !found {
 		return PayoutRun{}, nil, errs.E(errs.NotFound, "There is no payout run %s.", runID)
 	}
+	ids := make([]string, len(run.Graders))
+	for i, g := range run.Graders {
+		ids[i] = PaymentID(runID, g)
+	}
+	got, err := mongostore.GetMany(ctx, s.payments, ids, func(p Payment) string { return p.ID })
+	if err != nil {
+		return PayoutRun{}, nil, errs.Wrap(err, "run payments")
+	}
 	payments := []Payment{}
-	for _, g := range run.Graders {
-		var p Payment
-		if found, err := get(ctx, s.payments, PaymentID(runID, g), &p); err != nil {
-			return PayoutRun{}, nil, errs.Wrap(err, "run payments")
-		} else if found {
+	for _, id := range ids {
+		if p, ok := got[id]; ok {
 			payments = append(payments, p)
 		}
 	}
-	return run, payments, nil
+	payments, err = s.withOutcomes(ctx, payments)
+	return run, payments, errs.Wrap(err, "run payments")
 }
 
 // Resume asks for an unfinished run to be worked on again (the background

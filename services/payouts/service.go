@@ -44,6 +44,14 @@ type Config struct {
 	// Lease is how long a process holds a run it works on before another
 	// may take it over.
 	Lease time.Duration `env:"MARGIN_PAYOUTS_LEASE" envDefault:"2m"`
+	// Concurrency is how many payments of a run are sent at once (their
+	// Stripe calls overlap with the store's work).
+	Concurrency int `env:"MARGIN_PAYOUTS_CONCURRENCY" envDefault:"4"`
+	// Exclusive says this process is the only one that can use the store
+	// (main sets it for the embedded store, whose data directory is
+	// locked): at start, the leases of runs held by other processes are
+	// released, since those processes are gone.
+	Exclusive bool `env:"-"`
 	// ReturnURL and RefreshURL are where Stripe onboarding sends a grader
 	// back to (finished, or the link expired).
 	ReturnURL  string `env:"MARGIN_PAYOUTS_RETURN_URL" envDefault:"http://127.0.0.1:8080/payouts/onboarding/return"`
@@ -54,7 +62,15 @@ type Config struct {
 	// end-to-end crash tests.
 	Fault      string `env:"MARGIN_PAYOUTS_FAULT"`
 	TestFaults bool   `env:"MARGIN_TEST_FAULTS"`
+	// TestFault, for crash tests only, holds every payment of a run at that
+	// point until the process is killed (FaultAfterTransfer). Never set in
+	// production.
+	TestFault string `env:"MARGIN_TEST_FAULT"`
 }
+
+// FaultAfterTransfer is the MARGIN_TEST_FAULT value that holds a payment
+// after Stripe accepted its transfer and before the ledger records it.
+const FaultAfterTransfer = "payouts.run.after-transfer"
 
 // withDefaults fills what a zero Config leaves unset (tests build Configs
 // by hand; main gets the env defaults).
@@ -71,13 +87,16 @@ func (c Config) withDefaults() Config {
 	if c.Lease <= 0 {
 		c.Lease = 2 * time.Minute
 	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
 	return c
 }
 
-// PayableSource lists approved reads: feedback's payable events, in _id
-// order after afterID. *feedback.Service implements it.
+// PayableSource lists approved reads: feedback's payable log, from a
+// position on. *feedback.Service implements it.
 type PayableSource interface {
-	PayableEvents(ctx context.Context, afterID string, limit int) ([]feedback.PayableEvent, error)
+	PayableLog(ctx context.Context, after int64, limit int) (feedback.PayablePage, error)
 }
 
 // Service is the payouts service: a stateless handle on its collections. Any
@@ -94,10 +113,13 @@ type Service struct {
 	now    func() time.Time
 	owner  string        // this process's lease owner ID
 	kick   chan struct{} // wakes the background loop
-	// ingested holds payable event IDs known to be in the ledger.
-	ingested sync.Map
+	// ingesting serialises this process's Ingest passes; written holds
+	// entry documents it wrote.
+	ingesting sync.Mutex
+	written   written
 
-	ledger, runs, payments, state, stripeAccounts, owners, events *mongo.Collection
+	books, entries, runs, payments, state, stripeAccounts, owners, events *mongo.Collection
+	oldLedger, migrations                                                 *mongo.Collection
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.
@@ -111,7 +133,10 @@ func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg C
 		now:            func() time.Time { return time.Now().UTC() },
 		owner:          account.NewID("proc"),
 		kick:           make(chan struct{}, 1),
-		ledger:         db.Collection("ledger"),
+		books:          db.Collection("ledger_books"),
+		entries:        db.Collection("ledger_entries"),
+		oldLedger:      db.Collection("ledger"),
+		migrations:     db.Collection("payouts_migrations"),
 		runs:           db.Collection("payout_runs"),
 		payments:       db.Collection("payments"),
 		state:          db.Collection("payout_state"),
@@ -156,6 +181,17 @@ func (s *Service) StripeConfigured() bool { return s.stripe.Configured() }
 // read is by _id, so there are none beyond _id.
 func (s *Service) EnsureIndexes(ctx context.Context) error { return nil }
 
+// pause holds the caller at a crash test's fault point (Config.TestFault)
+// until ctx ends, and then fails, as the killed process would have.
+func (s *Service) pause(ctx context.Context, point string) error {
+	if s.cfg.TestFault != point {
+		return nil
+	}
+	s.log.Warn("payouts paused for a crash test", "at", point)
+	<-ctx.Done()
+	return fmt.Errorf("paused at %s: %w", point, ctx.Err())
+}
+
 // Run runs the service's background loop until ctx ends: every Tick (or
 // when woken by a new run) it ingests earnings, starts the scheduled run
 // when one is due, and advances every unfinished run whose lease is free.
@@ -182,6 +218,9 @@ func (s *Service) work(ctx context.Context) {
 	}
 	if err := s.AdvanceAll(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("advancing payout runs", "err", err)
+	}
+	if err := s.fold(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("folding payouts into the books", "err", err)
 	}
 }
 

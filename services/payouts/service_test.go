@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/pkg/mongostore/mongotest"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/payouts/stripeclient"
@@ -24,8 +27,8 @@ import (
 
 const whsec = "whsec_test_secret"
 
-// events is a payable-event source for tests (feedback's real one is
-// tested in feedback).
+// events is a payable log for tests (feedback's real one is tested in
+// feedback): events in the order added, an event's position its index + 1.
 type events struct {
 	mu  sync.Mutex
 	evs []feedback.PayableEvent
@@ -34,20 +37,21 @@ type events struct {
 func (e *events) add(ev ...feedback.PayableEvent) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.evs = append(e.evs, ev...)
-	sort.Slice(e.evs, func(i, j int) bool { return e.evs[i].ID < e.evs[j].ID })
+	for _, x := range ev {
+		x.Seq = int64(len(e.evs) + 1)
+		e.evs = append(e.evs, x)
+	}
 }
 
-func (e *events) PayableEvents(_ context.Context, after string, limit int) ([]feedback.PayableEvent, error) {
+func (e *events) PayableLog(_ context.Context, after int64, limit int) (feedback.PayablePage, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []feedback.PayableEvent
-	for _, ev := range e.evs {
-		if ev.ID > after && len(out) < limit {
-			out = append(out, ev)
-		}
+	page := feedback.PayablePage{Events: []feedback.PayableEvent{}, Next: after}
+	for i := after; i < int64(len(e.evs)) && len(page.Events) < limit; i++ {
+		page.Events = append(page.Events, e.evs[i])
+		page.Next = i + 1
 	}
-	return out, nil
+	return page, nil
 }
 
 type fixture struct {
@@ -92,7 +96,7 @@ func newFixtureWith(t testing.TB, stripe bool) *fixture {
 	t.Helper()
 	db := mongotest.DB(t)
 	f := &fixture{t: t, ctx: context.Background(), db: db, src: &events{}, accts: account.New(db), faults: &faultOnce{}}
-	f.cfg = Config{StripeWebhookSecret: whsec, MinimumCents: 500, FeeBasisPoints: 1500, Schedule: "off", Lease: time.Minute}
+	f.cfg = Config{StripeWebhookSecret: whsec, MinimumCents: 500, FeeBasisPoints: 1500, Schedule: "off", Lease: time.Minute, Concurrency: concurrencyForTests()}
 	if stripe {
 		f.mock = stripetest.Start(t)
 		f.cfg.StripeSecretKey, f.cfg.StripeAPIBase = "sk_test_123", f.mock.URL
@@ -215,7 +219,7 @@ func TestIngestIsIdempotentAndBalances(t *testing.T) {
 		}
 	}
 	v := f.view(g)
-	if len(v.Entries) != 3 || v.BalanceCents != 850+850+510 || v.PayableCents != v.BalanceCents {
+	if len(v.Entries) != 3 || v.EntryCount != 3 || v.BalanceCents != 850+850+510 || v.PayableCents != v.BalanceCents {
 		t.Fatalf("after ingesting twice: %d entries, balance %d, payable %d", len(v.Entries), v.BalanceCents, v.PayableCents)
 	}
 	if len(v.Earnings) != 2 || v.Earnings[0].Reads != 2 || v.Earnings[0].Cents != 1700 || v.Earnings[1].Cents != 510 {
@@ -470,9 +474,199 @@ func TestIngestReadsEveryPage(t *testing.T) {
 	if err != nil || n != ingestPage+3 {
 		t.Fatalf("ingested %d (%v), want %d", n, err, ingestPage+3)
 	}
-	// An event approved later with a smaller ID is still picked up.
+	// An event logged later is picked up; one logged twice (an approval
+	// retried after a crash) is recorded once.
 	f.src.add(feedback.PayableEvent{ID: "asg_0:1:v1:" + g.ID, GraderID: g.ID, AssignmentID: "asg_0", PriceCents: 100, Currency: "usd"})
+	again := f.src.evs[0]
+	again.Recheck = true // as feedback marks an event a retry logs
+	f.src.add(again)
 	if n, err := f.svc.Ingest(f.ctx); err != nil || n != 1 {
 		t.Fatalf("second pass ingested %d (%v), want 1", n, err)
 	}
+	if v := f.view(g); v.EntryCount != ingestPage+4 || len(v.Entries) != maxRecentEntries {
+		t.Fatalf("the grader's view: %d entries, %d shown", v.EntryCount, len(v.Entries))
+	}
+	// A new process reads on from where the last stopped.
+	if n, err := f.service().Ingest(f.ctx); err != nil || n != 0 {
+		t.Fatalf("a new process ingested %d (%v), want 0", n, err)
+	}
+	f.balanced()
+}
+
+// A book's sums must agree with its entries: the trial balance reads both,
+// counts an entry the book applied but whose document a crash left
+// unwritten, and reports a book that disagrees.
+func TestTrialChecksBooks(t *testing.T) {
+	f := newFixture(t, false)
+	g := f.grader("ada")
+	f.approve(g, "asg_a", 2, 1000)
+	if _, err := f.svc.Ingest(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// An adjustment applied to the book, its document not written yet.
+	b, err := f.svc.readBook(f.ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Entry{ID: "adjustment:crash", Kind: KindAdjustment, GraderID: g.ID, Currency: "usd", At: time.Now().UTC(),
+		Lines: []Line{{AccountAdjustmentExpense, 300}, {GraderAccount(g.ID), -300}}}
+	b.apply(e)
+	b.Pending = []Entry{e}
+	b.Rev++
+	if err := mongostore.Swap(f.ctx, f.svc.books, g.ID, "rev", b.Rev-1, b.doc()); err != nil {
+		t.Fatal(err)
+	}
+	if tb := f.balanced(); tb.Entries != 3 || tb.Accounts["graders"]["usd"] != -2000 {
+		t.Fatalf("trial with a pending entry: %+v", tb)
+	}
+	// The next change writes it; an adjustment with its ID is a no-op.
+	if _, err := f.svc.Adjust(f.ctx, Adjustment{ID: "crash", GraderID: g.ID, Cents: 300, Reason: "retry"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := f.view(g); v.BalanceCents != 2000 || v.EntryCount != 3 {
+		t.Fatalf("after the retried adjustment: %+v", v)
+	}
+	// A book that no longer agrees with its entries is reported.
+	b, _ = f.svc.readBook(f.ctx, g.ID)
+	b.Balances["usd"] += 1
+	b.Rev++
+	if err := mongostore.Swap(f.ctx, f.svc.books, g.ID, "rev", b.Rev-1, b.doc()); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := f.svc.Trial(f.ctx)
+	if err != nil || tb.Balanced || len(tb.Disagreeing) != 1 || tb.Disagreeing[0] != g.ID {
+		t.Fatalf("trial with a book off by a cent: %+v %v", tb, err)
+	}
+}
+
+// The ledger of earlier versions (one document per grader holding every
+// entry, payouts listing what they settled) is split into entry documents
+// and bounded books at start, once; the grader's money is as it was.
+func TestMigrateOldBooks(t *testing.T) {
+	f := newFixture(t, false)
+	g := f.grader("ada")
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	earn := func(id string, cents int64, n int) oldEntry {
+		return oldEntry{Entry: Entry{ID: id, Kind: KindEarning, GraderID: g.ID, Currency: "usd", At: at.Add(time.Duration(n) * time.Second),
+			AssignmentID: "asg_a", Lines: []Line{{AccountGradingExpense, cents}, {GraderAccount(g.ID), -cents}}}}
+	}
+	paid := oldEntry{Entry: Entry{ID: "payout:run_1:" + g.ID, Kind: KindPayout, GraderID: g.ID, Currency: "usd", At: at.Add(3 * time.Second),
+		PaymentID: "run_1:" + g.ID, TransferID: "tr_1", Lines: []Line{{GraderAccount(g.ID), 1700}, {AccountStripeTransfers, -1700}}},
+		Settles: []string{"earning:a", "earning:b"}}
+	old := oldBook{ID: g.ID, Entries: map[string]oldEntry{
+		key("earning:a"): earn("earning:a", 850, 1), key("earning:b"): earn("earning:b", 850, 2),
+		key(paid.ID): paid, key("earning:c"): earn("earning:c", 510, 4)},
+		Payments: map[string]PaymentView{key("run_1:" + g.ID): {ID: "run_1:" + g.ID, RunID: "run_1", Cents: 1700, Currency: "usd", State: PaymentSent, TransferID: "tr_1", UpdatedAt: at}}}
+	if _, err := f.svc.oldLedger.InsertOne(f.ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	// Its payment, as earlier versions stored it (with the entries it settled).
+	if _, err := f.svc.payments.InsertOne(f.ctx, bson.M{"_id": "run_1:" + g.ID, "run_id": "run_1", "grader_id": g.ID, "cents": 1700, "currency": "usd",
+		"settles": []string{"earning:a", "earning:b"}, "idempotency_key": IdempotencyKey("run_1", g.ID), "state": PaymentSent, "transfer_id": "tr_1",
+		"created_at": at, "updated_at": at}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := f.service().Migrate(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := f.view(g)
+	if v.BalanceCents != 510 || v.PayableCents != 510 || v.EntryCount != 4 || len(v.Payments) != 1 || v.Payments[0].TransferID != "tr_1" ||
+		len(v.Earnings) != 1 || v.Earnings[0].Reads != 3 {
+		t.Fatalf("after the migration: %+v", v)
+	}
+	if b, _ := f.svc.readBook(f.ctx, g.ID); b.Open["usd"] != (Open{Cents: 510, Entries: 1}) {
+		t.Fatalf("open after the migration: %+v", b.Open)
+	}
+	f.balanced()
+	// A run pays what was open.
+	f.cfg.MinimumCents = 100
+	svc := f.service()
+	_, ps := f.runToEnd(svc)
+	if len(ps) != 1 || ps[0].Cents != 510 || ps[0].SettlesEntries != 1 {
+		t.Fatalf("the run after the migration: %+v", ps)
+	}
+}
+
+// On a store only this process can use (Config.Exclusive), a start
+// releases the lease of a run a gone process held, and the run resumes at
+// once; otherwise the lease stands until it expires.
+func TestLeasesOfGoneProcessesReleased(t *testing.T) {
+	f := newFixture(t, false)
+	g := f.grader("ada")
+	f.approve(g, "asg_a", 3, 1000)
+	run, err := f.svc.StartRun(f.ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := f.svc.claim(f.ctx, run.ID); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	// f.svc dies holding the lease (a minute long).
+	shared := f.service()
+	if err := shared.Migrate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.Advance(f.ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := shared.RunDetail(f.ctx, run.ID); r.State == RunDone {
+		t.Fatal("a run leased to another process was taken over without Exclusive")
+	}
+	f.cfg.Exclusive = true
+	next := f.service()
+	if err := next.Migrate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Advance(f.ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r, ps, _ := next.RunDetail(f.ctx, run.ID); r.State != RunDone || len(ps) != 1 {
+		t.Fatalf("after the start released the lease: %+v %+v", r, ps)
+	}
+}
+
+// A run writes no book: its payouts are folded into the books after it,
+// once; until then the grader's view and the trial balance add them in.
+func TestPayoutsFoldedAfterTheRun(t *testing.T) {
+	f := newFixture(t, true)
+	g := f.grader("ada")
+	f.onboard(g)
+	f.approve(g, "asg_a", 3, 1000)
+	_, ps := f.runToEnd(f.svc)
+	if len(ps) != 1 || ps[0].State != PaymentSent {
+		t.Fatalf("payments %+v", ps)
+	}
+	raw, err := f.svc.readBook(f.ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Balances["usd"] != 2550 {
+		t.Fatalf("the run changed the book: %v", raw.Balances)
+	}
+	if v := f.view(g); v.BalanceCents != 0 || len(v.Payments) != 1 || v.Payments[0].State != PaymentSent || v.Entries[0].Kind != KindPayout {
+		t.Fatalf("the view before folding: %+v", v)
+	}
+	f.balanced()
+	for range 2 {
+		if err := f.svc.fold(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := f.svc.readBook(f.ctx, g.ID)
+	if b.Balances["usd"] != 0 || b.Open["usd"] != (Open{}) || b.Rev != raw.Rev+1 {
+		t.Fatalf("after folding twice: rev %d (was %d), balances %v, open %v", b.Rev, raw.Rev, b.Balances, b.Open)
+	}
+	if v := f.view(g); v.BalanceCents != 0 || len(v.Payments) != 1 || v.EntryCount != 4 {
+		t.Fatalf("the view after folding: %+v", v)
+	}
+	f.balanced()
+}
+
+// concurrencyForTests is Config.Concurrency for the tests and benchmarks:
+// MARGIN_PAYOUTS_CONCURRENCY when set, else the default.
+func concurrencyForTests() int {
+	n, _ := strconv.Atoi(os.Getenv("MARGIN_PAYOUTS_CONCURRENCY"))
+	return n
 }

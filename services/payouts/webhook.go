@@ -156,6 +156,13 @@ func (s *Service) recordReversal(ctx context.Context, t *stripe.Transfer, at tim
 	if err != nil {
 		return "", err
 	}
+	if found {
+		ps, err := s.withOutcomes(ctx, []Payment{p})
+		if err != nil {
+			return "", err
+		}
+		p = ps[0]
+	}
 	if pid == "" || !found || p.TransferID != t.ID {
 		return "transfer not paid by Margin's ledger", nil
 	}

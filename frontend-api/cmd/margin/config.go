@@ -44,10 +44,12 @@ type Config struct {
 	// Default: DataDir/tmp, or $TMPDIR/margin with MongoDB and S3 both
 	// configured.
 	TmpDir string `env:"MARGIN_TMP_DIR"`
-	// TestFault, for crash tests only, pauses the embedded S3 in every put
-	// (blob.PauseMidWrite or blob.PausePublished), or every upload between
-	// storing a version and listing it (intake.PauseBeforeRow). Never set
-	// in production.
+	// TestFault, for crash tests only, holds the process at one point until
+	// it is killed: the embedded S3 in every put (blob.PauseMidWrite or
+	// blob.PausePublished), an upload between storing a version and listing
+	// it (intake.PauseBeforeRow), a feedback change (feedback.FaultSaveMid)
+	// or a payout run's payment (payouts.FaultAfterTransfer); the services
+	// read it too. Never set in production.
 	TestFault string `env:"MARGIN_TEST_FAULT"`
 
 	// Each service's own settings (env tags in its Config).

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -76,7 +77,11 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 		blobCfg.Endpoint, blobCfg.PathStyle = "", false
 	}
 	if cfg.S3Endpoint == "" {
-		e, err := blob.StartEmbedded(filepath.Join(cfg.DataDir, "blobs"), blob.EmbeddedOptions{Logger: logger, TestPause: blobFault(cfg.TestFault)})
+		pause := "" // MARGIN_TEST_FAULT names one service's fault point
+		if strings.HasPrefix(cfg.TestFault, "blob.") {
+			pause = cfg.TestFault
+		}
+		e, err := blob.StartEmbedded(filepath.Join(cfg.DataDir, "blobs"), blob.EmbeddedOptions{Logger: logger, TestPause: pause})
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +112,9 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 	d.matching = matching.New(db, blobs, accts, cfg.Matching, logger.With("service", "matching"))
 	d.feedback = feedback.New(db, blobs, accts, cfg.Feedback, logger.With("service", "feedback"))
 	d.analytics = analytics.New(db, blobs, accts, cfg.Analytics, logger.With("service", "analytics"))
-	d.payouts = payouts.New(db, blobs, accts, cfg.Payouts, logger.With("service", "payouts"))
+	pc := cfg.Payouts
+	pc.Exclusive = d.store.Embedded // the data directory is locked: no other process holds a run
+	d.payouts = payouts.New(db, blobs, accts, pc, logger.With("service", "payouts"))
 	for name, ix := range map[string]interface{ EnsureIndexes(context.Context) error }{
 		"intake": d.intake, "matching": d.matching, "feedback": d.feedback, "analytics": d.analytics, "payouts": d.payouts,
 	} {
@@ -118,6 +125,15 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 	if err := d.intake.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("intake migration: %w", err)
 	}
+	// Feedback's before payouts': payouts reads the payable log it builds.
+	for _, m := range []struct {
+		name string
+		svc  interface{ Migrate(context.Context) error }
+	}{{"feedback", d.feedback}, {"analytics", d.analytics}, {"payouts", d.payouts}} {
+		if err := m.svc.Migrate(ctx); err != nil {
+			return nil, fmt.Errorf("%s migration: %w", m.name, err)
+		}
+	}
 	// Recovery takes time in proportion to the work a crash left in flight;
 	// what it has not finished in a minute, intake's loop finishes later.
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -127,15 +143,6 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 	}
 	ok = true
 	return d, nil
-}
-
-// blobFault is the part of MARGIN_TEST_FAULT for the embedded S3: every
-// fault but intake's own.
-func blobFault(fault string) string {
-	if fault == intake.PauseBeforeRow {
-		return ""
-	}
-	return fault
 }
 
 // close releases everything open opened, the store last.
