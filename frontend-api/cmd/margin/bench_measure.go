@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/marginschool/margin/services/feedback"
+	"github.com/marginschool/margin/services/intake"
+	"github.com/marginschool/margin/services/intake/extract"
+	"github.com/marginschool/margin/services/payouts/stripeclient"
+)
+
+// token returns a session token of the user, starting a session the first
+// time (a student's session is what redeeming their access link starts).
+func (b *bench) token(ctx context.Context, userID string) (string, error) {
+	if tok, ok := b.tokens[userID]; ok {
+		return tok, nil
+	}
+	tok, err := b.d.accounts.StartSession(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	if b.tokens == nil {
+		b.tokens = map[string]string{}
+	}
+	b.tokens[userID] = tok
+	return tok, nil
+}
+
+// sample picks the i-th sample's class, one of its released assignments
+// and one of its students, spread over the school.
+func (b *bench) sample(i int) (*benchClass, string, intake.Student) {
+	cs := b.sc.classes
+	c := cs[(i*len(cs)/max(1, b.o.Samples)+i)%len(cs)]
+	return c, c.assignments[i%b.o.Assignments], c.students[i%len(c.students)]
+}
+
+// request is an interactive request to measure: sample i is run(ctx, i,
+// token) with a session token of user(i), started beforehand.
+type request struct {
+	name string
+	user func(i int) string
+	run  func(ctx context.Context, i int, token string) error
+}
+
+// requests measures each interactive request over HTTP, one at a time,
+// o.Samples times, recording its store commands for the profile.
+func (b *bench) requests(ctx context.Context) error {
+	teacher := func(i int) string { c, _, _ := b.sample(i); return c.teacher.ID }
+	get := func(path func(i int) string, out func() any) func(ctx context.Context, i int, tok string) error {
+		return func(ctx context.Context, i int, tok string) error {
+			var o any
+			if out != nil {
+				o = out()
+			}
+			return b.call(ctx, http.MethodGet, path(i), tok, nil, o)
+		}
+	}
+	for _, r := range []request{
+		{"teacher_assignment_page", teacher, get(func(i int) string { _, a, _ := b.sample(i); return "/teacher/assignments/" + a }, nil)},
+		{"submission_list_page_100", teacher, b.listPage},
+		{"grader_workspace_open_autosave", func(i int) string { return b.sc.open[i%len(b.sc.open)].grader.ID }, b.workspace},
+		{"student_feedback_read", func(i int) string { _, _, st := b.sample(i); return st.UserID }, get(func(i int) string {
+			_, a, st := b.sample(i)
+			return "/api/v1/submissions/" + intake.SubmissionID(a, st.StudentID) + "/feedback"
+		}, func() any { return new(feedback.StudentFeedback) })},
+		{"class_summary", teacher, get(func(i int) string { _, a, _ := b.sample(i); return "/api/v1/analytics/assignments/" + a + "/summary" }, nil)},
+		{"class_data_wall", teacher, get(func(i int) string { c, _, _ := b.sample(i); return "/api/v1/analytics/classes/" + c.ID + "/data-wall" }, nil)},
+		{"admin_school_totals", func(int) string { return b.sc.admin.ID }, get(func(int) string { return "/api/v1/analytics/admin/totals" }, nil)},
+	} {
+		res, err := b.measure(ctx, r)
+		if err != nil {
+			return err
+		}
+		b.report(res)
+		switch r.name {
+		case "class_summary":
+			if err := b.versusScan(ctx, res, "class_summary_vs_scan", func(c *benchClass, a string) bson.D { return bson.D{{Key: "assignment_id", Value: a}} }); err != nil {
+				return err
+			}
+		case "class_data_wall":
+			if err := b.versusScan(ctx, res, "class_data_wall_vs_scan", func(c *benchClass, _ string) bson.D { return bson.D{{Key: "class_id", Value: c.ID}} }); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// measure runs a request o.Samples times and returns its latency (and, with
+// --profile, its store profile).
+func (b *bench) measure(ctx context.Context, r request) (measureResult, error) {
+	var took []time.Duration
+	var samples [][]storeOp
+	for i := range b.o.Samples {
+		tok, err := b.token(ctx, r.user(i))
+		if err != nil {
+			return measureResult{}, err
+		}
+		var d time.Duration
+		ops, err := b.rec.record(func() error {
+			start := time.Now()
+			err := r.run(ctx, i, tok)
+			d = time.Since(start)
+			return err
+		})
+		if err != nil {
+			return measureResult{}, fmt.Errorf("bench: %s: %w", r.name, err)
+		}
+		took, samples = append(took, d), append(samples, ops)
+	}
+	res := measureResult{Measure: r.name, Kind: "request", P50: percentile(took, 50), P95: percentile(took, 95), Samples: len(took)}
+	if b.o.Profile {
+		p := profile(ctx, b.d.store.DB, samples)
+		res.Store = &p
+	}
+	return res, nil
+}
+
+// listPage is the first page of 100 of an assignment's submission list,
+// which must hold every student (a class has fewer than 100).
+func (b *bench) listPage(ctx context.Context, i int, tok string) error {
+	c, a, _ := b.sample(i)
+	var p intake.Page
+	if err := b.call(ctx, http.MethodGet, "/api/v1/assignments/"+a+"/submissions?limit=100", tok, nil, &p); err != nil {
+		return err
+	}
+	if len(p.Rows) != len(c.students) || p.Total != len(c.students) {
+		return fmt.Errorf("list of %s: %d rows of %d, want %d", a, len(p.Rows), p.Total, len(c.students))
+	}
+	return nil
+}
+
+// workspace opens a task's grading workspace and autosaves a draft on it,
+// as the grader's page does.
+func (b *bench) workspace(ctx context.Context, i int, tok string) error {
+	t := b.sc.open[i%len(b.sc.open)]
+	var w feedback.Workspace
+	if err := b.call(ctx, http.MethodGet, "/api/v1/grader/tasks/"+t.id+"/workspace", tok, nil, &w); err != nil {
+		return err
+	}
+	draft := struct {
+		Rev int `json:"rev"`
+		feedback.Content
+	}{w.Feedback.Rev, demoContent(w, demoLevel)}
+	return b.call(ctx, http.MethodPut, "/api/v1/grader/tasks/"+t.id+"/feedback", tok, draft, nil)
+}
+
+// versusScan compares a request measured over the samples with a raw
+// driver scan (Find with filter) of the feedback documents it is computed
+// from, for the same samples.
+func (b *bench) versusScan(ctx context.Context, ours measureResult, name string, filter func(c *benchClass, a string) bson.D) error {
+	var took []time.Duration
+	for i := range b.o.Samples {
+		c, a, _ := b.sample(i)
+		start := time.Now()
+		cur, err := b.d.store.DB.Collection("feedback").Find(ctx, filter(c, a))
+		if err != nil {
+			return err
+		}
+		var fbs []feedback.Feedback
+		if err := cur.All(ctx, &fbs); err != nil {
+			return err
+		}
+		took = append(took, time.Since(start))
+	}
+	raw := percentile(took, 50)
+	b.report(measureResult{Measure: name, Kind: "job", P50: ours.P50, P95: ours.P95, RawMS: ptr(raw), Ratio: ptr(ours.P50 / raw), Samples: len(took),
+		Note: "raw: Find of the same feedback documents, decoded"})
+	return nil
+}
+
+// jobs measures the heavy work against its raw equivalent.
+func (b *bench) jobs(ctx context.Context) error {
+	for _, job := range []func(context.Context) (measureResult, error){b.concurrentReads, b.ingest, b.payoutRun} {
+		start := time.Now()
+		res, err := job(ctx)
+		if err != nil {
+			return err
+		}
+		b.report(res)
+		b.logf("%s took %s", res.Measure, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// concurrentReads has 32 students read their released feedback at once,
+// o.Reads times each, over HTTP; then 32 clients read the same feedback
+// documents as often with a raw FindOne by _id.
+func (b *bench) concurrentReads(ctx context.Context) (measureResult, error) {
+	const clients = 32
+	type target struct{ token, path, feedbackID string }
+	targets := make([]target, clients)
+	for k := range clients {
+		c := b.sc.classes[k%len(b.sc.classes)]
+		st := c.students[(k/len(b.sc.classes)*7+k)%len(c.students)]
+		a := c.assignments[k%b.o.Assignments]
+		sub := intake.SubmissionID(a, st.StudentID)
+		tok, err := b.token(ctx, st.UserID)
+		if err != nil {
+			return measureResult{}, err
+		}
+		targets[k] = target{tok, "/api/v1/submissions/" + sub + "/feedback", feedback.TaskID(intake.VersionID(sub, 1), feedback.First)}
+	}
+	ours, oursWall, err := concurrently(clients, b.o.Reads, func(k int) error {
+		var sf feedback.StudentFeedback
+		return b.call(ctx, http.MethodGet, targets[k].path, targets[k].token, nil, &sf)
+	})
+	if err != nil {
+		return measureResult{}, fmt.Errorf("bench: concurrent feedback reads: %w", err)
+	}
+	col := b.d.store.DB.Collection("feedback")
+	raw, rawWall, err := concurrently(clients, b.o.Reads, func(k int) error {
+		return col.FindOne(ctx, bson.D{{Key: "_id", Value: targets[k].feedbackID}}).Err()
+	})
+	if err != nil {
+		return measureResult{}, fmt.Errorf("bench: raw feedback reads: %w", err)
+	}
+	n := float64(clients * b.o.Reads)
+	return measureResult{Measure: "student_feedback_reads_32_clients", Kind: "job", P50: percentile(ours, 50), P95: percentile(ours, 95),
+		RawMS: ptr(percentile(raw, 50)), Ratio: ptr(float64(oursWall) / float64(rawWall)), Samples: len(ours),
+		PerSecond: n / oursWall.Seconds(), RawPerSecond: n / rawWall.Seconds(),
+		Note: "p50/p95: latency of one read under load; raw: FindOne of the same feedback documents; ratio: raw throughput over ours"}, nil
+}
+
+// concurrently runs f(k) reads times on each of clients goroutines and
+// returns every call's latency and the wall time.
+func concurrently(clients, reads int, f func(k int) error) ([]time.Duration, time.Duration, error) {
+	var mu sync.Mutex
+	var took []time.Duration
+	var first error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for k := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range reads {
+				t := time.Now()
+				err := f(k)
+				mu.Lock()
+				took = append(took, time.Since(t))
+				if err != nil && first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return took, time.Since(start), first
+}
+
+// ingest uploads a class of o.IngestFiles (150) students' files in mixed
+// formats as one ZIP through an upload batch; raw is an S3 put plus text
+// extraction of each of the same files.
+func (b *bench) ingest(ctx context.Context) (measureResult, error) {
+	size := b.o.IngestFiles
+	s := &seeder{d: b.d, o: b.o, sc: b.sc}
+	teacher := b.sc.classes[0].teacher
+	grade := 10
+	cl, err := b.d.intake.CreateClass(ctx, teacher, intake.ClassInput{Name: "Ingest bench", Subject: "english", GradeLevel: &grade})
+	if err != nil {
+		return measureResult{}, err
+	}
+	res, err := b.d.intake.ImportRoster(ctx, teacher, cl.ID, bytes.NewReader([]byte(benchRoster(900000, 900000+size))))
+	if err != nil || len(res.Students) != size {
+		return measureResult{}, fmt.Errorf("bench: ingest roster: %d students, %v %v", len(res.Students), err, res.Errors)
+	}
+	c := &benchClass{Class: cl, teacher: teacher, students: res.Students}
+	aID, err := s.createAssignment(ctx, c, 1, 0)
+	if err != nil {
+		return measureResult{}, err
+	}
+	entries, err := s.essays(c.students, 1)
+	if err != nil {
+		return measureResult{}, err
+	}
+	zip, err := zipOf(entries)
+	if err != nil {
+		return measureResult{}, err
+	}
+
+	start := time.Now()
+	f, n, err := intake.Spool(bytes.NewReader(zip), "class.zip", 1<<30)
+	if err != nil {
+		return measureResult{}, err
+	}
+	defer func() { f.Close(); os.Remove(f.Name()) }()
+	batch, err := b.d.intake.StartUpload(ctx, teacher, aID, "")
+	if err == nil {
+		err = batch.Add(ctx, "class.zip", "", f, n)
+	}
+	if err != nil {
+		return measureResult{}, fmt.Errorf("bench: ingest: %w", err)
+	}
+	ours := time.Since(start)
+	if got := batch.Upload().Counts; got.Created != size {
+		return measureResult{}, fmt.Errorf("bench: ingest created %d submissions of %d: %+v", got.Created, size, got)
+	}
+
+	start = time.Now()
+	for _, e := range entries {
+		data := []byte(e[1])
+		sum := sha256.Sum256(data)
+		if _, err := b.d.blobs.Put(ctx, "bench-raw/"+hex.EncodeToString(sum[:]), bytes.NewReader(data), "application/octet-stream"); err != nil {
+			return measureResult{}, err
+		}
+		if _, err := extract.Extract(ctx, bytes.NewReader(data), int64(len(data)), e[0]); err != nil {
+			return measureResult{}, fmt.Errorf("bench: raw extract %s: %w", e[0], err)
+		}
+	}
+	raw := time.Since(start)
+	return measureResult{Measure: fmt.Sprintf("class_ingest_%d_files", size), Kind: "job", P50: ms(ours), P95: ms(ours), RawMS: ptr(ms(raw)), Ratio: ptr(float64(ours) / float64(raw)),
+		Samples: 1, Note: fmt.Sprintf("one ZIP of %s through an upload batch; raw: S3 put + extraction of each file", bytesText(int64(len(zip))))}, nil
+}
+
+// payoutRun pays every grader with earnings in one run against stripe-mock;
+// raw is the same number of bare transfer calls through Margin's Stripe
+// adapter.
+func (b *bench) payoutRun(ctx context.Context) (measureResult, error) {
+	if b.mock == nil {
+		return measureResult{Measure: "payout_run", Kind: "job", Note: "not measured: no stripe-mock"}, nil
+	}
+	if _, err := b.d.payouts.Ingest(ctx); err != nil {
+		return measureResult{}, err
+	}
+	before := b.mock.transfers.Load()
+	start := time.Now()
+	run, err := b.d.payouts.StartRun(ctx, b.sc.admin.ID)
+	if err == nil {
+		err = b.d.payouts.Advance(ctx, run.ID)
+	}
+	if err != nil {
+		return measureResult{}, fmt.Errorf("bench: payout run: %w", err)
+	}
+	ours := time.Since(start)
+	calls := b.mock.transfers.Load() - before
+	run, payments, err := b.d.payouts.RunDetail(ctx, run.ID)
+	if err != nil {
+		return measureResult{}, err
+	}
+	if run.SentCount != len(run.Graders) || int64(run.SentCount) != calls {
+		return measureResult{}, fmt.Errorf("bench: payout run sent %d payments to %d graders with %d Stripe calls", run.SentCount, len(run.Graders), calls)
+	}
+
+	sc := stripeclient.New(stripeclient.Config{SecretKey: "sk_test_bench", APIBase: b.mock.URL})
+	start = time.Now()
+	for i, p := range payments {
+		_, err := sc.CreateTransfer(ctx, stripeclient.TransferRequest{Amount: p.Cents, Currency: p.Currency, Destination: p.Destination,
+			Group: "bench-raw", Description: "bench", IdempotencyKey: fmt.Sprintf("bench-raw-%d", i)})
+		if err != nil {
+			return measureResult{}, fmt.Errorf("bench: raw transfer: %w", err)
+		}
+	}
+	raw := time.Since(start)
+	return measureResult{Measure: "payout_run", Kind: "job", P50: ms(ours), P95: ms(ours), RawMS: ptr(ms(raw)), Ratio: ptr(float64(ours) / float64(raw)),
+		Samples: 1, Graders: len(run.Graders), StripeCalls: calls, Note: "raw: the same transfers as bare Stripe calls"}, nil
+}
