@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/marginschool/margin/frontend-api/api"
+	"github.com/marginschool/margin/services/payouts/stripeclient/stripemock"
 )
 
 // benchOptions are the flags of `margin bench school`.
@@ -58,7 +59,7 @@ type measureResult struct {
 	PerSecond    float64 `json:"per_s,omitempty"`
 	RawPerSecond float64 `json:"raw_per_s,omitempty"`
 	Graders      int     `json:"graders,omitempty"`
-	StripeCalls  int64   `json:"stripe_calls,omitempty"`
+	StripeCalls  int     `json:"stripe_calls,omitempty"`
 	DataBytes    int64   `json:"data_dir_bytes,omitempty"`
 	PeakRSS      int64   `json:"peak_rss_bytes,omitempty"`
 	Note         string  `json:"note,omitempty"`
@@ -126,12 +127,12 @@ func benchCmd(ctx context.Context, cfg Config, logger *slog.Logger, args []strin
 	}
 	cfg.DataDir, cfg.MongoURI, cfg.S3Endpoint = o.Dir, "", ""
 	cfg.Payouts.Schedule, cfg.Payouts.StripeSecretKey, cfg.Payouts.StripeAPIBase, cfg.Payouts.StripeWebhookSecret = "off", "", "", benchWebhookSecret
-	mock, err := startStripeMock(ctx, o.StripeMock, o.StripeURL, logf)
+	mock, closeMock, err := startStripeMock(ctx, o.StripeMock, o.StripeURL, logf)
 	if err != nil {
 		return err
 	}
 	if mock != nil {
-		defer mock.stop()
+		defer closeMock()
 		cfg.Payouts.StripeSecretKey, cfg.Payouts.StripeAPIBase = "sk_test_bench", mock.URL
 	}
 
@@ -199,7 +200,7 @@ type bench struct {
 	d      *deps
 	sc     *benchSchool
 	rec    *storeRecorder
-	mock   *stripeMock
+	mock   *stripemock.Mock // nil without stripe-mock
 	logf   func(string, ...any)
 	out    io.Writer
 	base   string

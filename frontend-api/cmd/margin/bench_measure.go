@@ -334,7 +334,7 @@ func (b *bench) payoutRun(ctx context.Context) (measureResult, error) {
 	if _, err := b.d.payouts.Ingest(ctx); err != nil {
 		return measureResult{}, err
 	}
-	before := b.mock.transfers.Load()
+	before := len(b.mock.Requests(http.MethodPost, "/v1/transfers"))
 	start := time.Now()
 	run, err := b.d.payouts.StartRun(ctx, b.sc.admin.ID)
 	if err == nil {
@@ -344,12 +344,12 @@ func (b *bench) payoutRun(ctx context.Context) (measureResult, error) {
 		return measureResult{}, fmt.Errorf("bench: payout run: %w", err)
 	}
 	ours := time.Since(start)
-	calls := b.mock.transfers.Load() - before
+	calls := len(b.mock.Requests(http.MethodPost, "/v1/transfers")) - before
 	run, payments, err := b.d.payouts.RunDetail(ctx, run.ID)
 	if err != nil {
 		return measureResult{}, err
 	}
-	if run.SentCount != len(run.Graders) || int64(run.SentCount) != calls {
+	if run.SentCount != len(run.Graders) || run.SentCount != calls {
 		return measureResult{}, fmt.Errorf("bench: payout run sent %d payments to %d graders with %d Stripe calls", run.SentCount, len(run.Graders), calls)
 	}
 

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/webhook"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/marginschool/margin/pkg/account"
@@ -21,6 +19,7 @@ import (
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
 	"github.com/marginschool/margin/services/matching"
+	"github.com/marginschool/margin/services/payouts/stripeclient/stripemock"
 )
 
 // The shape of the bench's school.
@@ -196,14 +195,10 @@ func (s *seeder) grader(ctx context.Context, i int, pw string) (account.User, er
 	if err != nil {
 		return u, fmt.Errorf("bench onboarding: %w", err)
 	}
-	payload, _ := json.Marshal(map[string]any{
-		"id": "evt_bench_" + u.ID, "object": "event", "api_version": stripe.APIVersion, "type": "account.updated",
-		"created": time.Now().Unix(), "livemode": false, "pending_webhooks": 1,
-		"data": map[string]any{"object": map[string]any{"id": ob.AccountID, "object": "account", "payouts_enabled": true,
-			"charges_enabled": true, "details_submitted": true, "requirements": map[string]any{"currently_due": []string{}}}},
-	})
-	sig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: benchWebhookSecret, Timestamp: time.Now()})
-	if _, err := s.d.payouts.HandleWebhook(ctx, payload, sig.Header); err != nil {
+	payload := stripemock.Event("evt_bench_"+u.ID, "account.updated", "", map[string]any{"id": ob.AccountID, "object": "account",
+		"payouts_enabled": true, "charges_enabled": true, "details_submitted": true, "requirements": map[string]any{"currently_due": []string{}}})
+	sig := stripemock.Sign(payload, benchWebhookSecret, time.Now())
+	if _, err := s.d.payouts.HandleWebhook(ctx, payload, sig); err != nil {
 		return u, fmt.Errorf("bench onboarding webhook: %w", err)
 	}
 	return u, nil
