@@ -146,7 +146,7 @@ func benchCmd(ctx context.Context, cfg Config, logger *slog.Logger, args []strin
 	b := &bench{o: o, d: d, rec: rec, mock: mock, logf: logf, out: stdout}
 	logf("seeding %d students × %d assignments in %s", o.Students, o.Assignments, o.Dir)
 	start := time.Now()
-	if b.sc, err = seedSchool(ctx, d, o, logf); err != nil {
+	if b.sc, err = seedSchool(ctx, d, o, rec, logf); err != nil {
 		return err
 	}
 	seeded := time.Since(start)

@@ -265,7 +265,7 @@ func concurrently(clients, reads int, f func(k int) error) ([]time.Duration, tim
 // extraction of each of the same files.
 func (b *bench) ingest(ctx context.Context) (measureResult, error) {
 	size := b.o.IngestFiles
-	s := &seeder{d: b.d, o: b.o, sc: b.sc}
+	s := &seeder{d: b.d, o: b.o, sc: b.sc, rec: b.rec}
 	teacher := b.sc.classes[0].teacher
 	grade := 10
 	cl, err := b.d.intake.CreateClass(ctx, teacher, intake.ClassInput{Name: "Ingest bench", Subject: "english", GradeLevel: &grade})

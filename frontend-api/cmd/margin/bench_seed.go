@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,7 @@ type seeder struct {
 	d    *deps
 	o    benchOptions
 	sc   *benchSchool
+	rec  *storeRecorder // for the weekly log of store time by phase
 	logf func(format string, args ...any)
 }
 
@@ -72,17 +74,26 @@ type seeder struct {
 // at by its teacher, a tenth of the submissions read twice, and one grader
 // per 13 students, onboarded to Stripe when it is configured, with their
 // earnings ingested into the ledger.
-func seedSchool(ctx context.Context, d *deps, o benchOptions, logf func(string, ...any)) (*benchSchool, error) {
-	s := &seeder{d: d, o: o, sc: &benchSchool{graders: map[string]account.User{}}, logf: logf}
+func seedSchool(ctx context.Context, d *deps, o benchOptions, rec *storeRecorder, logf func(string, ...any)) (*benchSchool, error) {
+	s := &seeder{d: d, o: o, sc: &benchSchool{graders: map[string]account.User{}}, rec: rec, logf: logf}
 	if err := s.people(withPhase(ctx, "people")); err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	for week := 1; week <= o.Assignments; week++ {
+		before, began := rec.phaseMS(), time.Now()
 		if err := s.week(ctx, week); err != nil {
 			return nil, fmt.Errorf("bench: week %d: %w", week, err)
 		}
-		s.logf("seeded week %d of %d (%d classes) in %s", week, o.Assignments, len(s.sc.classes), time.Since(start).Round(time.Second))
+		var phases []string
+		for phase, ms := range rec.phaseMS() {
+			if d := ms - before[phase]; d >= 100 {
+				phases = append(phases, fmt.Sprintf("%s %.1f s", phase, d/1000))
+			}
+		}
+		slices.Sort(phases)
+		s.logf("seeded week %d of %d (%d classes) in %s, %s in all; store time: %s", week, o.Assignments, len(s.sc.classes),
+			time.Since(began).Round(time.Second), time.Since(start).Round(time.Second), strings.Join(phases, ", "))
 	}
 	if err := s.openWork(ctx); err != nil {
 		return nil, err

@@ -160,9 +160,6 @@ func classify(name string, cmd bson.Raw) storeOp {
 	switch name {
 	case "find":
 		filter(cmd.Lookup("filter"))
-		if cmd.Lookup("filter").Type == 0 {
-			op.Kind = "scan"
-		}
 	case "findAndModify":
 		op.Write = true
 		filter(cmd.Lookup("query"))
@@ -321,6 +318,19 @@ type phaseProfile struct {
 	StoreMS    float64       `json:"store_ms"`
 	RoundTrips int           `json:"round_trips"`
 	Lines      []profileLine `json:"commands"` // PerRequest is per submission
+}
+
+// phaseMS is the store time of each phase so far, in milliseconds.
+func (r *storeRecorder) phaseMS() map[string]float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]float64{}
+	for phase, ops := range r.phases {
+		for _, op := range ops {
+			out[phase] += ms(op.Took)
+		}
+	}
+	return out
 }
 
 // phaseProfiles sums the recorder's phases, slowest first.

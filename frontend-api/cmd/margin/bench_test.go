@@ -7,6 +7,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"github.com/marginschool/margin/services/payouts/stripeclient/stripetest"
 )
@@ -63,5 +67,61 @@ func TestBenchSchool(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "verified:") {
 		t.Errorf("the bench did not verify its lists and summaries:\n%s", stderr.String())
+	}
+}
+
+// TestClassify checks how the bench tells a lookup by _id (answered from
+// the embedded store's index) from a scan.
+func TestClassify(t *testing.T) {
+	doc := func(d bson.D) bson.Raw { b, _ := bson.Marshal(d); return b }
+	id := bson.D{{Key: "_id", Value: "a"}}
+	for _, tc := range []struct {
+		name string
+		cmd  bson.D
+		kind string
+		id   string
+	}{
+		{"find", bson.D{{Key: "find", Value: "c"}, {Key: "filter", Value: id}}, "id", "a"},
+		{"find", bson.D{{Key: "find", Value: "c"}, {Key: "filter", Value: bson.D{{Key: "_id", Value: primitive.ObjectID{1}}}}}, "id", primitive.ObjectID{1}.Hex()},
+		{"find", bson.D{{Key: "find", Value: "c"}, {Key: "filter", Value: bson.D{{Key: "_id", Value: 7}}}}, "scan", ""},
+		{"find", bson.D{{Key: "find", Value: "c"}, {Key: "filter", Value: bson.D{{Key: "_id", Value: "a"}, {Key: "state", Value: "open"}}}}, "scan", ""},
+		{"find", bson.D{{Key: "find", Value: "c"}}, "scan", ""},
+		{"update", bson.D{{Key: "update", Value: "c"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: id}, {Key: "u", Value: bson.D{}}}}}}, "id", "a"},
+		{"delete", bson.D{{Key: "delete", Value: "c"}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "owner", Value: "x"}}}}}}}, "scan", ""},
+		{"findAndModify", bson.D{{Key: "findAndModify", Value: "c"}, {Key: "query", Value: id}}, "id", "a"},
+		{"insert", bson.D{{Key: "insert", Value: "c"}}, "insert", ""},
+		{"aggregate", bson.D{{Key: "aggregate", Value: "c"}}, "scan", ""},
+		{"getMore", bson.D{{Key: "getMore", Value: int64(1)}, {Key: "collection", Value: "c"}}, "more", ""},
+		{"ping", bson.D{{Key: "ping", Value: 1}}, "other", ""},
+	} {
+		op := classify(tc.name, doc(tc.cmd))
+		if op.Kind != tc.kind || op.ID != tc.id || (tc.kind != "other" && op.Collection != "c") {
+			t.Errorf("%s %v: got %+v, want kind %s, id %q, collection c", tc.name, tc.cmd, op, tc.kind, tc.id)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		in   []time.Duration
+		p    int
+		want float64
+	}{
+		{ms(5, 1, 3, 2, 4), 50, 3},
+		{ms(5, 1, 3, 2, 4), 95, 5},
+		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20), 95, 19},
+		{ms(7), 50, 7},
+		{nil, 50, 0},
+	} {
+		if got := percentile(tc.in, tc.p); got != tc.want {
+			t.Errorf("percentile(%v, %d) = %v, want %v", tc.in, tc.p, got, tc.want)
+		}
 	}
 }
