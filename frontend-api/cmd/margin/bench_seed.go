@@ -81,7 +81,7 @@ func seedSchool(ctx context.Context, d *deps, o benchOptions, rec *storeRecorder
 	}
 	start := time.Now()
 	for week := 1; week <= o.Assignments; week++ {
-		before, began := rec.phaseMS(), time.Now()
+		before, began, cpu := rec.phaseMS(), time.Now(), cpuTime()
 		if err := s.week(ctx, week); err != nil {
 			return nil, fmt.Errorf("bench: week %d: %w", week, err)
 		}
@@ -92,8 +92,8 @@ func seedSchool(ctx context.Context, d *deps, o benchOptions, rec *storeRecorder
 			}
 		}
 		slices.Sort(phases)
-		s.logf("seeded week %d of %d (%d classes) in %s, %s in all; store time: %s", week, o.Assignments, len(s.sc.classes),
-			time.Since(began).Round(time.Second), time.Since(start).Round(time.Second), strings.Join(phases, ", "))
+		s.logf("seeded week %d of %d (%d classes) in %s (%s of CPU), %s in all; store time: %s", week, o.Assignments, len(s.sc.classes),
+			time.Since(began).Round(time.Second), (cpuTime() - cpu).Round(time.Second), time.Since(start).Round(time.Second), strings.Join(phases, ", "))
 	}
 	if err := s.openWork(ctx); err != nil {
 		return nil, err
