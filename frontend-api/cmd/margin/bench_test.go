@@ -25,7 +25,7 @@ import (
 func TestBenchSchool(t *testing.T) {
 	mock := stripetest.Start(t)
 	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "school", "--students", "30", "--assignments", "2", "--samples", "2", "--reads", "1", "--ingest-files", "10",
+	args := []string{"bench", "school", "--students", "10", "--assignments", "2", "--samples", "2", "--reads", "1", "--ingest-files", "10",
 		"--workers", "2", "--json", "--verify", "--stripe-url", mock.URL, "--dir", t.TempDir()}
 	if err := run(context.Background(), args, nil, &stdout, &stderr); err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
