@@ -56,14 +56,16 @@ type measureResult struct {
 	Ratio   *float64 `json:"ratio"`
 	Samples int      `json:"samples,omitempty"`
 	// What a job measured besides time.
-	PerSecond    float64 `json:"per_s,omitempty"`
-	RawPerSecond float64 `json:"raw_per_s,omitempty"`
-	Graders      int     `json:"graders,omitempty"`
-	StripeCalls  int     `json:"stripe_calls,omitempty"`
-	DataBytes    int64   `json:"data_dir_bytes,omitempty"`
-	PeakRSS      int64   `json:"peak_rss_bytes,omitempty"`
-	CPUMS        float64 `json:"cpu_ms,omitempty"` // the process's CPU time, which a busy machine inflates less than wall time
-	Note         string  `json:"note,omitempty"`
+	PerSecond    float64  `json:"per_s,omitempty"`
+	RawPerSecond float64  `json:"raw_per_s,omitempty"`
+	Graders      int      `json:"graders,omitempty"`
+	StripeCalls  int      `json:"stripe_calls,omitempty"`
+	DataBytes    int64    `json:"data_dir_bytes,omitempty"`
+	PeakRSS      int64    `json:"peak_rss_bytes,omitempty"`
+	CPUMS        float64  `json:"cpu_ms,omitempty"` // the process's CPU time, which a busy machine inflates less than wall time
+	RawFindMS    *float64 `json:"raw_find_ms,omitempty"`
+	Note         string   `json:"note,omitempty"`
+	Failed       string   `json:"failed,omitempty"` // why the measure stopped early
 	// Store is what one request does to the store (with --profile), and
 	// Phases what each step of the seeding did.
 	Store  *storeProfile  `json:"store,omitempty"`
@@ -92,7 +94,7 @@ func benchCmd(ctx context.Context, cfg Config, logger *slog.Logger, args []strin
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object per measure")
 	fs.BoolVar(&o.Profile, "profile", false, "profile each measure's store round trips")
 	fs.BoolVar(&o.Verify, "verify", false, "check every list and summary against a recomputation from the raw documents")
-	fs.StringVar(&o.Dir, "dir", "", "data directory to build the school in (kept); default: a temporary one, removed")
+	fs.StringVar(&o.Dir, "dir", "", "data directory to build the school in (kept; a school already there is measured again without seeding); default: a temporary one, removed")
 	fs.StringVar(&o.StripeMock, "stripe-mock", "", "stripe-mock binary (default: $STRIPE_MOCK_BIN, the PATH, or built from the module)")
 	fs.StringVar(&o.StripeURL, "stripe-url", "", "a running stripe-mock to use instead of starting one")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -145,23 +147,31 @@ func benchCmd(ctx context.Context, cfg Config, logger *slog.Logger, args []strin
 	defer d.close(context.WithoutCancel(ctx))
 
 	b := &bench{o: o, d: d, rec: rec, mock: mock, logf: logf, out: stdout}
-	logf("seeding %d students × %d assignments in %s", o.Students, o.Assignments, o.Dir)
 	start := time.Now()
-	if b.sc, err = seedSchool(ctx, d, o, rec, logf); err != nil {
+	if b.sc, err = loadSchool(ctx, d, &b.o); err != nil {
 		return err
 	}
-	seeded := time.Since(start)
-	dataBytes, _ := dirSize(o.Dir)
-	seeding := measureResult{Measure: "seeding", Kind: "job", P50: ms(seeded), P95: ms(seeded), DataBytes: dataBytes, PeakRSS: peakRSS(), CPUMS: ms(cpuTime()),
-		Note: fmt.Sprintf("%d students, %d classes, %d assignments each, %d graders", o.Students, len(b.sc.classes), o.Assignments, len(b.sc.graders))}
-	submissions := o.Students * o.Assignments
-	if o.Profile {
-		seeding.Phases = rec.phaseProfiles(submissions)
+	if b.sc != nil {
+		logf("measuring the school already in %s (%d students, %d assignments released per class); not seeding", o.Dir, b.o.Students, b.o.Assignments)
+	} else {
+		logf("seeding %d students × %d assignments in %s", o.Students, o.Assignments, o.Dir)
+		if b.sc, err = seedSchool(ctx, d, o, rec, logf); err != nil {
+			return err
+		}
+		seeded := time.Since(start)
+		dataBytes, _ := dirSize(o.Dir)
+		seeding := measureResult{Measure: "seeding", Kind: "job", P50: ms(seeded), P95: ms(seeded), DataBytes: dataBytes, PeakRSS: peakRSS(), CPUMS: ms(cpuTime()),
+			Note: fmt.Sprintf("%d students, %d classes, %d assignments each, %d graders", o.Students, len(b.sc.classes), o.Assignments, len(b.sc.graders))}
+		submissions := o.Students * o.Assignments
+		if o.Profile {
+			seeding.Phases = rec.phaseProfiles(submissions)
+		}
+		b.report(seeding)
+		if o.Profile && !o.JSON {
+			printPhases(stdout, seeding.Phases, submissions)
+		}
 	}
-	b.report(seeding)
-	if o.Profile && !o.JSON {
-		printPhases(stdout, seeding.Phases, submissions)
-	}
+	measuring := time.Now()
 
 	srv := api.New(api.Config{}, api.Deps{
 		Accounts: d.accounts, Intake: d.intake, Matching: d.matching, Feedback: d.feedback,
@@ -181,14 +191,14 @@ func benchCmd(ctx context.Context, cfg Config, logger *slog.Logger, args []strin
 			return err
 		}
 	}
-	logf("measured in %s", time.Since(start.Add(seeded)).Round(time.Second))
+	logf("measured in %s", time.Since(measuring).Round(time.Second))
 	if o.Verify {
 		if err := b.verify(ctx); err != nil {
 			return err
 		}
 		logf("verified: every list is complete and every summary, data wall and total equals its recomputation")
 	}
-	dataBytes, _ = dirSize(o.Dir)
+	dataBytes, _ := dirSize(o.Dir)
 	total := time.Since(start)
 	b.report(measureResult{Measure: "whole_run", Kind: "job", P50: ms(total), P95: ms(total), DataBytes: dataBytes, PeakRSS: peakRSS(), CPUMS: ms(cpuTime()),
 		Note: "seeding and measuring; data directory and peak RSS at the end"})
@@ -232,8 +242,14 @@ func (b *bench) report(r measureResult) {
 	if r.DataBytes > 0 {
 		fmt.Fprintf(b.out, "  data %s, peak RSS %s, %.0f s of CPU", bytesText(r.DataBytes), bytesText(r.PeakRSS), r.CPUMS/1000)
 	}
+	if r.RawFindMS != nil {
+		fmt.Fprintf(b.out, "  raw Find %.1f ms", *r.RawFindMS)
+	}
 	if r.Note != "" {
 		fmt.Fprintf(b.out, "  (%s)", r.Note)
+	}
+	if r.Failed != "" {
+		fmt.Fprintf(b.out, "  FAILED: %s", r.Failed)
 	}
 	fmt.Fprintln(b.out)
 	if r.Store != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/marginschool/margin/pkg/account"
@@ -31,6 +34,7 @@ const (
 	benchSecondReadShare   = 0.1
 	benchPriceCents        = int64(800)
 	benchWebhookSecret     = "whsec_bench"
+	benchIngestClass       = "Ingest bench" // the class the ingest job creates
 )
 
 // benchSchool is the school the bench built, for the measurements.
@@ -74,7 +78,15 @@ type seeder struct {
 // at by its teacher, a tenth of the submissions read twice, and one grader
 // per 13 students, onboarded to Stripe when it is configured, with their
 // earnings ingested into the ledger.
+//
+// The seeding lifts the store client's 30 s per-operation timeout (which a
+// deadline on the context replaces), so that a year can be built even where
+// single operations have grown that slow; the phase profile reports the
+// slowest operation of each kind, and anything over 30 s would have failed
+// a user's request.
 func seedSchool(ctx context.Context, d *deps, o benchOptions, rec *storeRecorder, logf func(string, ...any)) (*benchSchool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 7*24*time.Hour)
+	defer cancel()
 	s := &seeder{d: d, o: o, sc: &benchSchool{graders: map[string]account.User{}}, rec: rec, logf: logf}
 	if err := s.people(withPhase(ctx, "people")); err != nil {
 		return nil, err
@@ -431,4 +443,113 @@ func (s *seeder) hash(parts ...any) uint64 {
 
 func (s *seeder) rand(parts ...any) *rand.Rand {
 	return rand.New(rand.NewPCG(s.hash(parts...), s.o.Seed))
+}
+
+// loadSchool finds the school a previous run built in the data directory,
+// so that it can be measured again without seeding (a large school takes
+// hours to build). It returns nil when there is none. The classes are in
+// the order they were created; the class the ingest job makes is left out;
+// o.Assignments becomes the number of released assignments per class.
+func loadSchool(ctx context.Context, d *deps, o *benchOptions) (*benchSchool, error) {
+	byRole := func(role account.Role) ([]account.User, error) {
+		cur, err := d.store.DB.Collection("users").Find(ctx, bson.D{{Key: "role", Value: role}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil {
+			return nil, err
+		}
+		var ids []struct {
+			ID string `bson:"_id"`
+		}
+		if err := cur.All(ctx, &ids); err != nil {
+			return nil, err
+		}
+		var out []account.User
+		for _, id := range ids {
+			u, err := d.accounts.User(ctx, id.ID)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, u)
+		}
+		slices.SortFunc(out, func(a, b account.User) int { return cmp.Compare(a.Email, b.Email) })
+		return out, nil
+	}
+	admins, err := byRole(account.Admin)
+	if err != nil || len(admins) == 0 {
+		return nil, err
+	}
+	sc := &benchSchool{admin: admins[0], graders: map[string]account.User{}}
+	if sc.teachers, err = byRole(account.Teacher); err != nil {
+		return nil, err
+	}
+	graders, err := byRole(account.Grader)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range graders {
+		sc.graders[g.ID] = g
+	}
+	released := -1
+	for _, t := range sc.teachers {
+		cls, err := d.intake.Classes(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		for _, cl := range cls {
+			if cl.Name == benchIngestClass {
+				continue
+			}
+			c := &benchClass{Class: cl, teacher: t}
+			if c.students, err = d.intake.Roster(ctx, t, cl.ID); err != nil {
+				return nil, err
+			}
+			asgs, err := d.intake.Assignments(ctx, t, cl.ID)
+			if err != nil {
+				return nil, err
+			}
+			slices.Reverse(asgs) // oldest first
+			n := 0
+			for _, a := range asgs {
+				c.assignments = append(c.assignments, a.ID)
+				if a.State == intake.Released {
+					n++
+				} else if err := sc.openTasks(ctx, d, c.teacher, a.ID); err != nil {
+					return nil, err
+				}
+			}
+			if released < 0 || n < released {
+				released = n
+			}
+			sc.classes = append(sc.classes, c)
+		}
+	}
+	slices.SortFunc(sc.classes, func(a, b *benchClass) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if len(sc.classes) == 0 || released < 1 {
+		return nil, errors.New("bench: the data directory has users but no school the bench built; use a new --dir")
+	}
+	o.Assignments = released
+	if len(sc.open) == 0 {
+		return nil, errors.New("bench: the school in the data directory has no grading task left open")
+	}
+	o.Students = 0
+	for _, c := range sc.classes {
+		o.Students += len(c.students)
+	}
+	return sc, nil
+}
+
+// openTasks adds the first-read tasks accepted on an assignment to the
+// school's open work.
+func (sc *benchSchool) openTasks(ctx context.Context, d *deps, teacher account.User, assignmentID string) error {
+	m, err := d.matching.ForAssignment(ctx, teacher, assignmentID)
+	if err != nil {
+		return err
+	}
+	for _, b := range m.Batches {
+		if b.Reader == matching.First && b.State == matching.BatchAccepted {
+			for _, it := range b.Items {
+				sc.open = append(sc.open, benchTask{grader: sc.graders[b.GraderID], id: matching.TaskID(it.VersionID, matching.First)})
+			}
+		}
+	}
+	return nil
 }

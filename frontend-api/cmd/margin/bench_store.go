@@ -30,7 +30,8 @@ type storeOp struct {
 	Write    bool   // update, delete, findAndModify
 	Received int    // bytes of the reply
 	Took     time.Duration
-	Count    int // in a phase's totals: how many commands this entry adds up
+	Count    int           // in a phase's totals: how many commands this entry adds up
+	Max      time.Duration // in a phase's totals: the slowest of them
 }
 
 // storeRecorder records the store commands sent while it is on (the bench
@@ -110,10 +111,11 @@ func appendOp(ops []storeOp, op storeOp) []storeOp {
 			o.Count++
 			o.Received += op.Received
 			o.Took += op.Took
+			o.Max = max(o.Max, op.Took)
 			return ops
 		}
 	}
-	op.Count, op.ID = 1, ""
+	op.Count, op.ID, op.Max = 1, "", op.Took
 	return append(ops, op)
 }
 
@@ -203,7 +205,8 @@ type profileLine struct {
 	CollectionDocs  int64   `json:"collection_docs,omitempty"`
 	CollectionBytes int64   `json:"collection_bytes,omitempty"`
 	DocBytes        int     `json:"doc_bytes,omitempty"`
-	MS              float64 `json:"ms"` // per request, inside these commands
+	MS              float64 `json:"ms"`               // per request, inside these commands
+	MaxMS           float64 `json:"max_ms,omitempty"` // in a seeding phase: the slowest of these commands
 }
 
 // profile summarises the commands of n samples. For scans it looks up the
@@ -344,7 +347,7 @@ func (r *storeRecorder) phaseProfiles(submissions int) []phaseProfile {
 			p.StoreMS += ms(op.Took)
 			p.RoundTrips += op.Count
 			p.Lines = append(p.Lines, profileLine{Command: op.Command, Collection: op.Collection, Kind: op.Kind,
-				PerRequest: float64(op.Count) / float64(submissions), Received: float64(op.Received) / float64(op.Count), MS: ms(op.Took)})
+				PerRequest: float64(op.Count) / float64(submissions), Received: float64(op.Received) / float64(op.Count), MS: ms(op.Took), MaxMS: ms(op.Max)})
 		}
 		slices.SortFunc(p.Lines, func(a, b profileLine) int { return cmp.Compare(b.MS, a.MS) })
 		out = append(out, p)
@@ -362,7 +365,7 @@ func printPhases(w io.Writer, phases []phaseProfile, submissions int) {
 			if i == 8 || l.MS < p.StoreMS/100 {
 				break
 			}
-			fmt.Fprintf(w, "      %6.2f/submission %-13s %-22s %-6s %8.1f s  %s each\n", l.PerRequest, l.Command, l.Collection, l.Kind, l.MS/1000, bytesText(int64(l.Received)))
+			fmt.Fprintf(w, "      %6.2f/submission %-13s %-22s %-6s %8.1f s  %s each, slowest %.0f ms\n", l.PerRequest, l.Command, l.Collection, l.Kind, l.MS/1000, bytesText(int64(l.Received)), l.MaxMS)
 		}
 	}
 }

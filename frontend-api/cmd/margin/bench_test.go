@@ -49,6 +49,9 @@ func TestBenchSchool(t *testing.T) {
 			}
 		}
 		name, _ := line["measure"].(string)
+		if f, ok := line["failed"]; ok {
+			t.Errorf("%s failed: %v", name, f)
+		}
 		if kind, ok := want[name]; !ok || line["kind"] != kind {
 			t.Errorf("unexpected measure %s of kind %v", name, line["kind"])
 		}
