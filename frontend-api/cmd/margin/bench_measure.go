@@ -19,6 +19,7 @@ import (
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
 	"github.com/marginschool/margin/services/intake/extract"
+	"github.com/marginschool/margin/services/payouts"
 	"github.com/marginschool/margin/services/payouts/stripeclient"
 )
 
@@ -144,7 +145,7 @@ func (b *bench) measure(ctx context.Context, r request) measureResult {
 	}
 	res.P50, res.P95, res.Samples = percentile(took, 50), percentile(took, 95), len(took)
 	if b.o.Profile && len(samples) > 0 {
-		p := profile(ctx, b.d.store.DB, samples)
+		p := profile(ctx, b.d.store.DB, samples, "request", len(samples))
 		res.Store = &p
 	}
 	return res
@@ -253,9 +254,14 @@ func (b *bench) concurrentReads(ctx context.Context) (measureResult, error) {
 		}
 		targets[k] = target{tok, "/api/v1/submissions/" + sub + "/feedback", feedback.TaskID(intake.VersionID(sub, 1), feedback.First)}
 	}
-	ours, oursWall, err := concurrently(clients, b.o.Reads, func(k int) error {
-		var sf feedback.StudentFeedback
-		return b.call(ctx, http.MethodGet, targets[k].path, targets[k].token, nil, &sf)
+	var ours []time.Duration
+	var oursWall time.Duration
+	ops, err := b.rec.record(func() (err error) {
+		ours, oursWall, err = concurrently(clients, b.o.Reads, func(k int) error {
+			var sf feedback.StudentFeedback
+			return b.call(ctx, http.MethodGet, targets[k].path, targets[k].token, nil, &sf)
+		})
+		return err
 	})
 	if err != nil {
 		return measureResult{}, fmt.Errorf("bench: concurrent feedback reads: %w", err)
@@ -268,10 +274,10 @@ func (b *bench) concurrentReads(ctx context.Context) (measureResult, error) {
 		return measureResult{}, fmt.Errorf("bench: raw feedback reads: %w", err)
 	}
 	n := float64(clients * b.o.Reads)
-	return measureResult{Measure: "student_feedback_reads_32_clients", Kind: "job", P50: percentile(ours, 50), P95: percentile(ours, 95),
+	return b.withProfile(ctx, measureResult{Measure: "student_feedback_reads_32_clients", Kind: "job", P50: percentile(ours, 50), P95: percentile(ours, 95),
 		RawMS: ptr(percentile(raw, 50)), Ratio: ptr(float64(oursWall) / float64(rawWall)), Samples: len(ours),
 		PerSecond: n / oursWall.Seconds(), RawPerSecond: n / rawWall.Seconds(),
-		Note: "p50/p95: latency of one read under load; raw: FindOne of the same feedback documents; ratio: raw throughput over ours"}, nil
+		Note: "p50/p95: latency of one read under load; raw: FindOne of the same feedback documents; ratio: raw throughput over ours"}, ops, "read", int(n)), nil
 }
 
 // concurrently runs f(k) reads times on each of clients goroutines and
@@ -333,15 +339,18 @@ func (b *bench) ingest(ctx context.Context) (measureResult, error) {
 	}
 
 	start := time.Now()
-	f, n, err := intake.Spool(bytes.NewReader(zip), "class.zip", 1<<30)
-	if err != nil {
-		return measureResult{}, err
-	}
-	defer func() { f.Close(); os.Remove(f.Name()) }()
-	batch, err := b.d.intake.StartUpload(ctx, teacher, aID, "")
-	if err == nil {
-		err = batch.Add(ctx, "class.zip", "", f, n)
-	}
+	var batch *intake.Batch
+	ops, err := b.rec.record(func() error {
+		f, n, err := intake.Spool(bytes.NewReader(zip), "class.zip", 1<<30)
+		if err != nil {
+			return err
+		}
+		defer func() { f.Close(); os.Remove(f.Name()) }()
+		if batch, err = b.d.intake.StartUpload(ctx, teacher, aID, ""); err != nil {
+			return err
+		}
+		return batch.Add(ctx, "class.zip", "", f, n)
+	})
 	if err != nil {
 		return measureResult{}, fmt.Errorf("bench: ingest: %w", err)
 	}
@@ -362,8 +371,8 @@ func (b *bench) ingest(ctx context.Context) (measureResult, error) {
 		}
 	}
 	raw := time.Since(start)
-	return measureResult{Measure: fmt.Sprintf("class_ingest_%d_files", size), Kind: "job", P50: ms(ours), P95: ms(ours), RawMS: ptr(ms(raw)), Ratio: ptr(float64(ours) / float64(raw)),
-		Samples: 1, Note: fmt.Sprintf("one ZIP of %s through an upload batch; raw: S3 put + extraction of each file", bytesText(int64(len(zip))))}, nil
+	return b.withProfile(ctx, measureResult{Measure: fmt.Sprintf("class_ingest_%d_files", size), Kind: "job", P50: ms(ours), P95: ms(ours), RawMS: ptr(ms(raw)), Ratio: ptr(float64(ours) / float64(raw)),
+		Samples: 1, Note: fmt.Sprintf("one ZIP of %s through an upload batch; raw: S3 put + extraction of each file", bytesText(int64(len(zip))))}, ops, "file", size), nil
 }
 
 // payoutRun pays every grader with earnings in one run against stripe-mock;
@@ -378,10 +387,13 @@ func (b *bench) payoutRun(ctx context.Context) (measureResult, error) {
 	}
 	before := len(b.mock.Requests(http.MethodPost, "/v1/transfers"))
 	start := time.Now()
-	run, err := b.d.payouts.StartRun(ctx, b.sc.admin.ID)
-	if err == nil {
-		err = b.d.payouts.Advance(ctx, run.ID)
-	}
+	var run payouts.PayoutRun
+	ops, err := b.rec.record(func() (err error) {
+		if run, err = b.d.payouts.StartRun(ctx, b.sc.admin.ID); err != nil {
+			return err
+		}
+		return b.d.payouts.Advance(ctx, run.ID)
+	})
 	if err != nil {
 		return measureResult{}, fmt.Errorf("bench: payout run: %w", err)
 	}
@@ -408,6 +420,16 @@ func (b *bench) payoutRun(ctx context.Context) (measureResult, error) {
 		}
 	}
 	raw := time.Since(start)
-	return measureResult{Measure: "payout_run", Kind: "job", P50: ms(ours), P95: ms(ours), RawMS: ptr(ms(raw)), Ratio: ptr(float64(ours) / float64(raw)),
-		Samples: 1, Graders: len(run.Graders), StripeCalls: calls, Note: "raw: the same transfers as bare Stripe calls"}, nil
+	return b.withProfile(ctx, measureResult{Measure: "payout_run", Kind: "job", P50: ms(ours), P95: ms(ours), RawMS: ptr(ms(raw)), Ratio: ptr(float64(ours) / float64(raw)),
+		Samples: 1, Graders: len(run.Graders), StripeCalls: calls, Note: "raw: the same transfers as bare Stripe calls"}, ops, "grader paid", len(run.Graders)), nil
+}
+
+// withProfile adds, with --profile, what a job did to the store per unit of
+// its work.
+func (b *bench) withProfile(ctx context.Context, r measureResult, ops []storeOp, unit string, units int) measureResult {
+	if b.o.Profile {
+		p := profile(ctx, b.d.store.DB, [][]storeOp{ops}, unit, units)
+		r.Store = &p
+	}
+	return r
 }

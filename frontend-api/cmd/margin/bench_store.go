@@ -182,9 +182,11 @@ func classify(name string, cmd bson.Raw) storeOp {
 	return op
 }
 
-// storeProfile is what one kind of request does to the store, per request
-// on average over the samples.
+// storeProfile is what one kind of request (or job) does to the store, on
+// average per request (or per unit of the job's work: a file, a grader, a
+// read).
 type storeProfile struct {
+	Unit       string             `json:"unit"`
 	RoundTrips float64            `json:"round_trips"`
 	ByKind     map[string]float64 `json:"by_kind"`
 	Received   float64            `json:"received_bytes"`
@@ -209,16 +211,16 @@ type profileLine struct {
 	MaxMS           float64 `json:"max_ms,omitempty"` // in a seeding phase: the slowest of these commands
 }
 
-// profile summarises the commands of n samples. For scans it looks up the
-// size of the scanned collection; for writes by _id the size of the
-// largest document written (the embedded store reads and rewrites it
-// whole).
-func profile(ctx context.Context, db *mongo.Database, samples [][]storeOp) storeProfile {
-	p := storeProfile{ByKind: map[string]float64{}}
-	n := float64(max(1, len(samples)))
+// profile summarises the commands of samples, per unit of work (units of
+// them in all). For scans it looks up the size of the scanned collection;
+// for writes by _id the size of the largest document written (the embedded
+// store reads and rewrites it whole).
+func profile(ctx context.Context, db *mongo.Database, samples [][]storeOp, unit string, units int) storeProfile {
+	p := storeProfile{Unit: unit, ByKind: map[string]float64{}}
+	n := float64(max(1, units))
 	type key struct{ cmd, coll, kind string }
 	lines := map[key]*profileLine{}
-	written := map[key][]string{}
+	written := map[key]map[string]bool{}
 	for _, ops := range samples {
 		for _, op := range ops {
 			p.RoundTrips++
@@ -238,7 +240,10 @@ func profile(ctx context.Context, db *mongo.Database, samples [][]storeOp) store
 				l.MaxDoc = max(l.MaxDoc, op.Received)
 			}
 			if op.Write && op.ID != "" {
-				written[k] = append(written[k], op.ID)
+				if written[k] == nil {
+					written[k] = map[string]bool{}
+				}
+				written[k][op.ID] = true
 			}
 		}
 	}
@@ -255,7 +260,7 @@ func profile(ctx context.Context, db *mongo.Database, samples [][]storeOp) store
 		if k.kind == "scan" && k.coll != "" {
 			l.CollectionDocs, l.CollectionBytes = collectionSize(ctx, db, k.coll)
 		}
-		for _, id := range written[k] {
+		for id := range written[k] {
 			raw, err := db.Collection(k.coll).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
 			if err == nil {
 				l.DocBytes = max(l.DocBytes, len(raw))
@@ -284,8 +289,8 @@ func (p storeProfile) print(w io.Writer) {
 		kinds = append(kinds, fmt.Sprintf("%.1f %s", v, k))
 	}
 	sort.Strings(kinds)
-	fmt.Fprintf(w, "    %.1f store round trips per request (%s), %s received, %.1f ms in the store\n",
-		p.RoundTrips, strings.Join(kinds, ", "), bytesText(int64(p.Received)), p.StoreMS)
+	fmt.Fprintf(w, "    %.1f store round trips per %s (%s), %s received, %.1f ms in the store\n",
+		p.RoundTrips, p.Unit, strings.Join(kinds, ", "), bytesText(int64(p.Received)), p.StoreMS)
 	for _, l := range p.Lines {
 		fmt.Fprintf(w, "      %5.1f× %-13s %-22s %-6s %7.1f ms  %s", l.PerRequest, l.Command, l.Collection, l.Kind, l.MS, bytesText(int64(l.Received)))
 		if l.MaxDoc > 0 {
