@@ -128,7 +128,7 @@ func benchCmd(ctx context.Context, cfg Config, logger *slog.Logger, args []strin
 		defer os.RemoveAll(dir)
 		o.Dir = dir
 	}
-	cfg.DataDir, cfg.MongoURI, cfg.S3Endpoint = o.Dir, "", ""
+	cfg.DataDir, cfg.TmpDir, cfg.MongoURI, cfg.S3Endpoint = o.Dir, filepath.Join(o.Dir, "tmp"), "", ""
 	cfg.Payouts.Schedule, cfg.Payouts.StripeSecretKey, cfg.Payouts.StripeAPIBase, cfg.Payouts.StripeWebhookSecret = "off", "", "", benchWebhookSecret
 	mock, closeMock, err := startStripeMock(ctx, o.StripeMock, o.StripeURL, logf)
 	if err != nil {
