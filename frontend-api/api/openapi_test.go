@@ -44,11 +44,11 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 	for key, roles := range routes {
 		method, path, _ := strings.Cut(key, " ")
-		if !strings.HasPrefix(path, "/api/") && path != "/healthz" && path != "/readyz" {
-			continue // a web page (frontend-api/web), not part of the JSON API
-		}
 		oaPath := param.ReplaceAllString(path, "{$1}")
 		op, ok := doc.Paths[oaPath][strings.ToLower(method)]
+		if !ok && !strings.HasPrefix(path, "/api/") && path != "/healthz" && path != "/readyz" {
+			continue // a web page (frontend-api/web), not part of the JSON API, unless described (one-click unsubscribe)
+		}
 		if !ok {
 			t.Errorf("%s %s is served but not described in openapi.yaml", method, oaPath)
 			continue

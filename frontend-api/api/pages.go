@@ -36,6 +36,7 @@ type pages struct {
 type pageData struct {
 	Title   string
 	User    *account.User
+	Unread  int // the user's unread notifications, for the header
 	CSRF    string
 	Flash   string
 	Errors  []string
@@ -104,6 +105,7 @@ func (s *Server) pageRoutes() {
 	s.handle(post, "/grader/earnings/onboarding", graders, p.onboarding)
 
 	p.studentRoutes()
+	p.notifyPages()
 
 	s.handle(get, "/admin", adminOnly, p.adminHome)
 	s.handle(post, "/admin/graders/:id/vet", adminOnly, p.vet)
@@ -129,7 +131,11 @@ func (p *pages) gate(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	if err := p.csrf(c); err != nil {
+	check := p.csrf
+	if oneClick(c) {
+		check = (*fiber.Ctx).Next
+	}
+	if err := check(c); err != nil {
 		return p.fail(c, err)
 	}
 	return nil
@@ -214,6 +220,7 @@ func (p *pages) renderWith(c *fiber.Ctx, page, title string, d any, pd pageData)
 	pd.CSRF, _ = c.Locals("csrf").(string)
 	if u, ok := c.Locals(userKey).(account.User); ok {
 		pd.User = &u
+		pd.Unread = p.unreadCount(c, u)
 	}
 	if pd.Flash == "" {
 		pd.Flash = flashes[c.Query("done")]
@@ -229,28 +236,32 @@ func (p *pages) renderWith(c *fiber.Ctx, page, title string, d any, pd pageData)
 // flashes are the fixed messages a redirect can ask for with ?done=, so a
 // link can never put arbitrary text on a page.
 var flashes = map[string]string{
-	"class":       "Class created. Import its roster next.",
-	"published":   "Published: Margin is finding graders.",
-	"matched":     "Matching ran; see the graders below.",
-	"approved":    "Feedback approved.",
-	"returned":    "Feedback returned to the grader with your note.",
-	"released":    "Approved feedback released to the students.",
-	"accepted":    "Offer accepted: the submissions are in your tasks.",
-	"declined":    "Offer declined.",
-	"submitted":   "Feedback submitted for the teacher's review.",
-	"vetted":      "Grader updated.",
-	"run":         "Payout run started; it runs in the background.",
-	"round":       "Matching round run.",
-	"revision":    "Revision uploaded: it will be read again.",
-	"profile":     "Profile saved.",
-	"banked":      "Comment saved to your bank.",
-	"unbanked":    "Comment deleted from your bank.",
-	"edited":      "Feedback edited; the change is kept in its history.",
-	"adjudicated": "Adjudicated: your levels now count for this submission.",
-	"unshared":    "The family link is turned off: it no longer opens your progress.",
-	"removed":     "Student removed from the class: their link no longer works and they are signed out. Their work stays.",
-	"confirmed":   "Confirmed: the file is the student's, and goes to graders like any other.",
-	"reassigned":  "Moved: the file is now a version of the other student's submission, and goes to graders.",
+	"class":          "Class created. Import its roster next.",
+	"published":      "Published: Margin is finding graders.",
+	"matched":        "Matching ran; see the graders below.",
+	"approved":       "Feedback approved.",
+	"returned":       "Feedback returned to the grader with your note.",
+	"released":       "Approved feedback released to the students.",
+	"accepted":       "Offer accepted: the submissions are in your tasks.",
+	"declined":       "Offer declined.",
+	"submitted":      "Feedback submitted for the teacher's review.",
+	"vetted":         "Grader updated.",
+	"run":            "Payout run started; it runs in the background.",
+	"round":          "Matching round run.",
+	"revision":       "Revision uploaded: it will be read again.",
+	"profile":        "Profile saved.",
+	"banked":         "Comment saved to your bank.",
+	"unbanked":       "Comment deleted from your bank.",
+	"edited":         "Feedback edited; the change is kept in its history.",
+	"adjudicated":    "Adjudicated: your levels now count for this submission.",
+	"unshared":       "The family link is turned off: it no longer opens your progress.",
+	"removed":        "Student removed from the class: their link no longer works and they are signed out. Their work stays.",
+	"confirmed":      "Confirmed: the file is the student's, and goes to graders like any other.",
+	"reassigned":     "Moved: the file is now a version of the other student's submission, and goes to graders.",
+	"notify_saved":   "Email settings saved.",
+	"email_students": "Saved: students of this class get email when their feedback is released, if switched on.",
+	"resent":         "Queued to send again.",
+	"cleared":        "Mail to the address flows again.",
 }
 
 // see redirects after a successful form (post/redirect/get).

@@ -103,8 +103,11 @@ func (s *Server) apiCSRF(c *fiber.Ctx) error {
 func logPath(c *fiber.Ctx) string { return redactPath(c.Path()) }
 
 func redactPath(p string) string {
-	if rest, ok := strings.CutPrefix(p, "/s/"); ok && rest != "" {
-		return "/s/[redacted]"
+	// An email's sign-in and unsubscribe links carry signed tokens too.
+	for _, prefix := range []string{"/s/", "/n/", "/unsubscribe/"} {
+		if rest, ok := strings.CutPrefix(p, prefix); ok && rest != "" {
+			return prefix + "[redacted]"
+		}
 	}
 	return p
 }

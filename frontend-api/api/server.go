@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/pkg/notify"
 	"github.com/marginschool/margin/services/analytics"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
@@ -46,6 +47,9 @@ type Config struct {
 	// UploadsPerUser is how many uploads one user may have being read at
 	// once; more are refused with 429.
 	UploadsPerUser int
+	// Email says notifications also go by email (MARGIN_SMTP_URL is set);
+	// the pages say so. Without it they reach the inbox only.
+	Email bool
 	// DrainTimeout is how long Shutdown waits, after it has stopped the
 	// requests still running, for them to answer.
 	DrainTimeout time.Duration
@@ -99,6 +103,8 @@ type Deps struct {
 	Feedback  *feedback.Service
 	Analytics *analytics.Service
 	Payouts   *payouts.Service
+	// Notify holds every user's inbox and email settings.
+	Notify *notify.Service
 	// Ready lists the dependencies /readyz checks, by name.
 	Ready  map[string]Pinger
 	Logger *slog.Logger
@@ -204,5 +210,6 @@ func (s *Server) routes() {
 	s.feedbackRoutes()
 	s.analyticsRoutes()
 	s.payoutsRoutes()
+	s.notifyRoutes()
 	s.pageRoutes()
 }

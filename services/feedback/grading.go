@@ -259,6 +259,7 @@ func (s *Service) Submit(ctx context.Context, caller account.User, taskID string
 	if err := s.compareReads(ctx, f, a); err != nil {
 		return Feedback{}, err
 	}
+	s.notifySubmitted(ctx, f, a)
 	return s.get(ctx, taskID)
 }
 
@@ -302,6 +303,7 @@ func (s *Service) compareReads(ctx context.Context, f Feedback, a intake.Assignm
 			return err
 		}
 	}
+	s.notifyDisagree(ctx, f, a, crit)
 	return nil
 }
 

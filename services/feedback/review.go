@@ -191,6 +191,7 @@ func (s *Service) Return(ctx context.Context, caller account.User, id, note stri
 	if err != nil {
 		return Feedback{}, err
 	}
+	s.notifyReturned(ctx, f)
 	return f, s.matching.TaskReturned(ctx, id)
 }
 
@@ -254,7 +255,15 @@ func (s *Service) advanceIfGraded(ctx context.Context, assignmentID string) erro
 			return nil
 		}
 	}
-	return s.intake.Advance(ctx, assignmentID, intake.Graded)
+	if err := s.intake.Advance(ctx, assignmentID, intake.Graded); err != nil {
+		return err
+	}
+	if s.notes != nil {
+		if a, err := s.intake.Assignment(ctx, assignmentID); err == nil {
+			s.notifyGraded(ctx, a)
+		}
+	}
+	return nil
 }
 
 // Adjudicate settles a flagged disagreement between the two reads of a
@@ -315,7 +324,8 @@ type ReleaseResult struct {
 // Releasing again is a no-op. Returns not_found unless
 // caller manages the assignment, or for an unknown student.
 func (s *Service) Release(ctx context.Context, caller account.User, assignmentID, studentID string) (ReleaseResult, error) {
-	if _, err := s.intake.AuthorizeAssignment(ctx, caller, assignmentID); err != nil {
+	a, err := s.intake.AuthorizeAssignment(ctx, caller, assignmentID)
+	if err != nil {
 		return ReleaseResult{}, err
 	}
 	rows, err := s.intake.Rows(ctx, assignmentID)
@@ -338,6 +348,11 @@ func (s *Service) Release(ctx context.Context, caller account.User, assignmentID
 		sub := r.SubmissionID
 		for n := 1; n <= r.Version; n++ {
 			id := TaskID(intake.VersionID(sub, n), First)
+			if byID[id].State == Released {
+				// A release again, or a retry after a crash: the event's
+				// key makes telling the student again a no-op.
+				s.notifyReleased(ctx, a, r, n)
+			}
 			if byID[id].State != Approved {
 				continue
 			}
@@ -347,6 +362,7 @@ func (s *Service) Release(ctx context.Context, caller account.User, assignmentID
 			}
 			if released != "" {
 				res.Released = append(res.Released, released)
+				s.notifyReleased(ctx, a, r, n)
 			}
 		}
 		if !byID[currentFirst(r)].State.Final() {

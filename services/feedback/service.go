@@ -80,6 +80,7 @@ type Service struct {
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
+	notes    Notifier // nil: no events raised (SetNotifier)
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.

@@ -345,11 +345,15 @@ func (s *Service) Reflect(ctx context.Context, caller account.User, id, kind, te
 	if err := l.Err(); err != nil {
 		return Feedback{}, err
 	}
-	return s.mutate(ctx, id, anyRev, false, func(f *Feedback) error {
+	f, err := s.mutate(ctx, id, anyRev, false, func(f *Feedback) error {
 		if len(f.Reflections) >= maxReflections {
 			return errs.E(errs.Conflict, "This feedback already has %d reflections and questions.", maxReflections)
 		}
 		f.Reflections = append(f.Reflections, Reflection{Kind: kind, Text: text, At: s.stamp()})
 		return nil
 	})
+	if err == nil {
+		s.notifyReflection(ctx, f, kind, len(f.Reflections))
+	}
+	return f, err
 }

@@ -13,6 +13,9 @@ type Class struct {
 	Subject    string    `json:"subject" bson:"subject"`
 	GradeLevel int       `json:"grade_level" bson:"grade_level"` // 0 is kindergarten, 1–12 the grades
 	CreatedAt  time.Time `json:"created_at" bson:"created_at"`
+	// EmailStudents says the teacher allows email to the class's students
+	// (notifications of released feedback); off by default.
+	EmailStudents bool `json:"email_students" bson:"email_students,omitempty"`
 }
 
 // Student is one rostered student of a class. StudentID is the school's own

@@ -88,6 +88,8 @@ type Service struct {
 	// live holds the IDs of the in-flight records of work running in this
 	// process, which Recover leaves alone.
 	live sync.Map
+	// notes is where events are raised (SetNotifier); nil raises none.
+	notes Notifier
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.

@@ -551,6 +551,9 @@ func (b *Batch) Finish(ctx context.Context, stoppedBy string) (Upload, error) {
 		}
 	}
 	b.upload.State, b.upload.StoppedBy, b.upload.UpdatedAt = state, stoppedBy, now
+	if b.own == "" {
+		b.s.notifyUpload(ctx, b.caller, b.a, b.upload, b.part)
+	}
 	return b.upload, nil
 }
 

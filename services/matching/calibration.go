@@ -325,6 +325,7 @@ func (s *Service) Calibrate(ctx context.Context, caller account.User, assignment
 	if _, err := s.c(colProfiles).UpdateOne(ctx, bson.D{{Key: "_id", Value: caller.ID}}, bson.D{{Key: "$inc", Value: inc}}); err != nil {
 		return AttemptResult{}, errs.Wrap(err, "count attempt")
 	}
+	s.notifyCalibration(ctx, at, a.Title)
 	return outcome(a.Rubric, anchors.Anchors, append(done, at)), nil
 }
 

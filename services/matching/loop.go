@@ -43,6 +43,12 @@ func (s *Service) Tick(ctx context.Context) error {
 	if err := s.repairAccepts(ctx); err != nil {
 		return err
 	}
+	if err := s.warnOffers(ctx); err != nil {
+		return err
+	}
+	if err := s.warnDue(ctx); err != nil {
+		return err
+	}
 	if err := s.reclaim(ctx); err != nil {
 		return err
 	}

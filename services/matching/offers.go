@@ -25,10 +25,19 @@ func (s *Service) offer(ctx context.Context, b Batch, graderID, roundID string, 
 	}
 	if _, err := s.c(colOffers).InsertOne(ctx, o); err != nil {
 		if mongostore.IsDuplicateKey(err) {
-			return nil // an earlier, interrupted round made it
+			// An earlier, interrupted round made it; it may have stopped
+			// before telling its grader.
+			var made Offer
+			if s.findByID(ctx, colOffers, o.ID, "offer", &made) == nil && made.State == OfferOpen {
+				s.notifyOffer(ctx, made)
+			}
+			return nil
 		}
 		return errs.Wrap(err, "insert offer")
 	}
+	// Told before the batch is marked offered, so that a crash between the
+	// two is repaired by the next round (the duplicate above).
+	s.notifyOffer(ctx, o)
 	res, err := s.c(colBatches).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.ID}, {Key: "state", Value: BatchOpen}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: BatchOffered}, {Key: "offer_id", Value: o.ID}, {Key: "updated_at", Value: now}}},
 			{Key: "$inc", Value: bson.D{{Key: "offers", Value: 1}}}})

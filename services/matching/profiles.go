@@ -276,7 +276,11 @@ func (s *Service) Vet(ctx context.Context, caller account.User, graderID string,
 	if res.MatchedCount == 0 {
 		return Profile{}, errs.E(errs.NotFound, "No grader profile with ID %q.", graderID)
 	}
-	return s.Profile(ctx, graderID)
+	p, err := s.Profile(ctx, graderID)
+	if err == nil {
+		s.notifyVetting(ctx, p)
+	}
+	return p, err
 }
 
 // ReportHelpfulness records a student's helpfulness rating (1–5) of a

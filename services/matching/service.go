@@ -83,7 +83,8 @@ type Service struct {
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
-	owner    string // identifies this process in leases
+	owner    string   // identifies this process in leases
+	notes    Notifier // nil: no events raised (SetNotifier)
 
 	keyMu sync.Mutex
 	key   []byte // see idKey

@@ -113,6 +113,7 @@ type Service struct {
 	now    func() time.Time
 	owner  string        // this process's lease owner ID
 	kick   chan struct{} // wakes the background loop
+	notes  Notifier      // nil: no events raised (SetNotifier)
 	// ingesting serialises this process's Ingest passes; written holds
 	// entry documents it wrote.
 	ingesting sync.Mutex

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/marginschool/margin/pkg/notify"
 	"github.com/marginschool/margin/services/analytics"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
@@ -58,6 +59,9 @@ type Config struct {
 	Feedback  feedback.Config
 	Analytics analytics.Config
 	Payouts   payouts.Config
+	// Notify is email and the in-app inbox (MARGIN_SMTP_URL and friends;
+	// no SMTP URL: the inbox only).
+	Notify notify.Config
 
 	SecureCookies           bool          `env:"MARGIN_SECURE_COOKIES"`
 	LoginPerIP              int           `env:"MARGIN_LOGIN_PER_IP" envDefault:"30"`
@@ -90,6 +94,9 @@ func loadConfig() (Config, error) {
 	if cfg.LoginPerIP < 1 || cfg.LoginFailuresPerAccount < 1 || cfg.LoginWindow <= 0 || cfg.SignupPerIP < 1 {
 		return Config{}, fmt.Errorf("configuration: login and sign-up limits must be positive")
 	}
+	if err := cfg.Notify.Validate(); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
 	if cfg.Intake.AccessLinkTTL <= 0 {
 		return Config{}, fmt.Errorf("configuration: MARGIN_ACCESS_LINK_TTL must be positive")
 	}
@@ -116,7 +123,19 @@ func (c Config) LogValue() slog.Value {
 		slog.String("stripe_key", mask(c.Payouts.StripeSecretKey)),
 		slog.String("stripe_api_base", c.Payouts.StripeAPIBase),
 		slog.Bool("secure_cookies", c.SecureCookies),
+		slog.String("smtp", c.smtpText()),
+		slog.String("public_url", c.Notify.PublicURL),
 	)
+}
+
+// smtpText names the mail server with its password masked, or says there
+// is none.
+func (c Config) smtpText() string {
+	srv, err := c.Notify.SMTP()
+	if c.Notify.SMTPURL == "" || err != nil {
+		return "none (inbox only)"
+	}
+	return srv.String()
 }
 
 func orEmbedded(s string) string {

@@ -16,6 +16,8 @@ import (
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/mongostore"
+	"github.com/marginschool/margin/pkg/notify"
+	"github.com/marginschool/margin/pkg/notify/smtpmail"
 	"github.com/marginschool/margin/services/analytics"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
@@ -37,6 +39,12 @@ type deps struct {
 	feedback  *feedback.Service
 	analytics *analytics.Service
 	payouts   *payouts.Service
+
+	// notify is the outbox and inboxes every service raises events into;
+	// sender delivers its email (with no SMTP configured it only records
+	// each message as not mailed and keeps the inbox).
+	notify *notify.Service
+	sender *notify.Sender
 }
 
 // workers are the background loops by service name, for serve --services.
@@ -47,6 +55,7 @@ func (d *deps) workers() map[string]worker {
 		"feedback":  d.feedback,
 		"analytics": d.analytics,
 		"payouts":   d.payouts,
+		"notify":    d.sender,
 	}
 }
 
@@ -130,6 +139,9 @@ func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor
 			return nil, fmt.Errorf("%s indexes: %w", name, err)
 		}
 	}
+	if err := d.openNotify(ctx, cfg.Notify, logger); err != nil {
+		return nil, err
+	}
 	if err := d.intake.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("intake migration: %w", err)
 	}
@@ -151,6 +163,34 @@ func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor
 	}
 	ok = true
 	return d, nil
+}
+
+// openNotify builds the notifications service once, gives it to the
+// services that raise events, and makes the Sender: over SMTP when
+// MARGIN_SMTP_URL is set, else with no mailer (the inbox only).
+func (d *deps) openNotify(ctx context.Context, cfg notify.Config, logger *slog.Logger) error {
+	var err error
+	if d.notify, err = notify.New(ctx, d.store.DB, cfg, logger.With("service", "notify")); err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	var mailer notify.Mailer
+	if cfg.SMTPURL != "" {
+		srv, err := cfg.SMTP()
+		if err != nil {
+			return err
+		}
+		m, err := smtpmail.New(srv, cfg.MailFrom, nil)
+		if err != nil {
+			return fmt.Errorf("notifications: %w", err)
+		}
+		mailer = m
+	}
+	d.sender = d.notify.NewSender(mailer)
+	d.intake.SetNotifier(d.notify)
+	d.matching.SetNotifier(d.notify)
+	d.feedback.SetNotifier(d.notify)
+	d.payouts.SetNotifier(d.notify)
+	return nil
 }
 
 // close releases everything open opened, the store last.

@@ -18,7 +18,7 @@ import (
 )
 
 // allServices are the background services one process can run.
-var allServices = []string{"intake", "matching", "feedback", "analytics", "payouts"}
+var allServices = []string{"intake", "matching", "feedback", "analytics", "payouts", "notify"}
 
 // parseServices turns --services into a list: "all", "none", or names.
 func parseServices(s string) ([]string, error) {
@@ -101,6 +101,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 			LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
 			LoginWindow:             cfg.LoginWindow,
 			SignupPerIP:             cfg.SignupPerIP,
+			Email:                   cfg.Notify.SMTPURL != "",
 			DrainTimeout:            max(30*time.Second, cfg.ShutdownTimeout),
 		}, api.Deps{
 			Accounts:  d.accounts,
@@ -109,6 +110,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 			Feedback:  d.feedback,
 			Analytics: d.analytics,
 			Payouts:   d.payouts,
+			Notify:    d.notify,
 			Ready:     map[string]api.Pinger{"mongodb": d.store, "s3": d.blobs},
 			Logger:    logger,
 		})
@@ -130,6 +132,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 		})
 		fmt.Fprintf(stdout, "Margin is running at http://%s (data in %s; store: %s, files: %s)\n",
 			ln.Addr(), cfg.DataDir, storeKind(cfg.MongoURI != "", "MongoDB"), storeKind(cfg.S3Endpoint != "", "S3"))
+		fmt.Fprintln(stdout, emailText(cfg))
 		if school != nil {
 			printDemo(stdout, "http://"+ln.Addr().String(), *school)
 		}
@@ -140,6 +143,14 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 	err = g.Wait()
 	logger.Info("stopped")
 	return err
+}
+
+// emailText says at start-up whether notifications go by email too.
+func emailText(cfg Config) string {
+	if cfg.Notify.SMTPURL == "" {
+		return "Email is off (no MARGIN_SMTP_URL): notifications go to each user's in-app inbox only."
+	}
+	return fmt.Sprintf("Email is on: notifications go to the in-app inbox and by email through %s, with links to %s.", cfg.smtpText(), cfg.Notify.PublicURL)
 }
 
 func storeKind(configured bool, name string) string {
