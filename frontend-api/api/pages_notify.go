@@ -146,6 +146,9 @@ func (p *pages) unsubscribe(c *fiber.Ctx) error {
 // openPage asks the student to open what their email links to; a GET
 // signs no one in, so a link scanner cannot.
 func (p *pages) openPage(c *fiber.Ctx) error {
+	if err := p.s.deps.Notify.CheckOpen(param(c, "token")); err != nil {
+		return err
+	}
 	return p.render(c, "notification_open", "Your feedback", map[string]string{"Token": param(c, "token")})
 }
 

@@ -201,6 +201,15 @@ type Opened struct {
 	Path      string // the page to open once signed in; InboxPath when the message had no link
 }
 
+// CheckOpen reports whether a student's email link (OpenPath + token)
+// still works, changing nothing: for the page a GET shows, so that an
+// altered or expired link says so at once and a link scanner's GET marks
+// nothing read. Errors as for Open.
+func (s *Service) CheckOpen(token string) error {
+	_, err := s.verify(token, purposeOpen, 1, s.cfg.LinkTTL)
+	return err
+}
+
 // Open reads the token of a student's email link (OpenPath + token) and
 // marks the message read. The HTTP layer then signs UserID in, as a
 // student's access link does, after checking the enrolment still exists,
