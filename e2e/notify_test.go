@@ -27,15 +27,23 @@ func ntMail(srv *notifytest.Server, to, kind string) []notifytest.Message {
 // ntWait waits up to 20 s for a message to address of kind and returns it.
 func ntWait(t *testing.T, srv *notifytest.Server, to, kind string) notifytest.Message {
 	t.Helper()
+	return ntMailWait(t, srv, to, kind, 1)[0]
+}
+
+// ntMailWait waits up to 20 s for n messages to address of kind.
+func ntMailWait(t *testing.T, srv *notifytest.Server, to, kind string, n int) []notifytest.Message {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if ms := ntMail(srv, to, kind); len(ms) > 0 {
-			return ms[0]
+	for {
+		ms := ntMail(srv, to, kind)
+		if len(ms) >= n {
+			return ms
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d %s emails to %s after 20 s, want %d", len(ms), kind, to, n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("no %s email to %s after 20 s; the server has %d messages", kind, to, len(srv.Messages()))
-	return notifytest.Message{}
 }
 
 // ntInbox returns the kinds in the caller's inbox, newest first, and the
@@ -194,6 +202,19 @@ func TestE2ENotifications(t *testing.T) {
 		t.Errorf("the review email's links %v miss the review of %s", links, task)
 	}
 
+	// A returned feedback reaches the grader with the teacher's note, but
+	// a note naming the student stays out of the email (pseudonyms only).
+	in.must(200, "POST", "/api/v1/feedback/"+task+"/return", fc.TeacherToken, map[string]any{"note": "Priya Natarajan's sources need more attention."})
+	ret := ntWait(t, srv, anaEmail, "feedback_returned")
+	if all := ret.Subject + ret.Text + ret.HTML; strings.Contains(all, "Priya") || strings.Contains(all, "Natarajan") {
+		t.Errorf("the returned-feedback email names the student: %s", ret.Text)
+	}
+	ntCheckLinks(t, ntCheckMessage(t, in, ret, true), anaTok, "")
+	fbGrade(t, in, anaTok, task, map[string]string{"thesis": "developing", "evidence": "developing", "analysis": "developing", "organization": "proficient", "conventions": "developing"})
+	if ms := ntMailWait(t, srv, fc.TeacherEmail, "review_waiting", 2); ms[0].MessageID == ms[1].MessageID {
+		t.Errorf("the second submission's email repeats the first's Message-ID")
+	}
+
 	// 4. Release reaches the student, by email once the teacher turns it
 	// on; the emailed link, GET then POST, signs them in to their feedback.
 	in.must(200, "PUT", "/api/v1/classes/"+fc.ClassID+"/email-students", fc.TeacherToken, map[string]any{"email_students": true})
@@ -235,6 +256,15 @@ func TestE2ENotifications(t *testing.T) {
 				t.Errorf("the student's link %s: %d", l, resp.StatusCode)
 			}
 		}
+	}
+	// The student's question reaches the teacher's inbox.
+	resp, _, csrf = page(t, b, in, "/student/submissions/"+sub)
+	resp = postForm(t, b, in, "/student/feedback/"+task+"/reflect", url.Values{"_csrf": {csrf}, "kind": {"question"}, "text": {"What is a stronger source?"}, "submission_id": {sub}})
+	if resp.StatusCode != 303 {
+		t.Errorf("asking a question: %d", resp.StatusCode)
+	}
+	if kinds, _ := ntInbox(t, in, fc.TeacherToken); !strings.Contains(strings.Join(kinds, " "), "student_message") {
+		t.Errorf("the teacher's inbox: %v", kinds)
 	}
 	// An altered link opens nothing.
 	if resp, _, _ := page(t, browserClient(t), in, path+"x"); resp.StatusCode != 404 {
@@ -285,11 +315,19 @@ func TestE2ENotifications(t *testing.T) {
 		t.Fatalf("%d vetting emails, want 2", n)
 	}
 
-	// Exactly once: one email per event, whatever ran twice.
-	for _, c := range []struct{ to, kind string }{{anaEmail, "offer_made"}, {fc.TeacherEmail, "review_waiting"}, {priya, "feedback_released"}} {
+	// Exactly once: one email per event, whatever ran twice (rounds,
+	// releases).
+	for _, c := range []struct{ to, kind string }{{anaEmail, "offer_made"}, {anaEmail, "feedback_returned"}, {priya, "feedback_released"}} {
 		if ms := ntMail(srv, c.to, c.kind); len(ms) != 1 {
 			t.Errorf("%d %s emails to %s, want 1", len(ms), c.kind, c.to)
 		}
+	}
+	seen := map[string]bool{}
+	for _, m := range srv.Messages() {
+		if seen[m.MessageID] {
+			t.Errorf("Message-ID %s sent twice", m.MessageID)
+		}
+		seen[m.MessageID] = true
 	}
 	// The page header counts the unread; the inbox page lists them.
 	b = browserClient(t)
