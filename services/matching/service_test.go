@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/mongo"
+
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob/blobtest"
 	"github.com/marginschool/margin/pkg/errs"
@@ -28,6 +30,7 @@ type world struct {
 	teacher account.User
 	asg     intake.Assignment
 	clock   time.Time
+	db      *mongo.Database
 }
 
 func (w *world) advance(d time.Duration) { w.clock = w.clock.Add(d) }
@@ -41,7 +44,7 @@ func newWorld(t *testing.T) *world {
 	if err := acc.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{acc: acc, in: intake.New(db, blobs, acc, intake.Config{}, nil), clock: time.Now().UTC()}
+	w := &world{acc: acc, in: intake.New(db, blobs, acc, intake.Config{}, nil), clock: time.Now().UTC(), db: db}
 	w.s = New(db, blobs, acc, Config{}, nil)
 	w.s.now = func() time.Time { return w.clock }
 	var err error
