@@ -3,8 +3,12 @@ package feedback
 import (
 	"testing"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/notify"
+	"github.com/marginschool/margin/pkg/notify/notifytest"
+	"github.com/marginschool/margin/pkg/notify/smtpmail"
 	"github.com/marginschool/margin/services/matching"
 )
 
@@ -12,12 +16,35 @@ import (
 // store, the teacher's inbox gets each submission for review, one
 // disagreement per version, and the assignment fully graded once; the
 // student's gets the release of their work and of their revision, once
-// however often the teacher releases.
+// however often the teacher releases, and by email only once their teacher
+// has turned email on for the class.
 func TestNotifications(t *testing.T) {
 	f := newFixture(t)
-	notes, err := notify.New(ctx, f.db, notify.Config{}, nil)
+	srv := notifytest.Start(t, notifytest.Options{NoTLS: true})
+	cfg := notify.Config{SMTPURL: srv.URL(), MailFrom: "margin@school.example", PublicURL: "http://localhost:8080"}
+	notes, err := notify.New(ctx, f.db, cfg, nil)
 	must(t, err)
+	server, err := cfg.SMTP()
+	must(t, err)
+	mailer, err := smtpmail.New(server, cfg.MailFrom, nil)
+	must(t, err)
+	sender := notes.NewSender(mailer)
 	f.svc.SetNotifier(notes)
+	// Priya's roster row has an address; her class has email off.
+	_, err = f.db.Collection("students").UpdateOne(ctx, bson.M{"_id": "cls_test:1004"}, bson.M{"$set": bson.M{"email": "priya@students.example.org"}})
+	must(t, err)
+	mailedPriya := func() int {
+		t.Helper()
+		_, err := sender.RunOnce(ctx)
+		must(t, err)
+		n := 0
+		for _, m := range srv.Messages() {
+			if m.To[0] == "priya@students.example.org" {
+				n++
+			}
+		}
+		return n
+	}
 	_, err = f.svc.SetSettings(ctx, f.teacher, f.asg.ID, Settings{MinQuotes: 0, MinCommentChars: 5})
 	must(t, err)
 	inbox := func(userID string) map[notify.Kind]int {
@@ -54,12 +81,20 @@ func TestNotifications(t *testing.T) {
 	_, err = f.svc.Approve(ctx, f.teacher, v1)
 	must(t, err)
 	release("1004")
+	if n := mailedPriya(); n != 0 {
+		t.Fatalf("with the class's email off, the student got %d emails", n)
+	}
+	_, err = f.svc.intake.SetEmailStudents(ctx, f.teacher, "cls_test", true)
+	must(t, err)
 	f.addVersion(t, "1004", 2, essay+" I added citations (Morin, 2017).")
 	v2 := f.task(t, "1004", 2, matching.First, f.grader)
 	submit(f.grader, v2, map[string]string{"thesis": "proficient"})
 	_, err = f.svc.Approve(ctx, f.teacher, v2)
 	must(t, err)
 	release("1004")
+	if n := mailedPriya(); n != 1 {
+		t.Fatalf("with the class's email on, the student got %d emails of their revision, want 1", n)
+	}
 	if k := inbox(f.student.ID); k[notify.FeedbackReleased] != 1 || k[notify.RevisionGraded] != 1 || len(k) != 2 {
 		t.Fatalf("the student's inbox: %v", k)
 	}
