@@ -106,7 +106,8 @@ var (
 		onboarding account_id charges_enabled payouts_enabled details_submitted currently_due disabled_reason status_at
 		currency balance_cents payable_cents in_payment_cents held_cents minimum_cents balances earnings reads cents
 		lines account price_cents fee_cents reason by payment_id transfer_id settles settles_entries entry_count
-		payments run_id idempotency_key bank_payouts failure_code failure_message url`)
+		payments run_id idempotency_key bank_payouts failure_code failure_message url
+		items link read unread older delivery always`)
 	mapKeys = map[string]bool{"levels": true, "comments": true, "balances": true}
 	// Keys that must never reach a grader, whatever the allow-list says.
 	neverKeys = strings.Fields("student_id student_name class_id school_id teacher_id reflections questions ratings history students")
@@ -445,6 +446,18 @@ func TestE2EFeedbackGraderPrivacy(t *testing.T) {
 	gmust(200, taker, "GET", "/api/v1/grader/comment-bank", "/api/v1/grader/comment-bank", nil)
 	gmust(204, taker, "DELETE", "/api/v1/grader/comment-bank/{id}", "/api/v1/grader/comment-bank/"+e["id"].(string), nil)
 
+	// The grader's inbox (offers, returned feedback, …) and email settings.
+	inbox := gmust(200, taker, "GET", "/api/v1/notifications", "/api/v1/notifications", nil)
+	items := asSlice(inbox["items"])
+	if len(items) == 0 {
+		t.Fatalf("the grader's inbox is empty")
+	}
+	gmust(200, taker, "GET", "/api/v1/notifications/unread", "/api/v1/notifications/unread", nil)
+	gmust(204, taker, "POST", "/api/v1/notifications/{id}/read", "/api/v1/notifications/"+url.PathEscape(items[0].(map[string]any)["id"].(string))+"/read", nil)
+	gmust(204, taker, "POST", "/api/v1/notifications/read", "/api/v1/notifications/read", nil)
+	gmust(200, taker, "GET", "/api/v1/notifications/settings", "/api/v1/notifications/settings", nil)
+	gmust(204, taker, "PUT", "/api/v1/notifications/settings/{kind}", "/api/v1/notifications/settings/offer_made", map[string]any{"delivery": "daily"})
+
 	// Someone else's upload batch is not found.
 	if r := g(taker, "GET", "/api/v1/uploads/{id}", "/api/v1/uploads/"+up["id"].(string), nil); r.Status != 404 {
 		t.Fatalf("a grader reading the teacher's upload batch: %d", r.Status)
@@ -456,7 +469,7 @@ func TestE2EFeedbackGraderPrivacy(t *testing.T) {
 	if taker == hal {
 		email = "hal@graders.example.net"
 	}
-	pages := []string{"/grader", "/grader/profile", "/grader/comments", "/grader/earnings"}
+	pages := []string{"/grader", "/grader/profile", "/grader/comments", "/grader/earnings", "/notifications", "/notifications/settings"}
 	for _, tk := range tasks {
 		pages = append(pages, "/grader/tasks/"+url.PathEscape(tk.(map[string]any)["id"].(string)))
 	}
