@@ -10,6 +10,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // AssignmentInput is what a teacher gives to create or edit an assignment.
@@ -218,7 +219,7 @@ func (s *Service) Publish(ctx context.Context, caller account.User, id string) (
 	}
 	now := s.stamp()
 	err = s.changeAssignment(ctx, id, func() error {
-		_, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: Draft}},
+		_, err := mongostore.UpdateIf(ctx, s.c(colAssignments), bson.D{{Key: "_id", Value: id}, {Key: "state", Value: Draft}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: Published}, {Key: "published_at", Value: now}}}})
 		return errs.Wrap(err, "publish")
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // The reads in this file have no access check: they are for other services,
@@ -122,7 +123,7 @@ func (s *Service) Advance(ctx context.Context, assignmentID string, to State) er
 		set = append(set, bson.E{Key: "released_at", Value: s.now().UTC()})
 	}
 	return s.changeAssignment(ctx, assignmentID, func() error {
-		_, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}, {Key: "state", Value: a.State}}, bson.D{{Key: "$set", Value: set}})
+		_, err := mongostore.UpdateIf(ctx, s.c(colAssignments), bson.D{{Key: "_id", Value: assignmentID}, {Key: "state", Value: a.State}}, bson.D{{Key: "$set", Value: set}})
 		return errs.Wrap(err, "advance assignment")
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ type deps struct {
 	accounts *account.Service
 	unlock   func()
 	rmTemp   func()
+	closing  sync.Once
 
 	intake    *intake.Service
 	matching  *matching.Service
@@ -153,8 +155,13 @@ func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor
 	return d, nil
 }
 
-// close releases everything open opened, the store last.
+// close releases everything open opened, the store last; calls after the
+// first do nothing.
 func (d *deps) close(ctx context.Context) {
+	d.closing.Do(func() { d.closeOnce(ctx) })
+}
+
+func (d *deps) closeOnce(ctx context.Context) {
 	if d.s3 != nil {
 		_ = d.s3.Close(ctx)
 	}
