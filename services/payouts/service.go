@@ -66,6 +66,9 @@ type Config struct {
 	// point until the process is killed (FaultAfterTransfer). Never set in
 	// production.
 	TestFault string `env:"MARGIN_TEST_FAULT"`
+
+	// Billing is how schools pay (billing.go).
+	Billing BillingConfig
 }
 
 // FaultAfterTransfer is the MARGIN_TEST_FAULT value that holds a payment
@@ -90,6 +93,7 @@ func (c Config) withDefaults() Config {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
 	}
+	c.Billing = c.Billing.withDefaults()
 	return c
 }
 

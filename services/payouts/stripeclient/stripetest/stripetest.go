@@ -5,8 +5,10 @@ package stripetest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -14,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -64,8 +67,9 @@ type Mock struct {
 	// URL is the proxy's address, for MARGIN_STRIPE_API_BASE.
 	URL string
 
-	mu   sync.Mutex
-	seen []Request
+	mu      sync.Mutex
+	seen    []Request
+	patches map[string]map[string]any // by "METHOD path"
 }
 
 // Start runs stripe-mock on free ports for the duration of the test.
@@ -99,6 +103,7 @@ func Start(t testing.TB) *Mock {
 	target, _ := url.Parse("http://" + a)
 	m := &Mock{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = m.patch
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.mu.Lock()
 		m.seen = append(m.seen, Request{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key")})
@@ -126,13 +131,7 @@ func (m *Mock) Requests(method, path string) []Request {
 // TransferKeys returns the distinct idempotency keys of transfer creations
 // seen so far, with how many requests carried each. Stripe moves money once
 // per key, so the number of keys is the number of transfers made.
-func (m *Mock) TransferKeys() map[string]int {
-	keys := map[string]int{}
-	for _, r := range m.Requests(http.MethodPost, "/v1/transfers") {
-		keys[r.IdempotencyKey]++
-	}
-	return keys
-}
+func (m *Mock) TransferKeys() map[string]int { return m.Keys(http.MethodPost, "/v1/transfers") }
 
 // Event builds a webhook event payload of the pinned API version. account
 // is the connected account for Connect events ("" for platform events).
@@ -153,4 +152,62 @@ func Event(id, typ, account string, object map[string]any) []byte {
 // at time at.
 func Sign(payload []byte, secret string, at time.Time) string {
 	return webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: at}).Header
+}
+
+// Patch makes the proxy answer requests with this method and path with
+// stripe-mock's answer, its top-level fields replaced by those given.
+// stripe-mock is stateless (a retrieve returns a fixture), so this is how a
+// test says what Stripe holds: a Checkout Session paid, an invoice sent. The
+// request still goes to stripe-mock, which checks it. A nil fields removes
+// the patch.
+func (m *Mock) Patch(method, path string, fields map[string]any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.patches == nil {
+		m.patches = map[string]map[string]any{}
+	}
+	if fields == nil {
+		delete(m.patches, method+" "+path)
+		return
+	}
+	m.patches[method+" "+path] = fields
+}
+
+func (m *Mock) patch(resp *http.Response) error {
+	m.mu.Lock()
+	fields := m.patches[resp.Request.Method+" "+resp.Request.URL.Path]
+	m.mu.Unlock()
+	if fields == nil || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return err
+	}
+	for k, v := range fields {
+		obj[k] = v
+	}
+	if body, err = json.Marshal(obj); err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	resp.Header.Del("Content-Encoding")
+	return nil
+}
+
+// Keys returns the distinct idempotency keys of requests with this method
+// and path seen so far, with how many requests carried each.
+func (m *Mock) Keys(method, path string) map[string]int {
+	keys := map[string]int{}
+	for _, r := range m.Requests(method, path) {
+		keys[r.IdempotencyKey]++
+	}
+	return keys
 }
