@@ -95,3 +95,10 @@ func (s *Service) Close(ctx context.Context, caller account.User, id string) (As
 
 // closed reports whether a's teacher has closed it.
 func closed(a Assignment) bool { return a.ClosedAt != nil }
+
+// Pseudonym is the pseudonym of a submission's student, for a school's
+// statement: never their name. One read by _id.
+func (s *Service) Pseudonym(ctx context.Context, submissionID string) (string, error) {
+	sub, err := s.Submission(ctx, submissionID)
+	return sub.Pseudonym, err
+}

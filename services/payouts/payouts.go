@@ -63,10 +63,12 @@ type Entry struct {
 	SettlesEntries int    `json:"settles_entries,omitempty" bson:"settles_entries,omitempty"`
 
 	// School entries (see billing.go): the school, and the purchase,
-	// refund or submission's pseudonym the entry is about.
+	// refund or submission's pseudonym the entry is about; StripeID is
+	// Stripe's object for it (a refund, a PaymentIntent, an invoice).
 	SchoolID   string `json:"school_id,omitempty" bson:"school_id,omitempty"`
 	PurchaseID string `json:"purchase_id,omitempty" bson:"purchase_id,omitempty"`
 	RefundID   string `json:"refund_id,omitempty" bson:"refund_id,omitempty"`
+	StripeID   string `json:"stripe_id,omitempty" bson:"stripe_id,omitempty"`
 	Pseudonym  string `json:"pseudonym,omitempty" bson:"pseudonym,omitempty"`
 }
 
