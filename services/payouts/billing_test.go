@@ -329,6 +329,8 @@ func TestBillingInvoice(t *testing.T) {
 	f.invariant()
 }
 
-func stripeEvent(id, typ string, obj map[string]any) []byte { return stripetest.Event(id, typ, "", obj) }
+func stripeEvent(id, typ string, obj map[string]any) []byte {
+	return stripetest.Event(id, typ, "", obj)
+}
 
 func sign(payload []byte) string { return stripetest.Sign(payload, whsec, time.Now()) }
