@@ -204,5 +204,6 @@ func (s *Server) routes() {
 	s.feedbackRoutes()
 	s.analyticsRoutes()
 	s.payoutsRoutes()
+	s.billingRoutes()
 	s.pageRoutes()
 }

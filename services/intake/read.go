@@ -88,7 +88,8 @@ func (s *Service) Text(ctx context.Context, versionID string) (Text, error) {
 // OpenAssignments returns the assignments matching works on: those
 // published or in grading, and graded or released ones that take revisions
 // (a student's revised version needs grading after release) or to which
-// their teacher has uploaded a revision since (ReopenedAt).
+// their teacher has uploaded a revision since (ReopenedAt); never a closed
+// one.
 func (s *Service) OpenAssignments(ctx context.Context) ([]Assignment, error) {
 	cur, err := s.c(colAssignments).Find(ctx, bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{Published, InGrading, Graded, Released}}}}})
 	if err != nil {
@@ -100,6 +101,9 @@ func (s *Service) OpenAssignments(ctx context.Context) ([]Assignment, error) {
 	}
 	out := all[:0]
 	for _, a := range all {
+		if closed(a) {
+			continue
+		}
 		if a.State == Published || a.State == InGrading || a.AllowResubmission || a.ReopenedAt != nil {
 			out = append(out, a)
 		}

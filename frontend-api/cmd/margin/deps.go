@@ -125,6 +125,10 @@ func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor
 	pc := cfg.Payouts
 	pc.Exclusive = d.store.Embedded // the data directory is locked: no other process holds a run
 	d.payouts = payouts.New(db, blobs, accts, pc, logger.With("service", "payouts"))
+	// School billing: publishing holds credit and closing releases it
+	// through payouts; charges name students by pseudonym through intake.
+	d.intake.SetFunds(d.payouts)
+	d.payouts.SetPseudonyms(d.intake)
 	for name, ix := range map[string]interface{ EnsureIndexes(context.Context) error }{
 		"intake": d.intake, "matching": d.matching, "feedback": d.feedback, "analytics": d.analytics, "payouts": d.payouts,
 	} {
