@@ -210,6 +210,7 @@ func (s *Server) routes() {
 	s.feedbackRoutes()
 	s.analyticsRoutes()
 	s.payoutsRoutes()
+	s.billingRoutes()
 	s.notifyRoutes()
 	s.pageRoutes()
 }

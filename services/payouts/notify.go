@@ -3,7 +3,6 @@ package payouts
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/notify"
@@ -50,13 +49,4 @@ func (s *Service) notifyPayments(ctx context.Context, payments []Payment) {
 			s.log.Warn("notify", "kind", e.Kind, "key", e.Key, "err", err)
 		}
 	}
-}
-
-// money is cents as an amount ("$12.50 USD").
-func money(cents int64, currency string) string {
-	sym := ""
-	if currency == "" || currency == "usd" {
-		sym, currency = "$", "usd"
-	}
-	return fmt.Sprintf("%s%d.%02d %s", sym, cents/100, cents%100, strings.ToUpper(currency))
 }

@@ -32,7 +32,7 @@ func TestPayoutNotifications(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(p.Items) != g.want || g.want == 1 && (p.Items[0].Kind != notify.PayoutSent || p.Items[0].Title != "Payout of $25.50 USD sent") {
+			if len(p.Items) != g.want || g.want == 1 && (p.Items[0].Kind != notify.PayoutSent || p.Items[0].Title != "Payout of $25.50 sent") {
 				t.Errorf("stripe %v: the inbox of %s: %+v, want %d payout_sent", stripe, g.id, p.Items, g.want)
 			}
 		}
