@@ -44,12 +44,6 @@ func (s *Service) Tick(ctx context.Context) error {
 	if err := s.repairAccepts(ctx); err != nil {
 		return err
 	}
-	if err := s.warnOffers(ctx); err != nil {
-		return err
-	}
-	if err := s.warnDue(ctx); err != nil {
-		return err
-	}
 	if err := s.reclaim(ctx); err != nil {
 		return err
 	}
@@ -58,13 +52,24 @@ func (s *Service) Tick(ctx context.Context) error {
 }
 
 // expireOffers closes open offers past their expiry; their batches reopen.
+// In the same scan it warns the graders of those that expire within
+// offerWarning (when there is a Notifier).
 func (s *Service) expireOffers(ctx context.Context) error {
+	now := s.stamp()
+	upTo := now
+	if s.notes != nil {
+		upTo = now.Add(offerWarning)
+	}
 	var offers []Offer
-	err := s.findAll(ctx, colOffers, bson.D{{Key: "state", Value: OfferOpen}, {Key: "expires_at", Value: bson.D{{Key: "$lte", Value: s.stamp()}}}}, &offers)
+	err := s.findAll(ctx, colOffers, bson.D{{Key: "state", Value: OfferOpen}, {Key: "expires_at", Value: bson.D{{Key: "$lte", Value: upTo}}}}, &offers)
 	if err != nil {
 		return err
 	}
 	for _, o := range offers {
+		if o.ExpiresAt.After(now) {
+			s.warnOffer(ctx, o)
+			continue
+		}
 		if err := s.closeOffer(ctx, o, OfferExpired); err != nil && !errs.Is(err, errs.Conflict) {
 			return err
 		}
@@ -106,13 +111,14 @@ func (s *Service) reclaim(ctx context.Context) error {
 	now := s.stamp()
 	for _, b := range batches {
 		var open []Item
+		var tasks []Task
 		for _, it := range b.Items {
 			t, err := s.Task(ctx, TaskID(it.VersionID, b.Reader))
 			if err != nil {
 				return err
 			}
 			if t.BatchID == b.ID && t.Open() {
-				open = append(open, it)
+				open, tasks = append(open, it), append(tasks, t)
 			}
 		}
 		switch {
@@ -124,6 +130,8 @@ func (s *Service) reclaim(ctx context.Context) error {
 			if err := s.takeBack(ctx, b, open); err != nil {
 				return err
 			}
+		case now.After(b.DueAt.Add(-s.cfg.LeaseMargin - dueWarning)):
+			s.warnDue(ctx, tasks)
 		}
 	}
 	return nil

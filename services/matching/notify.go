@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.mongodb.org/mongo-driver/bson"
-
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/notify"
 )
@@ -69,40 +67,25 @@ func (s *Service) notifyOffer(ctx context.Context, o Offer) {
 	})
 }
 
-// warnOffers warns the graders of open offers that expire within
-// offerWarning. It runs on every pass of the loop.
-func (s *Service) warnOffers(ctx context.Context) error {
-	if s.notes == nil {
-		return nil
-	}
-	var offers []Offer
-	err := s.findAll(ctx, colOffers, bson.D{{Key: "state", Value: OfferOpen}, {Key: "expires_at", Value: bson.D{{Key: "$lte", Value: s.stamp().Add(offerWarning)}}}}, &offers)
-	if err != nil {
-		return err
-	}
-	for _, o := range offers {
-		s.raise(ctx, o.GraderID, notify.Event{
-			Kind: notify.OfferExpiring, Key: o.ID,
-			Title: fmt.Sprintf("An offer of %s expires at %s", submissions(o.Size), when(o.ExpiresAt)),
-			Text:  fmt.Sprintf("Your offer of %s of %q expires at %s. Accept it before then, or decline it so that it goes to another grader.", submissions(o.Size), s.assignmentTitle(ctx, o.AssignmentID), when(o.ExpiresAt)),
-			Link:  "/grader",
-		})
-	}
-	return nil
+// warnOffer warns the grader of an open offer that it expires soon;
+// expireOffers calls it on every pass for offers expiring within
+// offerWarning.
+func (s *Service) warnOffer(ctx context.Context, o Offer) {
+	s.raise(ctx, o.GraderID, notify.Event{
+		Kind: notify.OfferExpiring, Key: o.ID,
+		Title: fmt.Sprintf("An offer of %s expires at %s", submissions(o.Size), when(o.ExpiresAt)),
+		Text:  fmt.Sprintf("Your offer of %s of %q expires at %s. Accept it before then, or decline it so that it goes to another grader.", submissions(o.Size), s.assignmentTitle(ctx, o.AssignmentID), when(o.ExpiresAt)),
+		Link:  "/grader",
+	})
 }
 
-// warnDue warns graders of accepted tasks not yet submitted whose lease
-// ends (LeaseMargin before the due date, when reclaim takes the work back)
-// within dueWarning. It runs on every pass of the loop.
-func (s *Service) warnDue(ctx context.Context) error {
+// warnDue warns the graders of open tasks whose lease ends (LeaseMargin
+// before the due date, when reclaim takes the work back) within
+// dueWarning. reclaim calls it on every pass with the open tasks of such a
+// batch, which it has read anyway, so it scans nothing of its own.
+func (s *Service) warnDue(ctx context.Context, tasks []Task) {
 	if s.notes == nil {
-		return nil
-	}
-	var tasks []Task
-	err := s.findAll(ctx, colTasks, bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{TaskAssigned, TaskReturned}}}},
-		{Key: "due_at", Value: bson.D{{Key: "$lte", Value: s.stamp().Add(dueWarning + s.cfg.LeaseMargin)}}}}, &tasks)
-	if err != nil {
-		return err
+		return
 	}
 	for _, t := range tasks {
 		until := t.DueAt.Add(-s.cfg.LeaseMargin)
@@ -113,7 +96,6 @@ func (s *Service) warnDue(ctx context.Context) error {
 			Link:  "/grader/tasks/" + t.ID,
 		})
 	}
-	return nil
 }
 
 // notifyVetting tells a grader the admin's decision (always sent).
