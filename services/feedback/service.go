@@ -80,6 +80,8 @@ type Service struct {
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
+	// listeners hear of every release (OnRelease).
+	listeners []ReleaseListener
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.

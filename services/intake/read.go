@@ -135,7 +135,7 @@ func (s *Service) StudentClasses(ctx context.Context, u account.User) ([]Class, 
 		return nil, nil
 	}
 	st, err := s.Student(ctx, u.ClassID, u.StudentID)
-	if errs.Is(err, errs.NotFound) || err == nil && st.UserID != u.ID {
+	if errs.Is(err, errs.NotFound) || err == nil && (st.UserID != u.ID || st.Left) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
