@@ -99,6 +99,8 @@ type Deps struct {
 	Feedback  *feedback.Service
 	Analytics *analytics.Service
 	Payouts   *payouts.Service
+	// LTI is nil unless LTI is on (MARGIN_PUBLIC_URL).
+	LTI *LTI
 	// Ready lists the dependencies /readyz checks, by name.
 	Ready  map[string]Pinger
 	Logger *slog.Logger
@@ -204,5 +206,6 @@ func (s *Server) routes() {
 	s.feedbackRoutes()
 	s.analyticsRoutes()
 	s.payoutsRoutes()
+	s.ltiRoutes() // before pageRoutes: see ltiRoutes
 	s.pageRoutes()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/marginschool/margin/pkg/lti"
 	"github.com/marginschool/margin/services/analytics"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
@@ -58,6 +59,8 @@ type Config struct {
 	Feedback  feedback.Config
 	Analytics analytics.Config
 	Payouts   payouts.Config
+	// LTI is off unless MARGIN_PUBLIC_URL is set.
+	LTI lti.Config
 
 	SecureCookies           bool          `env:"MARGIN_SECURE_COOKIES"`
 	LoginPerIP              int           `env:"MARGIN_LOGIN_PER_IP" envDefault:"30"`
@@ -90,6 +93,11 @@ func loadConfig() (Config, error) {
 	if cfg.LoginPerIP < 1 || cfg.LoginFailuresPerAccount < 1 || cfg.LoginWindow <= 0 || cfg.SignupPerIP < 1 {
 		return Config{}, fmt.Errorf("configuration: login and sign-up limits must be positive")
 	}
+	if cfg.LTI.PublicURL != "" {
+		if _, err := lti.New(nil, cfg.LTI); err != nil { // checks the values only
+			return Config{}, fmt.Errorf("configuration: %w", err)
+		}
+	}
 	if cfg.Intake.AccessLinkTTL <= 0 {
 		return Config{}, fmt.Errorf("configuration: MARGIN_ACCESS_LINK_TTL must be positive")
 	}
@@ -116,6 +124,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("stripe_key", mask(c.Payouts.StripeSecretKey)),
 		slog.String("stripe_api_base", c.Payouts.StripeAPIBase),
 		slog.Bool("secure_cookies", c.SecureCookies),
+		slog.String("public_url", c.LTI.PublicURL),
 	)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
+	"github.com/marginschool/margin/pkg/lti"
 	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/analytics"
 	"github.com/marginschool/margin/services/feedback"
@@ -37,17 +38,23 @@ type deps struct {
 	feedback  *feedback.Service
 	analytics *analytics.Service
 	payouts   *payouts.Service
+	lti       *lti.Tool // nil unless MARGIN_PUBLIC_URL is set
+	ltiGrades *ltiGrades
 }
 
 // workers are the background loops by service name, for serve --services.
 func (d *deps) workers() map[string]worker {
-	return map[string]worker{
+	w := map[string]worker{
 		"intake":    d.intake,
 		"matching":  d.matching,
 		"feedback":  d.feedback,
 		"analytics": d.analytics,
 		"payouts":   d.payouts,
 	}
+	if d.lti != nil {
+		w["lti"] = ltiWorker{d.lti}
+	}
+	return w
 }
 
 // open connects to (or starts) the store and S3. With either embedded, the
@@ -129,6 +136,9 @@ func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return nil, fmt.Errorf("%s indexes: %w", name, err)
 		}
+	}
+	if err := d.openLTI(cfg.LTI, logger); err != nil {
+		return nil, err
 	}
 	if err := d.intake.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("intake migration: %w", err)

@@ -18,7 +18,7 @@ import (
 )
 
 // allServices are the background services one process can run.
-var allServices = []string{"intake", "matching", "feedback", "analytics", "payouts"}
+var allServices = []string{"intake", "matching", "feedback", "analytics", "payouts", "lti"}
 
 // parseServices turns --services into a list: "all", "none", or names.
 func parseServices(s string) ([]string, error) {
@@ -109,6 +109,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 			Feedback:  d.feedback,
 			Analytics: d.analytics,
 			Payouts:   d.payouts,
+			LTI:       d.ltiAPI(),
 			Ready:     map[string]api.Pinger{"mongodb": d.store, "s3": d.blobs},
 			Logger:    logger,
 		})
