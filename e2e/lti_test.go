@@ -34,6 +34,7 @@ func newBrowser(t *testing.T) *browser {
 type ltiPage struct {
 	Status int
 	URL    *url.URL
+	Header http.Header
 	Body   string
 }
 
@@ -60,7 +61,7 @@ func (b *browser) do(method, u string, form url.Values) ltiPage {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	return ltiPage{Status: resp.StatusCode, URL: resp.Request.URL, Body: string(data)}
+	return ltiPage{Status: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: string(data)}
 }
 
 // authorize starts a launch at Margin's login URL, follows it to the
@@ -117,8 +118,8 @@ func TestE2ELTI(t *testing.T) {
 	// 1. Dynamic registration: the LMS admin pastes Margin's URL.
 	admin := newBrowser(t)
 	reg := admin.do(http.MethodGet, base+"/lti/register", url.Values{"openid_configuration": {p.OpenIDConfigurationURL()}, "registration_token": {p.RegistrationToken}})
-	if reg.Status != 200 || !strings.Contains(reg.Body, "Register Margin") {
-		t.Fatalf("registration page: %d %s", reg.Status, reg.Body)
+	if reg.Status != 200 || !strings.Contains(reg.Body, "Register Margin") || !strings.Contains(reg.Header.Get("Content-Security-Policy"), "frame-ancestors "+p.Issuer+";") {
+		t.Fatalf("registration page: %d %v %s", reg.Status, reg.Header, reg.Body)
 	}
 	done := admin.do(http.MethodPost, base+"/lti/register", url.Values{"openid_configuration": {p.OpenIDConfigurationURL()}, "registration_token": {p.RegistrationToken}})
 	if done.Status != 200 || !strings.Contains(done.Body, "Margin is registered") || !strings.Contains(done.Body, "lti_close.js") {
@@ -152,6 +153,10 @@ func TestE2ELTI(t *testing.T) {
 	if pick.Status != 200 || m == nil {
 		t.Fatalf("deep linking launch: %d %s", pick.Status, pick.Body)
 	}
+	// The LMS may frame the picker and the answer; nobody else may.
+	if csp := pick.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors "+p.Issuer+";") || pick.Header.Get("X-Frame-Options") != "" {
+		t.Fatalf("picker framing: CSP %q, X-Frame-Options %q", csp, pick.Header.Get("X-Frame-Options"))
+	}
 	back := teacher.do(http.MethodPost, base+"/lti/deep-link", url.Values{
 		"picker": {m[1]}, "action": {"create"}, "title": {"Research essay: personalized learning"},
 		"prompt": {"Write a research essay on personalized learning in schools."}, "price_cents": {"800"},
@@ -159,6 +164,9 @@ func TestE2ELTI(t *testing.T) {
 	action, fields, err := ltitest.ParseForm(back.Body)
 	if err != nil || back.Status != 200 {
 		t.Fatalf("deep linking response: %d %v %s", back.Status, err, back.Body)
+	}
+	if csp := back.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action "+p.Issuer+";") {
+		t.Fatalf("the deep linking answer may not post to the LMS: CSP %q", csp)
 	}
 	if r := teacher.do(http.MethodPost, action, fields); r.Status != 200 {
 		t.Fatalf("the LMS refused the deep linking response: %d %s", r.Status, r.Body)
@@ -296,6 +304,10 @@ func TestE2ELTI(t *testing.T) {
 	if in.must(200, "GET", "/api/v1/submissions/"+sub+"/feedback", priyaTok, nil) == nil {
 		t.Fatal("released feedback is empty")
 	}
+	if pg := priya.launch(p.ResourceLinkLogin(client, course.ID, link.ID, students["1004"])); pg.Status != 200 || pg.URL.Path != "/student/submissions/"+sub {
+		t.Fatalf("after release, the student's launch landed on %s (%d)", pg.URL, pg.Status)
+	}
+	priyaTok = priya.session(base)
 	if r := in.call("GET", "/api/v1/submissions/"+sub+"/feedback", mateoTok, nil); r.Status != 404 {
 		t.Fatalf("another student reading it: %d", r.Status)
 	}

@@ -136,11 +136,27 @@ func (lp *ltiPages) launch(c *fiber.Ctx) error {
 	}
 	switch {
 	case e.Role == lti.RoleStudent:
-		return c.Redirect("/student", fiber.StatusSeeOther)
+		return c.Redirect(lp.studentLanding(c, u, e.AssignmentID), fiber.StatusSeeOther)
 	case e.AssignmentID != "":
 		return c.Redirect("/teacher/assignments/"+esc(e.AssignmentID), fiber.StatusSeeOther)
 	}
 	return c.Redirect("/teacher/classes/"+esc(e.ClassID), fiber.StatusSeeOther)
+}
+
+// studentLanding is where a student's launch goes: their released
+// feedback on the linked assignment, or else their list of work.
+func (lp *ltiPages) studentLanding(c *fiber.Ctx, u account.User, assignmentID string) string {
+	if assignmentID == "" {
+		return "/student"
+	}
+	sub, err := lp.s.deps.Intake.SubmissionOf(c.UserContext(), assignmentID, u.StudentID)
+	if err != nil {
+		return "/student"
+	}
+	if _, err := lp.s.deps.Feedback.ForSubmission(c.UserContext(), u, sub.ID); err != nil {
+		return "/student"
+	}
+	return "/student/submissions/" + esc(sub.ID)
 }
 
 // pickForm is what the teacher typed to create an assignment in the

@@ -62,10 +62,15 @@ func (s *Service) EnsureSchool(ctx context.Context, id, name string) (School, er
 // in schoolID, creating it on first use and otherwise updating its name and
 // email. The email is kept for display only: it is never a login, so an
 // address an external system asserts cannot reach an account that signs in
-// with a password. A missing name becomes "Teacher". Returns Invalid for a
-// name over 200 characters.
+// with a password. The name is made one line of at most 200 characters; a
+// missing one becomes "Teacher". Returns an internal error if the store
+// fails.
 func (s *Service) EnsureExternalTeacher(ctx context.Context, issuer, subject, schoolID, name, email string) (User, error) {
-	if strings.TrimSpace(name) == "" {
+	name = strings.Join(strings.Fields(name), " ") // one line, as a name must be
+	if r := []rune(name); len(r) > 200 {
+		name = string(r[:200])
+	}
+	if name == "" {
 		name = "Teacher"
 	}
 	name, err := normalizeName(name)

@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/marginschool/margin/pkg/account"
@@ -42,6 +43,10 @@ func TestExternalTeacher(t *testing.T) {
 	again, err := a.EnsureExternalTeacher(ctx, "https://lms.example", "sub-1", id, "Ana Rivera", "")
 	if err != nil || again.ID != u.ID || again.Name != "Ana Rivera" {
 		t.Fatalf("ensured again: %+v, %v", again, err)
+	}
+	long, err := a.EnsureExternalTeacher(ctx, "https://lms.example", "sub-2", id, "Ana\nRivera "+strings.Repeat("x", 300), "")
+	if err != nil || long.Name != ("Ana Rivera " + strings.Repeat("x", 300))[:200] {
+		t.Fatalf("a name of several lines and over 200 characters: %q, %v", long.Name, err)
 	}
 	if other, _ := a.EnsureExternalTeacher(ctx, "https://other.example", "sub-1", id, "X", ""); other.ID == u.ID {
 		t.Fatal("the same subject at another issuer is the same account")
