@@ -98,6 +98,15 @@ func adminToken(t *testing.T, in *instance, email string) string {
 // with the fixture rubric, upload the fixture ZIP, and publish.
 func publishFixtureClass(t *testing.T, in *instance) fixtureClass {
 	t.Helper()
+	fc := uploadFixtureClass(t, in)
+	in.must(200, "POST", "/api/v1/assignments/"+fc.AssignmentID+"/publish", fc.TeacherToken, nil)
+	return fc
+}
+
+// uploadFixtureClass is publishFixtureClass up to the publishing: the
+// assignment is a draft with its five submissions.
+func uploadFixtureClass(t *testing.T, in *instance) fixtureClass {
+	t.Helper()
 	fc := fixtureClass{TeacherEmail: "rivera.teacher@lincoln.example.org", Submissions: map[string]string{}}
 	in.must(202, "POST", "/api/v1/signup", "", map[string]any{
 		"email": fc.TeacherEmail, "password": teacherPassword, "name": "Ms Rivera", "role": "teacher", "school": "Lincoln High",
@@ -138,7 +147,6 @@ func publishFixtureClass(t *testing.T, in *instance) fixtureClass {
 	if len(fc.Submissions) != 5 {
 		t.Fatalf("upload created %d submissions, want 5: %s", len(fc.Submissions), up.Body)
 	}
-	in.must(200, "POST", "/api/v1/assignments/"+fc.AssignmentID+"/publish", fc.TeacherToken, nil)
 	return fc
 }
 

@@ -21,6 +21,8 @@ type errorJSON struct {
 	Field     string      `json:"field,omitempty"`
 	RequestID string      `json:"request_id,omitempty"`
 	Details   []errorJSON `json:"details,omitempty"` // every error, when there are several
+
+	Data map[string]any `json:"data,omitempty"` // machine-readable facts (errs.Error.Data)
 }
 
 // errorHandler is the one place where errors become HTTP responses.
@@ -38,7 +40,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 			body.Details = append(body.Details, errorJSON{Code: e.Code, Message: e.Message, Field: e.Field})
 		}
 	case errors.As(err, &ue):
-		body.Code, body.Message, body.Field = ue.Code, ue.Message, ue.Field
+		body.Code, body.Message, body.Field, body.Data = ue.Code, ue.Message, ue.Field, ue.Data
 	case errors.As(err, &fe):
 		body.Code, body.Message = fiberCode(fe)
 	default:

@@ -207,5 +207,6 @@ func (s *Server) routes() {
 	s.analyticsRoutes()
 	s.payoutsRoutes()
 	s.ltiRoutes() // before pageRoutes: see ltiRoutes
+	s.billingRoutes()
 	s.pageRoutes()
 }

@@ -33,6 +33,10 @@ const (
 	RateLimited     Code = "rate_limited"     // too many attempts; try again later (429)
 	Internal        Code = "internal"         // our fault; never a user's mistake (500)
 	Unavailable     Code = "unavailable"      // a dependency is down (503)
+
+	// InsufficientCredit: the school's credit does not cover the work (402);
+	// the error's Data says by how much, and where to buy more.
+	InsufficientCredit Code = "insufficient_credit"
 )
 
 var statuses = map[Code]int{
@@ -54,6 +58,8 @@ var statuses = map[Code]int{
 	RateLimited:     http.StatusTooManyRequests,
 	Internal:        http.StatusInternalServerError,
 	Unavailable:     http.StatusServiceUnavailable,
+
+	InsufficientCredit: http.StatusPaymentRequired,
 }
 
 // Status is the HTTP status for a code; an unknown code is a 500, so that a
@@ -71,6 +77,10 @@ type Error struct {
 	Message string `json:"message" bson:"message"`                 // one human sentence, safe to show
 	Field   string `json:"field,omitempty" bson:"field,omitempty"` // JSON path of the offending field, e.g. "criteria[2].weight"; may be empty
 	Err     error  `json:"-" bson:"-"`                             // the underlying cause, never shown to users
+
+	// Data holds machine-readable facts about the error, safe to show (for
+	// InsufficientCredit: the amount short and the path to buy credit).
+	Data map[string]any `json:"data,omitempty" bson:"-"`
 }
 
 func (e *Error) Error() string {

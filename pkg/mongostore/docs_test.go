@@ -128,3 +128,52 @@ func containsAny(s, chars string) bool {
 	}
 	return false
 }
+
+// TestUpdateIfOneWinner: writers race to move a document from open to
+// theirs; exactly one condition holds, the others match nothing, and a
+// missing document matches nothing.
+func TestUpdateIfOneWinner(t *testing.T) {
+	ctx := context.Background()
+	col := mongotest.DB(t).Collection("claims")
+	if _, err := col.InsertOne(ctx, bson.D{{Key: "_id", Value: "c"}, {Key: "state", Value: "open"}, {Key: "n", Value: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := mongostore.UpdateIf(ctx, col,
+				bson.D{{Key: "_id", Value: "c"}, {Key: "state", Value: bson.D{{Key: "$in", Value: []string{"open"}}}}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: "taken"}, {Key: "by", Value: w}}}, {Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			won += int(res.MatchedCount)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	var got struct {
+		State string `bson:"state"`
+		N     int    `bson:"n"`
+	}
+	if err := col.FindOne(ctx, bson.D{{Key: "_id", Value: "c"}}).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if won != 1 || got.State != "taken" || got.N != 1 {
+		t.Errorf("%d winners, state %q, n %d; want 1 winner, taken, 1", won, got.State, got.N)
+	}
+	res, err := mongostore.UpdateIf(ctx, col, bson.D{{Key: "_id", Value: "missing"}, {Key: "state", Value: "open"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: "x"}}}})
+	if err != nil || res.MatchedCount != 0 {
+		t.Errorf("missing document: %+v, %v", res, err)
+	}
+	if _, err := mongostore.UpdateIf(ctx, col, bson.D{{Key: "state", Value: "open"}}, bson.D{}); err == nil {
+		t.Error("a filter without _id first: no error")
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // AssignmentInput is what a teacher gives to create or edit an assignment.
@@ -200,7 +201,10 @@ func (s *Service) Assignments(ctx context.Context, caller account.User, classID 
 }
 
 // Publish moves a draft assignment with at least one submission to
-// published, which hands it to matching. Publishing again is a no-op.
+// published, which hands it to matching, once billing (Funds) has held the
+// price of every submission: errs.InsufficientCredit when the school's
+// credit is short. Publishing again is a no-op; a closed draft is a
+// conflict.
 func (s *Service) Publish(ctx context.Context, caller account.User, id string) (Assignment, error) {
 	a, err := s.AuthorizeAssignment(ctx, caller, id)
 	if err != nil {
@@ -209,6 +213,9 @@ func (s *Service) Publish(ctx context.Context, caller account.User, id string) (
 	if a.State != Draft {
 		return a, nil
 	}
+	if closed(a) {
+		return Assignment{}, errClosed()
+	}
 	h, err := s.listHead(ctx, id, true)
 	if err != nil {
 		return Assignment{}, err
@@ -216,9 +223,14 @@ func (s *Service) Publish(ctx context.Context, caller account.User, id string) (
 	if h.total() == 0 {
 		return Assignment{}, errs.E(errs.Conflict, "Upload the students' submissions before publishing; this assignment has none.")
 	}
+	// The key names the count, so a retry holds once, and a publish retried
+	// after more uploads holds for those too.
+	if err := s.hold(ctx, a, "publish:"+itoa(h.total()), h.total()); err != nil {
+		return Assignment{}, err
+	}
 	now := s.stamp()
 	err = s.changeAssignment(ctx, id, func() error {
-		_, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: Draft}},
+		_, err := mongostore.UpdateIf(ctx, s.c(colAssignments), bson.D{{Key: "_id", Value: id}, {Key: "state", Value: Draft}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: Published}, {Key: "published_at", Value: now}}}})
 		return errs.Wrap(err, "publish")
 	})

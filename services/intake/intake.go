@@ -83,6 +83,9 @@ type Assignment struct {
 	// had finished; matching then keeps reading the assignment for new
 	// versions, as it does for one that takes students' revisions.
 	ReopenedAt *time.Time `json:"reopened_at,omitempty" bson:"reopened_at,omitempty"`
+	// ClosedAt is when its teacher closed it (Close): it takes no more
+	// work, and what billing still held for it is released.
+	ClosedAt *time.Time `json:"closed_at,omitempty" bson:"closed_at,omitempty"`
 	// CutShortUploadID is the latest upload batch that stopped before it
 	// read all its files (stopped, or interrupted by a crash), so that the
 	// teacher can find out which files are in.

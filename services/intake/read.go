@@ -9,6 +9,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // The reads in this file have no access check: they are for other services,
@@ -87,7 +88,8 @@ func (s *Service) Text(ctx context.Context, versionID string) (Text, error) {
 // OpenAssignments returns the assignments matching works on: those
 // published or in grading, and graded or released ones that take revisions
 // (a student's revised version needs grading after release) or to which
-// their teacher has uploaded a revision since (ReopenedAt).
+// their teacher has uploaded a revision since (ReopenedAt); never a closed
+// one.
 func (s *Service) OpenAssignments(ctx context.Context) ([]Assignment, error) {
 	cur, err := s.c(colAssignments).Find(ctx, bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{Published, InGrading, Graded, Released}}}}})
 	if err != nil {
@@ -99,6 +101,9 @@ func (s *Service) OpenAssignments(ctx context.Context) ([]Assignment, error) {
 	}
 	out := all[:0]
 	for _, a := range all {
+		if closed(a) {
+			continue
+		}
 		if a.State == Published || a.State == InGrading || a.AllowResubmission || a.ReopenedAt != nil {
 			out = append(out, a)
 		}
@@ -122,7 +127,7 @@ func (s *Service) Advance(ctx context.Context, assignmentID string, to State) er
 		set = append(set, bson.E{Key: "released_at", Value: s.now().UTC()})
 	}
 	return s.changeAssignment(ctx, assignmentID, func() error {
-		_, err := s.c(colAssignments).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}, {Key: "state", Value: a.State}}, bson.D{{Key: "$set", Value: set}})
+		_, err := mongostore.UpdateIf(ctx, s.c(colAssignments), bson.D{{Key: "_id", Value: assignmentID}, {Key: "state", Value: a.State}}, bson.D{{Key: "$set", Value: set}})
 		return errs.Wrap(err, "advance assignment")
 	})
 }

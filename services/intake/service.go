@@ -85,6 +85,7 @@ type Service struct {
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
+	funds    Funds // nil: nothing is held (see SetFunds)
 	// live holds the IDs of the in-flight records of work running in this
 	// process, which Recover leaves alone.
 	live sync.Map

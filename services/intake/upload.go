@@ -214,6 +214,9 @@ func (s *Service) cutShort(ctx context.Context, assignmentID, uploadID string) e
 }
 
 func (s *Service) startBatch(ctx context.Context, caller account.User, a Assignment, batchID, own string) (*Batch, error) {
+	if closed(a) {
+		return nil, errClosed()
+	}
 	b := &Batch{s: s, caller: caller, a: a, own: own, students: map[string]Student{}}
 	now := s.stamp()
 	if batchID != "" {
@@ -679,6 +682,14 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 		}
 	}
 	n := len(sub.Versions) + 1
+	// After publishing, every new version is graded: its price is held
+	// first, once per version ID (an upload that loses the race for
+	// number n holds for the one that wins it, and retries as n+1).
+	if b.a.State != Draft {
+		if err := s.hold(ctx, b.a, "version:"+VersionID(subID, n), 1); err != nil {
+			return fail(err)
+		}
+	}
 	v := Version{
 		N: n, SHA256: in.sha256, BlobKey: key, Filename: baseName(in.name), Format: in.format, Size: in.size,
 		Chars: utf8.RuneCountInString(in.text), Warnings: in.warnings, UploadedBy: b.caller.ID, UploadedAt: s.stamp(), Flag: in.flag,

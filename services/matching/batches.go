@@ -253,7 +253,7 @@ func (s *Service) split(ctx context.Context, b Batch, sizes []int) ([]Batch, err
 		}
 		out = append(out, p)
 	}
-	res, err := s.c(colBatches).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.ID}, {Key: "state", Value: BatchOpen}},
+	res, err := mongostore.UpdateIf(ctx, s.c(colBatches), bson.D{{Key: "_id", Value: b.ID}, {Key: "state", Value: BatchOpen}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: BatchDone}, {Key: "split", Value: true}, {Key: "updated_at", Value: s.stamp()}}}})
 	if err != nil {
 		return nil, errs.Wrap(err, "close split batch")

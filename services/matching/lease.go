@@ -29,7 +29,7 @@ func (s *Service) tryLease(ctx context.Context, name string, ttl time.Duration) 
 	owner := s.owner + "/" + newID("l")
 	now := s.stamp()
 	l := lease{ID: name, Owner: owner, Until: now.Add(ttl)}
-	res, err := s.c(colLeases).UpdateOne(ctx,
+	res, err := mongostore.UpdateIf(ctx, s.c(colLeases),
 		bson.D{{Key: "_id", Value: name}, {Key: "until", Value: bson.D{{Key: "$lt", Value: now}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: owner}, {Key: "until", Value: l.Until}}}})
 	if err != nil {
@@ -46,7 +46,7 @@ func (s *Service) tryLease(ctx context.Context, name string, ttl time.Duration) 
 	release := func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		_, err := s.c(colLeases).UpdateOne(ctx, bson.D{{Key: "_id", Value: name}, {Key: "owner", Value: owner}},
+		_, err := mongostore.UpdateIf(ctx, s.c(colLeases), bson.D{{Key: "_id", Value: name}, {Key: "owner", Value: owner}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: time.Unix(0, 0).UTC()}}}})
 		if err != nil {
 			s.log.Warn("release lease", "lease", name, "err", err)

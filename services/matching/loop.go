@@ -7,6 +7,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // Run runs the background loop until ctx ends: every Interval it expires
@@ -156,7 +157,7 @@ func (s *Service) takeBack(ctx context.Context, b Batch, items []Item) error {
 }
 
 func (s *Service) setBatchState(ctx context.Context, id string, from, to BatchState) error {
-	_, err := s.c(colBatches).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: from}},
+	_, err := mongostore.UpdateIf(ctx, s.c(colBatches), bson.D{{Key: "_id", Value: id}, {Key: "state", Value: from}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: to}, {Key: "updated_at", Value: s.stamp()}}}})
 	return errs.Wrap(err, "set batch state")
 }

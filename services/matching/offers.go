@@ -29,7 +29,7 @@ func (s *Service) offer(ctx context.Context, b Batch, graderID, roundID string, 
 		}
 		return errs.Wrap(err, "insert offer")
 	}
-	res, err := s.c(colBatches).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.ID}, {Key: "state", Value: BatchOpen}},
+	res, err := mongostore.UpdateIf(ctx, s.c(colBatches), bson.D{{Key: "_id", Value: b.ID}, {Key: "state", Value: BatchOpen}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: BatchOffered}, {Key: "offer_id", Value: o.ID}, {Key: "updated_at", Value: now}}},
 			{Key: "$inc", Value: bson.D{{Key: "offers", Value: 1}}}})
 	if err != nil {
@@ -93,7 +93,7 @@ func (s *Service) Accept(ctx context.Context, caller account.User, offerID strin
 		return Offer{}, err
 	}
 	now := s.stamp()
-	res, err := s.c(colOffers).UpdateOne(ctx,
+	res, err := mongostore.UpdateIf(ctx, s.c(colOffers),
 		bson.D{{Key: "_id", Value: offerID}, {Key: "state", Value: OfferOpen}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: OfferAccepted}, {Key: "decided_at", Value: now}}}})
 	if err != nil {
@@ -166,7 +166,7 @@ func (s *Service) reserve(ctx context.Context, graderID string, taskIDs []string
 		for _, id := range taskIDs {
 			set = append(set, bson.E{Key: "holds." + mongostore.FieldKey(id), Value: 1})
 		}
-		res, err := s.c(colProfiles).UpdateOne(ctx,
+		res, err := mongostore.UpdateIf(ctx, s.c(colProfiles),
 			bson.D{{Key: "_id", Value: graderID}, {Key: "held", Value: d.Held}, {Key: "capacity", Value: d.Capacity}, {Key: first, Value: bson.D{{Key: "$exists", Value: false}}}},
 			bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "held", Value: len(taskIDs)}}}})
 		if err != nil {
@@ -183,7 +183,7 @@ func (s *Service) reserve(ctx context.Context, graderID string, taskIDs []string
 // step is idempotent, so the loop can repeat it after a crash.
 func (s *Service) finishAccept(ctx context.Context, o Offer, b Batch) error {
 	now := s.stamp()
-	_, err := s.c(colBatches).UpdateOne(ctx, bson.D{{Key: "_id", Value: b.ID}, {Key: "state", Value: BatchOffered}, {Key: "offer_id", Value: o.ID}},
+	_, err := mongostore.UpdateIf(ctx, s.c(colBatches), bson.D{{Key: "_id", Value: b.ID}, {Key: "state", Value: BatchOffered}, {Key: "offer_id", Value: o.ID}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: BatchAccepted}, {Key: "grader_id", Value: o.GraderID}, {Key: "updated_at", Value: now}}}})
 	if err != nil {
 		return errs.Wrap(err, "mark batch accepted")
@@ -229,7 +229,7 @@ func (s *Service) assignTask(ctx context.Context, b Batch, it Item, graderID str
 	if err == nil || !mongostore.IsDuplicateKey(err) {
 		return errs.Wrap(err, "insert task")
 	}
-	_, err = s.c(colTasks).UpdateOne(ctx, bson.D{{Key: "_id", Value: t.ID}, {Key: "state", Value: TaskWithdrawn}},
+	_, err = mongostore.UpdateIf(ctx, s.c(colTasks), bson.D{{Key: "_id", Value: t.ID}, {Key: "state", Value: TaskWithdrawn}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "grader_id", Value: graderID}, {Key: "batch_id", Value: b.ID}, {Key: "due_at", Value: b.DueAt},
 			{Key: "state", Value: TaskAssigned}, {Key: "assigned_at", Value: now}, {Key: "updated_at", Value: now}}}})
 	return errs.Wrap(err, "reassign task")
@@ -254,7 +254,7 @@ func (s *Service) Decline(ctx context.Context, caller account.User, offerID stri
 // batch without the grader. Returns conflict when the offer was not open.
 func (s *Service) closeOffer(ctx context.Context, o Offer, to OfferState) error {
 	now := s.stamp()
-	res, err := s.c(colOffers).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.ID}, {Key: "state", Value: OfferOpen}},
+	res, err := mongostore.UpdateIf(ctx, s.c(colOffers), bson.D{{Key: "_id", Value: o.ID}, {Key: "state", Value: OfferOpen}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: to}, {Key: "decided_at", Value: now}}}})
 	if err != nil {
 		return errs.Wrap(err, "close offer")
@@ -262,7 +262,7 @@ func (s *Service) closeOffer(ctx context.Context, o Offer, to OfferState) error 
 	if res.ModifiedCount == 0 {
 		return errs.E(errs.Conflict, "This offer is no longer open.")
 	}
-	_, err = s.c(colBatches).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.BatchID}, {Key: "offer_id", Value: o.ID}, {Key: "state", Value: BatchOffered}},
+	_, err = mongostore.UpdateIf(ctx, s.c(colBatches), bson.D{{Key: "_id", Value: o.BatchID}, {Key: "offer_id", Value: o.ID}, {Key: "state", Value: BatchOffered}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: BatchOpen}, {Key: "offer_id", Value: ""}, {Key: "updated_at", Value: now}}},
 			{Key: "$addToSet", Value: bson.D{{Key: "exclude", Value: o.GraderID}}}})
 	return errs.Wrap(err, "reopen batch")

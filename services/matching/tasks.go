@@ -99,7 +99,7 @@ func (s *Service) moveTask(ctx context.Context, taskID string, from []TaskState,
 		return Task{}, false, err
 	}
 	set = append(set, bson.E{Key: "state", Value: to}, bson.E{Key: "updated_at", Value: s.stamp()})
-	res, err := s.c(colTasks).UpdateOne(ctx,
+	res, err := mongostore.UpdateIf(ctx, s.c(colTasks),
 		bson.D{{Key: "_id", Value: taskID}, {Key: "state", Value: bson.D{{Key: "$in", Value: from}}}},
 		bson.D{{Key: "$set", Value: set}})
 	if err != nil {
@@ -123,7 +123,7 @@ func (s *Service) moveTask(ctx context.Context, taskID string, from []TaskState,
 func (s *Service) hold(ctx context.Context, graderID string, taskIDs []string, inc bson.D) error {
 	for _, id := range taskIDs {
 		k := "holds." + mongostore.FieldKey(id)
-		_, err := s.c(colProfiles).UpdateOne(ctx,
+		_, err := mongostore.UpdateIf(ctx, s.c(colProfiles),
 			bson.D{{Key: "_id", Value: graderID}, {Key: k, Value: bson.D{{Key: "$exists", Value: false}}}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: k, Value: 1}}}, {Key: "$inc", Value: bson.D{{Key: "held", Value: 1}}}})
 		if err != nil {
@@ -142,7 +142,7 @@ func (s *Service) hold(ctx context.Context, graderID string, taskIDs []string, i
 func (s *Service) release(ctx context.Context, graderID string, taskIDs []string, inc bson.D) error {
 	for _, id := range taskIDs {
 		k := "holds." + mongostore.FieldKey(id)
-		_, err := s.c(colProfiles).UpdateOne(ctx,
+		_, err := mongostore.UpdateIf(ctx, s.c(colProfiles),
 			bson.D{{Key: "_id", Value: graderID}, {Key: k, Value: bson.D{{Key: "$exists", Value: true}}}},
 			bson.D{{Key: "$unset", Value: bson.D{{Key: k, Value: ""}}}, {Key: "$inc", Value: bson.D{{Key: "held", Value: -1}}}})
 		if err != nil {

@@ -523,6 +523,9 @@ func (s *Service) Ingest(ctx context.Context) (int, error) {
 				added += n
 			}
 		}
+		if err := s.chargeSchools(ctx, page.Events); err != nil {
+			return added, err
+		}
 		st.Pos = page.Next
 		if _, err := s.state.UpdateOne(ctx, bson.M{"_id": ingestID}, bson.M{"$set": bson.M{"pos": st.Pos}}, options.Update().SetUpsert(true)); err != nil && !isUpsertRace(err) {
 			return added, fmt.Errorf("ingest position: %w", err)
@@ -599,14 +602,15 @@ type AssignmentEarnings struct {
 type TrialBalance struct {
 	Balanced bool `json:"balanced"`
 	// Accounts holds the platform accounts' totals and "graders", the sum
-	// of every grader's account, per currency.
+	// of every grader's account, per currency ("schools" and
+	// "schools_held" likewise for the schools' credit).
 	Accounts map[string]map[string]int64 `json:"accounts"`
 	Entries  int                         `json:"entries"`
 	Graders  int                         `json:"graders"`
 	// Unbalanced lists the IDs of entries whose lines do not sum to zero.
 	Unbalanced []string `json:"unbalanced"`
-	// Disagreeing lists the graders whose book's sums differ from their
-	// entries'.
+	// Disagreeing lists the graders (and, as "school:<id>", the schools)
+	// whose book's sums differ from their entries'.
 	Disagreeing []string `json:"disagreeing"`
 }
 
@@ -646,6 +650,11 @@ func (s *Service) Trial(ctx context.Context) (TrialBalance, error) {
 			}
 		}
 	}
+	schoolPending, schools, err := s.schoolTrial(ctx, seen)
+	if err != nil {
+		return TrialBalance{}, err
+	}
+	entries = append(entries, schoolPending...)
 	tb := TrialBalance{Balanced: true, Accounts: map[string]map[string]int64{}, Unbalanced: []string{}, Disagreeing: []string{}}
 	totals := map[string]int64{}
 	byGrader := map[string]map[string]int64{}
@@ -661,8 +670,13 @@ func (s *Service) Trial(ctx context.Context) (TrialBalance, error) {
 		byGrader[e.GraderID][e.Currency] += e.GraderCents()
 		for _, l := range e.Lines {
 			acct := l.Account
-			if strings.HasPrefix(acct, "grader:") {
+			switch {
+			case strings.HasPrefix(acct, "grader:"):
 				acct = "graders"
+			case strings.HasPrefix(acct, "school:"):
+				acct = "schools"
+			case strings.HasPrefix(acct, "school-held:"):
+				acct = "schools_held"
 			}
 			if tb.Accounts[acct] == nil {
 				tb.Accounts[acct] = map[string]int64{}
@@ -697,6 +711,7 @@ func (s *Service) Trial(ctx context.Context) (TrialBalance, error) {
 			}
 		}
 	}
+	tb.Disagreeing = append(tb.Disagreeing, schoolsDisagreeing(schools, entries)...)
 	sort.Strings(tb.Disagreeing)
 	if len(tb.Disagreeing) > 0 {
 		tb.Balanced = false

@@ -61,6 +61,15 @@ type Entry struct {
 	PaymentID      string `json:"payment_id,omitempty" bson:"payment_id,omitempty"`
 	TransferID     string `json:"transfer_id,omitempty" bson:"transfer_id,omitempty"`
 	SettlesEntries int    `json:"settles_entries,omitempty" bson:"settles_entries,omitempty"`
+
+	// School entries (see billing.go): the school, and the purchase,
+	// refund or submission's pseudonym the entry is about; StripeID is
+	// Stripe's object for it (a refund, a PaymentIntent, an invoice).
+	SchoolID   string `json:"school_id,omitempty" bson:"school_id,omitempty"`
+	PurchaseID string `json:"purchase_id,omitempty" bson:"purchase_id,omitempty"`
+	RefundID   string `json:"refund_id,omitempty" bson:"refund_id,omitempty"`
+	StripeID   string `json:"stripe_id,omitempty" bson:"stripe_id,omitempty"`
+	Pseudonym  string `json:"pseudonym,omitempty" bson:"pseudonym,omitempty"`
 }
 
 // GraderCents is the entry's effect on what the grader is owed: positive

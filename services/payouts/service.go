@@ -66,6 +66,9 @@ type Config struct {
 	// point until the process is killed (FaultAfterTransfer). Never set in
 	// production.
 	TestFault string `env:"MARGIN_TEST_FAULT"`
+
+	// Billing is how schools pay (billing.go).
+	Billing BillingConfig
 }
 
 // FaultAfterTransfer is the MARGIN_TEST_FAULT value that holds a payment
@@ -90,6 +93,7 @@ func (c Config) withDefaults() Config {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
 	}
+	c.Billing = c.Billing.withDefaults()
 	return c
 }
 
@@ -117,8 +121,14 @@ type Service struct {
 	// entry documents it wrote.
 	ingesting sync.Mutex
 	written   written
+	// billingMu guards lastReconcile, when the loop last reconciled
+	// school billing with Stripe.
+	billingMu     sync.Mutex
+	lastReconcile time.Time
 
 	books, entries, runs, payments, state, stripeAccounts, owners, events *mongo.Collection
+	schoolBooks, purchases                                                *mongo.Collection
+	pseudonyms                                                            Pseudonyms
 	oldLedger, migrations                                                 *mongo.Collection
 }
 
@@ -143,6 +153,8 @@ func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg C
 		stripeAccounts: db.Collection("stripe_accounts"),
 		owners:         db.Collection("stripe_account_owners"),
 		events:         db.Collection("stripe_events"),
+		schoolBooks:    db.Collection("school_books"),
+		purchases:      db.Collection("school_purchases"),
 	}
 	// feedback is a stateless handle on its collections, so payouts reads
 	// its payable events through one of its own (as feedback does intake).
@@ -222,6 +234,7 @@ func (s *Service) work(ctx context.Context) {
 	if err := s.fold(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("folding payouts into the books", "err", err)
 	}
+	s.reconcileDue(ctx)
 }
 
 // wake asks the background loop (if this process runs one) to work now.

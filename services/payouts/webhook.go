@@ -88,6 +88,9 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 // apply acts on one event. Every action is idempotent, so an event whose
 // application was interrupted can be applied again.
 func (s *Service) apply(ctx context.Context, ev stripe.Event) (string, error) {
+	if note, ok, err := s.applyBilling(ctx, ev); ok {
+		return note, err
+	}
 	at := time.Unix(ev.Created, 0).UTC()
 	switch ev.Type {
 	case "account.updated":

@@ -72,32 +72,52 @@ type measureResult struct {
 	Phases []phaseProfile `json:"phases,omitempty"`
 }
 
-// benchCmd is `margin bench school`: it builds a school year on the
+// benchUsage is the bench command's synopsis.
+const benchUsage = "usage: margin bench school [--students N] [--json] [--dir D] [--profile] [--verify]\n       margin bench load [--duration 60s] [--students N] [--json] [--dir D]"
+
+// benchCmd is `margin bench school` and `margin bench load`.
+func benchCmd(ctx context.Context, cfg Config, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(benchUsage)
+	}
+	switch args[0] {
+	case "school":
+		return benchSchoolCmd(ctx, cfg, args[1:], stdout, stderr)
+	case "load":
+		return benchLoadCmd(ctx, cfg, args[1:], stdout, stderr)
+	}
+	return errors.New(benchUsage)
+}
+
+// schoolFlags registers the flags that say which school to build (or find)
+// and how to report, shared by both bench commands.
+func schoolFlags(fs *flag.FlagSet, o *benchOptions, students, assignments int) {
+	fs.IntVar(&o.Students, "students", students, "students in the school (25 per class)")
+	fs.IntVar(&o.Assignments, "assignments", assignments, "assignments per class")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the school's texts and levels")
+	fs.IntVar(&o.Workers, "workers", 4, "goroutines seeding classes at once")
+	fs.BoolVar(&o.JSON, "json", false, "print one JSON object per measure")
+	fs.StringVar(&o.Dir, "dir", "", "data directory to build the school in (kept; a school already there is measured again without seeding); default: a temporary one, removed")
+	fs.StringVar(&o.StripeMock, "stripe-mock", "", "stripe-mock binary (default: $STRIPE_MOCK_BIN, the PATH, or built from the module)")
+	fs.StringVar(&o.StripeURL, "stripe-url", "", "a running stripe-mock to use instead of starting one")
+}
+
+// benchSchoolCmd is `margin bench school`: it builds a school year on the
 // embedded store in a temporary (or the given) directory through the
 // services' own write paths, then measures the interactive requests over
 // HTTP and the heavy jobs against their raw equivalents.
-func benchCmd(ctx context.Context, cfg Config, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "school" {
-		return fmt.Errorf("usage: margin bench school [--students N] [--json] [--dir D] [--profile] [--verify]")
-	}
+func benchSchoolCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
 	var o benchOptions
 	fs := flag.NewFlagSet("bench school", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.Students, "students", 2000, "students in the school (25 per class)")
-	fs.IntVar(&o.Assignments, "assignments", 20, "assignments per class")
-	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the school's texts and levels")
-	fs.IntVar(&o.Workers, "workers", 4, "goroutines seeding classes at once")
+	schoolFlags(fs, &o, 2000, 20)
 	fs.IntVar(&o.Samples, "samples", 20, "samples of each interactive request")
 	fs.IntVar(&o.Reads, "reads", 10, "feedback reads per client in the 32-client run")
 	fs.IntVar(&o.IngestFiles, "ingest-files", 150, "files in the class ingest job")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (seeding included) to this file")
-	fs.BoolVar(&o.JSON, "json", false, "print one JSON object per measure")
 	fs.BoolVar(&o.Profile, "profile", false, "profile each measure's store round trips")
 	fs.BoolVar(&o.Verify, "verify", false, "check every list and summary against a recomputation from the raw documents")
-	fs.StringVar(&o.Dir, "dir", "", "data directory to build the school in (kept; a school already there is measured again without seeding); default: a temporary one, removed")
-	fs.StringVar(&o.StripeMock, "stripe-mock", "", "stripe-mock binary (default: $STRIPE_MOCK_BIN, the PATH, or built from the module)")
-	fs.StringVar(&o.StripeURL, "stripe-url", "", "a running stripe-mock to use instead of starting one")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.Students < 1 || o.Assignments < 1 || o.Workers < 1 || o.Samples < 1 || o.Reads < 1 || o.IngestFiles < 1 {
@@ -114,66 +134,13 @@ func benchCmd(ctx context.Context, cfg Config, logger *slog.Logger, args []strin
 		}
 		defer pprof.StopCPUProfile()
 	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, "bench: "+format+"\n", args...)
-	}
-	// Every request would be logged at Info; the bench reports warnings only.
-	logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-
-	if o.Dir == "" {
-		dir, err := os.MkdirTemp("", "margin-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		o.Dir = dir
-	}
-	cfg.DataDir, cfg.TmpDir, cfg.MongoURI, cfg.S3Endpoint = o.Dir, filepath.Join(o.Dir, "tmp"), "", ""
-	cfg.Payouts.Schedule, cfg.Payouts.StripeSecretKey, cfg.Payouts.StripeAPIBase, cfg.Payouts.StripeWebhookSecret = "off", "", "", benchWebhookSecret
-	mock, closeMock, err := startStripeMock(ctx, o.StripeMock, o.StripeURL, logf)
-	if err != nil {
-		return err
-	}
-	if mock != nil {
-		defer closeMock()
-		cfg.Payouts.StripeSecretKey, cfg.Payouts.StripeAPIBase = "sk_test_bench", mock.URL
-	}
-
-	rec := newStoreRecorder()
-	d, err := openMonitored(ctx, cfg, logger, rec.monitor())
-	if err != nil {
-		return err
-	}
-	defer d.close(context.WithoutCancel(ctx))
-
-	b := &bench{o: o, d: d, rec: rec, mock: mock, logf: logf, out: stdout}
 	start := time.Now()
-	if b.sc, err = loadSchool(ctx, d, &b.o); err != nil {
+	b, logger, done, err := openBench(ctx, cfg, o, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if b.sc != nil {
-		logf("measuring the school already in %s (%d students, %d assignments released per class); not seeding", o.Dir, b.o.Students, b.o.Assignments)
-	} else {
-		logf("seeding %d students × %d assignments in %s", o.Students, o.Assignments, o.Dir)
-		if b.sc, err = seedSchool(ctx, d, o, rec, logf); err != nil {
-			return err
-		}
-		seeded := time.Since(start)
-		dataBytes, _ := dirSize(o.Dir)
-		seeding := measureResult{Measure: "seeding", Kind: "job", P50: ms(seeded), P95: ms(seeded), DataBytes: dataBytes, PeakRSS: peakRSS(), CPUMS: ms(cpuTime()),
-			Note: fmt.Sprintf("%d students, %d classes, %d assignments each, %d graders", o.Students, len(b.sc.classes), o.Assignments, len(b.sc.graders))}
-		submissions := o.Students * o.Assignments
-		if o.Profile {
-			seeding.Phases = rec.phaseProfiles(submissions)
-		}
-		b.report(seeding)
-		if o.Profile && !o.JSON {
-			printPhases(stdout, seeding.Phases, submissions)
-		}
-	}
-	if err := b.sc.submissionIDs(ctx, d.intake); err != nil {
-		return err
-	}
+	defer done()
+	d, logf := b.d, b.logf
 	measuring := time.Now()
 
 	srv := api.New(api.Config{}, api.Deps{
@@ -201,11 +168,91 @@ func benchCmd(ctx context.Context, cfg Config, logger *slog.Logger, args []strin
 		}
 		logf("verified: every list is complete and every summary, data wall and total equals its recomputation")
 	}
-	dataBytes, _ := dirSize(o.Dir)
+	dataBytes, _ := dirSize(b.o.Dir)
 	total := time.Since(start)
 	b.report(measureResult{Measure: "whole_run", Kind: "job", P50: ms(total), P95: ms(total), DataBytes: dataBytes, PeakRSS: peakRSS(), CPUMS: ms(cpuTime()),
 		Note: "seeding and measuring; data directory and peak RSS at the end"})
 	return nil
+}
+
+// openBench opens the embedded store and S3 in o.Dir (a new temporary
+// directory if empty) with stripe-mock for payouts, and finds the school a
+// previous run built there, or seeds one (reporting the seeding). It
+// returns the bench, the logger of the services (warnings only) and the
+// function that closes everything, which the caller must call.
+func openBench(ctx context.Context, cfg Config, o benchOptions, stdout, stderr io.Writer) (_ *bench, _ *slog.Logger, done func(), err error) {
+	var closers []func()
+	done = func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	defer func() {
+		if err != nil {
+			done()
+		}
+	}()
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "bench: "+format+"\n", args...)
+	}
+	// Every request would be logged at Info; the bench reports warnings only.
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	if o.Dir == "" {
+		dir, err := os.MkdirTemp("", "margin-bench-")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		closers = append(closers, func() { os.RemoveAll(dir) })
+		o.Dir = dir
+	}
+	cfg.DataDir, cfg.TmpDir, cfg.MongoURI, cfg.S3Endpoint = o.Dir, filepath.Join(o.Dir, "tmp"), "", ""
+	cfg.Payouts.Schedule, cfg.Payouts.StripeSecretKey, cfg.Payouts.StripeAPIBase, cfg.Payouts.StripeWebhookSecret = "off", "", "", benchWebhookSecret
+	mock, closeMock, err := startStripeMock(ctx, o.StripeMock, o.StripeURL, logf)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if mock != nil {
+		closers = append(closers, closeMock)
+		cfg.Payouts.StripeSecretKey, cfg.Payouts.StripeAPIBase = "sk_test_bench", mock.URL
+	}
+
+	rec := newStoreRecorder()
+	d, err := openMonitored(ctx, cfg, logger, rec.monitor())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	closers = append(closers, func() { d.close(context.WithoutCancel(ctx)) })
+
+	b := &bench{o: o, d: d, rec: rec, mock: mock, logf: logf, out: stdout}
+	start := time.Now()
+	if b.sc, err = loadSchool(ctx, d, &b.o); err != nil {
+		return nil, nil, nil, err
+	}
+	if b.sc != nil {
+		logf("measuring the school already in %s (%d students, %d assignments released per class); not seeding", o.Dir, b.o.Students, b.o.Assignments)
+	} else {
+		logf("seeding %d students × %d assignments in %s", o.Students, o.Assignments, o.Dir)
+		if b.sc, err = seedSchool(ctx, d, o, rec, logf); err != nil {
+			return nil, nil, nil, err
+		}
+		seeded := time.Since(start)
+		dataBytes, _ := dirSize(o.Dir)
+		seeding := measureResult{Measure: "seeding", Kind: "job", P50: ms(seeded), P95: ms(seeded), DataBytes: dataBytes, PeakRSS: peakRSS(), CPUMS: ms(cpuTime()),
+			Note: fmt.Sprintf("%d students, %d classes, %d assignments each, %d graders", o.Students, len(b.sc.classes), o.Assignments, len(b.sc.graders))}
+		submissions := o.Students * o.Assignments
+		if o.Profile {
+			seeding.Phases = rec.phaseProfiles(submissions)
+		}
+		b.report(seeding)
+		if o.Profile && !o.JSON {
+			printPhases(stdout, seeding.Phases, submissions)
+		}
+	}
+	if err := b.sc.submissionIDs(ctx, d.intake); err != nil {
+		return nil, nil, nil, err
+	}
+	return b, logger, done, nil
 }
 
 // bench holds what the measurements share.

@@ -349,7 +349,11 @@ func (b *bench) ingest(ctx context.Context) (measureResult, error) {
 		if batch, err = b.d.intake.StartUpload(ctx, teacher, aID, ""); err != nil {
 			return err
 		}
-		return batch.Add(ctx, "class.zip", "", f, n)
+		if err := batch.Add(ctx, "class.zip", "", f, n); err != nil {
+			return err
+		}
+		_, err = batch.Finish(ctx, "")
+		return err
 	})
 	if err != nil {
 		return measureResult{}, fmt.Errorf("bench: ingest: %w", err)

@@ -322,7 +322,11 @@ func (s *seeder) publish(ctx context.Context, c *benchClass, week int) error {
 	if err := b.Add(ctx, fmt.Sprintf("week-%d.zip", week), "", bytes.NewReader(zip), int64(len(zip))); err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
-	if up := b.Upload(); up.Counts.Created != len(c.students) {
+	up, err := b.Finish(ctx, "")
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	if up.Counts.Created != len(c.students) {
 		return fmt.Errorf("upload: %d submissions created of %d: %+v", up.Counts.Created, len(c.students), up.Counts)
 	}
 	if _, err := s.d.intake.Publish(ctx, c.teacher, aID); err != nil {

@@ -75,6 +75,9 @@ func loadConfig() (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
+	if err := cfg.Payouts.Billing.Validate(); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return Config{}, fmt.Errorf("configuration: MARGIN_DATA_DIR: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ type deps struct {
 	accounts *account.Service
 	unlock   func()
 	rmTemp   func()
+	closing  sync.Once
 
 	intake    *intake.Service
 	matching  *matching.Service
@@ -130,6 +132,10 @@ func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor
 	pc := cfg.Payouts
 	pc.Exclusive = d.store.Embedded // the data directory is locked: no other process holds a run
 	d.payouts = payouts.New(db, blobs, accts, pc, logger.With("service", "payouts"))
+	// School billing: publishing holds credit and closing releases it
+	// through payouts; charges name students by pseudonym through intake.
+	d.intake.SetFunds(d.payouts)
+	d.payouts.SetPseudonyms(d.intake)
 	for name, ix := range map[string]interface{ EnsureIndexes(context.Context) error }{
 		"intake": d.intake, "matching": d.matching, "feedback": d.feedback, "analytics": d.analytics, "payouts": d.payouts,
 	} {
@@ -163,8 +169,13 @@ func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor
 	return d, nil
 }
 
-// close releases everything open opened, the store last.
+// close releases everything open opened, the store last; calls after the
+// first do nothing.
 func (d *deps) close(ctx context.Context) {
+	d.closing.Do(func() { d.closeOnce(ctx) })
+}
+
+func (d *deps) closeOnce(ctx context.Context) {
 	if d.s3 != nil {
 		_ = d.s3.Close(ctx)
 	}

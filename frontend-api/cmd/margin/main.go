@@ -8,6 +8,7 @@
 //	margin healthcheck   (exit 0 when the server on MARGIN_ADDR is ready)
 //	margin demo          (load the demo school into an empty data directory)
 //	margin bench school  (build a school year in a temporary directory and measure it)
+//	margin bench load    (64 mixed users for 60 s against a real margin serve on a school)
 package main
 
 import (
@@ -40,6 +41,7 @@ const usage = `usage:
   margin payouts reconcile --run RUN_ID        compare a payout run with Stripe's transfers (stop the server first on the embedded store)
   margin demo                                  load a demo school into an empty data directory (or: serve --demo)
   margin bench school [--students N] [--json]  build a school year on the embedded store and measure it (docs/BENCHMARKS.md)
+  margin bench load [--duration 60s] [--json]  64 mixed users against a real margin serve on a school (docs/BENCHMARKS.md)
 Configuration is read from MARGIN_* environment variables; see README.md.`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

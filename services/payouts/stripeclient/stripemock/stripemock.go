@@ -7,15 +7,18 @@ package stripemock
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,9 +48,10 @@ type Mock struct {
 	// URL is the proxy's address, for MARGIN_STRIPE_API_BASE.
 	URL string
 
-	mu    sync.Mutex
-	seen  []Request
-	stops []func()
+	mu      sync.Mutex
+	seen    []Request
+	patches map[string]map[string]any // by "METHOD path"
+	stops   []func()
 }
 
 // Start runs the stripe-mock binary bin on free ports, with the proxy in
@@ -101,6 +105,7 @@ func Proxy(base string) (*Mock, error) {
 	}
 	m := &Mock{URL: "http://" + ln.Addr().String()}
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = m.patch
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.mu.Lock()
 		m.seen = append(m.seen, Request{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key")})
@@ -136,12 +141,64 @@ func (m *Mock) Requests(method, path string) []Request {
 // TransferKeys returns the distinct idempotency keys of transfer creations
 // seen so far, with how many requests carried each. Stripe moves money once
 // per key, so the number of keys is the number of transfers made.
-func (m *Mock) TransferKeys() map[string]int {
+func (m *Mock) TransferKeys() map[string]int { return m.Keys(http.MethodPost, "/v1/transfers") }
+
+// Keys returns the distinct idempotency keys of requests with this method
+// and path seen so far, with how many requests carried each.
+func (m *Mock) Keys(method, path string) map[string]int {
 	keys := map[string]int{}
-	for _, r := range m.Requests(http.MethodPost, "/v1/transfers") {
+	for _, r := range m.Requests(method, path) {
 		keys[r.IdempotencyKey]++
 	}
 	return keys
+}
+
+// Patch makes the proxy answer requests with this method and path with
+// stripe-mock's answer, its top-level fields replaced by those given.
+// stripe-mock is stateless (a retrieve returns a fixture), so this is how a
+// test says what Stripe holds: a Checkout Session paid, an invoice sent. The
+// request still goes to stripe-mock, which checks it. A nil fields removes
+// the patch.
+func (m *Mock) Patch(method, path string, fields map[string]any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.patches == nil {
+		m.patches = map[string]map[string]any{}
+	}
+	if fields == nil {
+		delete(m.patches, method+" "+path)
+		return
+	}
+	m.patches[method+" "+path] = fields
+}
+
+func (m *Mock) patch(resp *http.Response) error {
+	m.mu.Lock()
+	fields := m.patches[resp.Request.Method+" "+resp.Request.URL.Path]
+	m.mu.Unlock()
+	if fields == nil || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return err
+	}
+	for k, v := range fields {
+		obj[k] = v
+	}
+	if body, err = json.Marshal(obj); err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	resp.Header.Del("Content-Encoding")
+	return nil
 }
 
 // Event builds a webhook event payload of the pinned API version. account
