@@ -78,10 +78,10 @@ func (s *Service) ClaimLMSClass(ctx context.Context, classID, teacherID string) 
 	if err != nil || c.TeacherID != "" {
 		return c, err
 	}
-	// Read by _id, then written by _id (a filter on teacher_id would scan
-	// the classes on the embedded store); two first launches at the same
-	// moment leave the later one's teacher, and both read it back.
-	if _, err := s.c(colClasses).UpdateOne(ctx, bson.D{{Key: "_id", Value: classID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "teacher_id", Value: teacherID}}}}); err != nil {
+	// Conditional on the class having no teacher still, so that of two
+	// first launches at once one claims it; both read the winner back.
+	if _, err := mongostore.UpdateIf(ctx, s.c(colClasses), bson.D{{Key: "_id", Value: classID}, {Key: "teacher_id", Value: ""}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "teacher_id", Value: teacherID}}}}); err != nil {
 		return Class{}, errs.Wrap(err, "claim class")
 	}
 	return s.Class(ctx, classID)

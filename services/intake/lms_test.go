@@ -98,3 +98,30 @@ func TestLMSClass(t *testing.T) {
 		t.Fatalf("back in the course: %+v (was %+v)", back, st)
 	}
 }
+
+// Of many first launches at once, one teacher claims the class, and every
+// claim reads that one back.
+func TestClaimLMSClassOnce(t *testing.T) {
+	w := newWorld(t)
+	c, err := w.s.EnsureLMSClass(w.ctx, "race-key", w.teacher.SchoolID, "Race", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	got := make(chan string, n)
+	for i := range n {
+		go func() {
+			cl, err := w.s.ClaimLMSClass(w.ctx, c.ID, "usr_"+string(rune('a'+i)))
+			if err != nil {
+				t.Error(err)
+			}
+			got <- cl.TeacherID
+		}()
+	}
+	first := <-got
+	for range n - 1 {
+		if other := <-got; other != first || first == "" {
+			t.Fatalf("claims read back %q and %q", first, other)
+		}
+	}
+}
