@@ -57,8 +57,14 @@ type instance struct {
 // waits until /readyz says ready.
 func start(t testing.TB, env ...string) *instance {
 	t.Helper()
-	in := &instance{t: t, dataDir: t.TempDir(), env: env}
-	in.addr = freeAddr(t)
+	return startAt(t, freeAddr(t), env...)
+}
+
+// startAt is start on a given address (for a test that must know it
+// before the process starts, such as its public URL).
+func startAt(t testing.TB, addr string, env ...string) *instance {
+	t.Helper()
+	in := &instance{t: t, dataDir: t.TempDir(), env: env, addr: addr}
 	in.run()
 	t.Cleanup(func() {
 		if t.Failed() && in.stderr != nil {

@@ -105,6 +105,8 @@ type Deps struct {
 	Payouts   *payouts.Service
 	// Notify holds every user's inbox and email settings.
 	Notify *notify.Service
+	// LTI is nil unless LTI is on (MARGIN_PUBLIC_URL).
+	LTI *LTI
 	// Ready lists the dependencies /readyz checks, by name.
 	Ready  map[string]Pinger
 	Logger *slog.Logger
@@ -210,6 +212,7 @@ func (s *Server) routes() {
 	s.feedbackRoutes()
 	s.analyticsRoutes()
 	s.payoutsRoutes()
+	s.ltiRoutes() // before pageRoutes: see ltiRoutes
 	s.billingRoutes()
 	s.notifyRoutes()
 	s.pageRoutes()

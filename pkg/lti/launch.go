@@ -401,13 +401,18 @@ func (t *Tool) useNonce(ctx context.Context, nonce string, iat time.Time) error 
 
 // Sweep deletes what no launch can need any more: OIDC states past their
 // expiry (logins never completed) and used nonces of tokens too old to be
-// accepted. Run it every few minutes; it scans only lti_states, which
-// holds just the logins of the last minutes, and the few nonce buckets.
+// accepted, and deep linking launches held past their expiry. Run it
+// every few minutes; it scans only lti_states and lti_deep_links, which
+// hold just the logins and pickers of the last minutes, and the few nonce
+// buckets.
 // It returns an internal error if the store fails.
 func (t *Tool) Sweep(ctx context.Context) error {
 	now := t.now()
 	if _, err := t.col(colStates).DeleteMany(ctx, bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lt", Value: now.UTC()}}}}); err != nil {
 		return errs.Wrap(err, "lti: sweep states")
+	}
+	if err := t.sweepHeld(ctx); err != nil {
+		return err
 	}
 	cur, err := t.col(colNonces).Find(ctx, bson.D{}, projectID())
 	if err != nil {

@@ -23,6 +23,8 @@
 //   - lti_gradebooks:    one per line item: every student's score post and
 //     its outcome (the idempotency record)
 //   - lti_outbox:        line items with scores waiting to be posted
+//   - lti_deep_links:    deep linking launches held while a teacher picks
+//     an assignment; _id is the hash of the picker's token
 package lti
 
 import (

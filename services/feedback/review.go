@@ -374,6 +374,9 @@ func (s *Service) Release(ctx context.Context, caller account.User, assignmentID
 			return ReleaseResult{}, err
 		}
 	}
+	// Also when nothing new was released: releasing again repeats what a
+	// crash may have cut short.
+	s.released(ctx, assignmentID)
 	return res, nil
 }
 

@@ -81,6 +81,8 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	notes    Notifier // nil: no events raised (SetNotifier)
+	// listeners hear of every release (OnRelease).
+	listeners []ReleaseListener
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.

@@ -136,27 +136,35 @@ func (s *Service) ImportRoster(ctx context.Context, caller account.User, classID
 		default:
 			return RosterResult{}, err
 		}
-		if st.Seat == 0 {
-			if st.Seat, err = s.takeSeat(ctx, c.ID); err != nil {
-				return RosterResult{}, err
-			}
-		}
-		u, err := s.accounts.EnsureStudent(ctx, c.SchoolID, c.ID, row.StudentID, st.Name())
-		if err != nil {
-			return RosterResult{}, err
-		}
-		st.UserID = u.ID
-		st.UpdatedAt = s.stamp()
-		if _, err := s.c(colStudents).ReplaceOne(ctx, bson.D{{Key: "_id", Value: c.ID + ":" + st.StudentID}}, studentDoc{ID: c.ID + ":" + st.StudentID, Student: st}, upsert()); err != nil {
-			return RosterResult{}, errs.Wrap(err, "save student")
-		}
-		// Graders' texts hide every name the student has had.
-		if err := s.rememberNames(ctx, c.ID, false, st); err != nil {
+		if _, err := s.saveStudent(ctx, c, st); err != nil {
 			return RosterResult{}, err
 		}
 	}
 	res.Students, err = s.Roster(ctx, caller, classID)
 	return res, err
+}
+
+// saveStudent writes a student's roster entry (keeping st.Seat, or taking
+// the next seat), with the account of their enrolment, and remembers their
+// names for redaction. It returns the entry as saved.
+func (s *Service) saveStudent(ctx context.Context, c Class, st Student) (Student, error) {
+	var err error
+	if st.Seat == 0 {
+		if st.Seat, err = s.takeSeat(ctx, c.ID); err != nil {
+			return Student{}, err
+		}
+	}
+	u, err := s.accounts.EnsureStudent(ctx, c.SchoolID, c.ID, st.StudentID, st.Name())
+	if err != nil {
+		return Student{}, err
+	}
+	st.UserID = u.ID
+	st.UpdatedAt = s.stamp()
+	if _, err := s.c(colStudents).ReplaceOne(ctx, bson.D{{Key: "_id", Value: c.ID + ":" + st.StudentID}}, studentDoc{ID: c.ID + ":" + st.StudentID, Student: st}, upsert()); err != nil {
+		return Student{}, errs.Wrap(err, "save student")
+	}
+	// Graders' texts hide every name the student has had.
+	return st, s.rememberNames(ctx, c.ID, false, st)
 }
 
 // takeSeat hands out the next seat of a class.

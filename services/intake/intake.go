@@ -33,6 +33,9 @@ type Student struct {
 	// order the roster brought them in); 0 until a student rostered before
 	// seats first hands in.
 	Seat int `json:"-" bson:"seat,omitempty"`
+	// Left says the student has left the course in the LMS the class comes
+	// from (LTI roster sync). Their work stays; they sign in no more.
+	Left bool `json:"left,omitempty" bson:"left,omitempty"`
 }
 
 // Name is the student's full name as the teacher sees it.

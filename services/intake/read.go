@@ -134,13 +134,14 @@ func (s *Service) Advance(ctx context.Context, assignmentID string, to State) er
 
 // StudentClasses returns the class of a student's enrolment: a student
 // account belongs to one class (account.EnrolmentUserID). It is empty for
-// any other user, and for a student no longer on the class's roster.
+// any other user, for a student no longer on the class's roster, and for
+// one who has left the class's LMS course.
 func (s *Service) StudentClasses(ctx context.Context, u account.User) ([]Class, error) {
 	if u.Role != account.Student || u.ClassID == "" {
 		return nil, nil
 	}
 	st, err := s.Student(ctx, u.ClassID, u.StudentID)
-	if errs.Is(err, errs.NotFound) || err == nil && st.UserID != u.ID {
+	if errs.Is(err, errs.NotFound) || err == nil && (st.UserID != u.ID || st.Left) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err

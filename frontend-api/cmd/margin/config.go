@@ -11,6 +11,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/marginschool/margin/pkg/notify"
+	"github.com/marginschool/margin/pkg/lti"
 	"github.com/marginschool/margin/services/analytics"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
@@ -62,6 +63,8 @@ type Config struct {
 	// Notify is email and the in-app inbox (MARGIN_SMTP_URL and friends;
 	// no SMTP URL: the inbox only).
 	Notify notify.Config
+	// LTI is off unless MARGIN_PUBLIC_URL is set.
+	LTI lti.Config
 
 	SecureCookies           bool          `env:"MARGIN_SECURE_COOKIES"`
 	LoginPerIP              int           `env:"MARGIN_LOGIN_PER_IP" envDefault:"30"`
@@ -99,6 +102,11 @@ func loadConfig() (Config, error) {
 	}
 	if err := cfg.Notify.Validate(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.LTI.PublicURL != "" {
+		if _, err := lti.New(nil, cfg.LTI); err != nil { // checks the values only
+			return Config{}, fmt.Errorf("configuration: %w", err)
+		}
 	}
 	if cfg.Intake.AccessLinkTTL <= 0 {
 		return Config{}, fmt.Errorf("configuration: MARGIN_ACCESS_LINK_TTL must be positive")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
+	"github.com/marginschool/margin/pkg/lti"
 	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/pkg/notify"
 	"github.com/marginschool/margin/pkg/notify/smtpmail"
@@ -47,11 +48,13 @@ type deps struct {
 	// each message as not mailed and keeps the inbox).
 	notify *notify.Service
 	sender *notify.Sender
+	lti       *lti.Tool // nil unless MARGIN_PUBLIC_URL is set
+	ltiGrades *ltiGrades
 }
 
 // workers are the background loops by service name, for serve --services.
 func (d *deps) workers() map[string]worker {
-	return map[string]worker{
+	w := map[string]worker{
 		"intake":    d.intake,
 		"matching":  d.matching,
 		"feedback":  d.feedback,
@@ -59,6 +62,10 @@ func (d *deps) workers() map[string]worker {
 		"payouts":   d.payouts,
 		"notify":    d.sender,
 	}
+	if d.lti != nil {
+		w["lti"] = ltiWorker{d.lti}
+	}
+	return w
 }
 
 // open connects to (or starts) the store and S3. With either embedded, the
@@ -146,6 +153,9 @@ func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor
 		}
 	}
 	if err := d.openNotify(ctx, cfg.Notify, logger); err != nil {
+		return nil, err
+	}
+	if err := d.openLTI(cfg.LTI, logger); err != nil {
 		return nil, err
 	}
 	if err := d.intake.Migrate(ctx); err != nil {

@@ -18,7 +18,7 @@ import (
 )
 
 // allServices are the background services one process can run.
-var allServices = []string{"intake", "matching", "feedback", "analytics", "payouts", "notify"}
+var allServices = []string{"intake", "matching", "feedback", "analytics", "payouts", "notify", "lti"}
 
 // parseServices turns --services into a list: "all", "none", or names.
 func parseServices(s string) ([]string, error) {
@@ -111,6 +111,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 			Analytics: d.analytics,
 			Payouts:   d.payouts,
 			Notify:    d.notify,
+			LTI:       d.ltiAPI(),
 			Ready:     map[string]api.Pinger{"mongodb": d.store, "s3": d.blobs},
 			Logger:    logger,
 		})

@@ -100,3 +100,22 @@ func TestTempDirDefault(t *testing.T) {
 		}
 	}
 }
+
+// MARGIN_PUBLIC_URL turns LTI on; a value that is not an absolute http(s)
+// URL stops the start with an error that names the variable.
+func TestLoadConfigPublicURL(t *testing.T) {
+	t.Setenv("MARGIN_DATA_DIR", t.TempDir())
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"", true}, {"https://margin.example.edu", true}, {"http://127.0.0.1:8080/", true},
+		{"margin.example.edu", false}, {"ftp://margin.example.edu", false}, {"https://margin.example.edu/?x=1", false},
+	} {
+		t.Setenv("MARGIN_PUBLIC_URL", tc.url)
+		_, err := loadConfig()
+		if tc.ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "MARGIN_PUBLIC_URL") {
+			t.Errorf("MARGIN_PUBLIC_URL=%q: %v", tc.url, err)
+		}
+	}
+}
