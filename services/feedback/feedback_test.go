@@ -213,7 +213,7 @@ func TestGradeReviewReleaseRate(t *testing.T) {
 	// enrolled in another class of the school (another teacher's roster).
 	_, err = s.ForSubmission(ctx, f.student2, f.sub.ID)
 	wantCode(t, err, errs.NotFound)
-	elsewhere, err := s.accounts.EnsureStudent(ctx, f.student.SchoolID, "cls_other", "1004", "Priya Natarajan")
+	elsewhere, err := f.accts.EnsureStudent(ctx, f.student.SchoolID, "cls_other", "1004", "Priya Natarajan")
 	must(t, err)
 	_, err = s.ForSubmission(ctx, elsewhere, f.sub.ID)
 	wantCode(t, err, errs.NotFound)

@@ -53,7 +53,7 @@ func TestInterruptedChangeIsRecovered(t *testing.T) {
 	}
 
 	// Another process starts: the journal is replayed and emptied.
-	other := New(f.db, nil, f.svc.accounts, Config{}, nil)
+	other := New(f.db, f.accts, f.svc.intake, f.svc.matching, Config{}, nil)
 	must(t, other.Migrate(ctx))
 	rows, err = other.Rows(ctx, f.asg.ID)
 	must(t, err)
@@ -159,7 +159,7 @@ func TestMigrateFromListBuckets(t *testing.T) {
 	must(t, err)
 
 	for range 2 { // idempotent
-		must(t, New(f.db, nil, f.svc.accounts, Config{}, nil).Migrate(ctx))
+		must(t, New(f.db, f.accts, f.svc.intake, f.svc.matching, Config{}, nil).Migrate(ctx))
 	}
 	st, err := f.svc.Settings(ctx, f.asg.ID)
 	must(t, err)

@@ -38,6 +38,7 @@ const essay = "Personalized Learning in Schools\n\n" +
 type fixture struct {
 	svc      *Service
 	db       *mongo.Database
+	accts    *account.Service
 	teacher  account.User
 	other    account.User // another school's teacher
 	grader   account.User
@@ -76,7 +77,8 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	db := mongotest.DB(t)
 	accts := account.New(db)
-	f := &fixture{db: db, svc: New(db, nil, accts, Config{}, nil)}
+	in := intake.New(db, nil, accts, intake.Config{}, nil)
+	f := &fixture{db: db, accts: accts, svc: New(db, accts, in, matching.New(db, accts, in, matching.Config{}, nil), Config{}, nil)}
 	school, err := accts.CreateSchool(ctx, "Lakeside High")
 	must(t, err)
 	otherSchool, err := accts.CreateSchool(ctx, "Hillview")

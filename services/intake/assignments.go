@@ -10,6 +10,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // AssignmentInput is what a teacher gives to create or edit an assignment.
@@ -191,12 +192,7 @@ func (s *Service) Assignments(ctx context.Context, caller account.User, classID 
 	if _, err := s.AuthorizeClass(ctx, caller, classID); err != nil {
 		return nil, err
 	}
-	cur, err := s.c(colAssignments).Find(ctx, bson.D{{Key: "class_id", Value: classID}}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}))
-	if err != nil {
-		return nil, errs.Wrap(err, "find assignments")
-	}
-	out := []Assignment{}
-	return out, cur.All(ctx, &out)
+	return mongostore.FindAll[Assignment](ctx, s.c(colAssignments), bson.D{{Key: "class_id", Value: classID}}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}))
 }
 
 // Publish moves a draft assignment with at least one submission to
@@ -266,12 +262,7 @@ func (s *Service) SaveRubric(ctx context.Context, caller account.User, name stri
 
 // Library lists the caller's school's saved rubrics.
 func (s *Service) Library(ctx context.Context, caller account.User) ([]LibraryRubric, error) {
-	cur, err := s.c(colRubrics).Find(ctx, bson.D{{Key: "school_id", Value: caller.SchoolID}})
-	if err != nil {
-		return nil, errs.Wrap(err, "find rubrics")
-	}
-	out := []LibraryRubric{}
-	return out, cur.All(ctx, &out)
+	return mongostore.FindAll[LibraryRubric](ctx, s.c(colRubrics), bson.D{{Key: "school_id", Value: caller.SchoolID}})
 }
 
 func (s *Service) libraryRubric(ctx context.Context, caller account.User, id string) (LibraryRubric, error) {
