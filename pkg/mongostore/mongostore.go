@@ -6,8 +6,9 @@
 // The embedded store is single-process: FerretDB v1 runs findAndModify and
 // update as a read followed by a write, so the client is limited to one
 // in-flight operation (maxPoolSize=1), which makes every single-document
-// operation atomic within this process. docs/STORE.md lists what the
-// embedded store does and does not do.
+// operation atomic within this process. Open also gives every collection of
+// the embedded store the index FerretDB's lookups by _id need (idindex.go).
+// docs/STORE.md lists what the embedded store does and does not do.
 package mongostore
 
 import (
@@ -23,6 +24,7 @@ import (
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
@@ -40,6 +42,9 @@ type Config struct {
 	DataDir string
 	// Logger for the embedded server; its own chatter is logged at Debug level.
 	Logger *slog.Logger
+	// Monitor, if set, sees every command the client sends (benchmarks
+	// count store round trips with it).
+	Monitor *event.CommandMonitor
 }
 
 // Store is an open connection to the document store.
@@ -62,18 +67,26 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{}
 	uri := cfg.URI
-	opts := options.Client()
+	opts := options.Client().SetMonitor(cfg.Monitor)
 	if uri == "" {
 		if cfg.DataDir == "" {
 			return nil, errors.New("mongostore: no URI and no data directory")
 		}
+		dir := filepath.Join(cfg.DataDir, "store")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("mongostore: data directory: %w", err)
+		}
+		ids := newIDIndexer(dir, cfg.Logger)
+		if err := ids.indexAll(ctx); err != nil {
+			return nil, err
+		}
 		var err error
-		uri, s.stopEmbedded, err = startEmbedded(filepath.Join(cfg.DataDir, "store"), cfg.Logger)
+		uri, s.stopEmbedded, err = startEmbedded(dir, cfg.Logger)
 		if err != nil {
 			return nil, err
 		}
 		s.Embedded = true
-		opts.SetMaxPoolSize(1)
+		opts.SetMaxPoolSize(1).SetMonitor(ids.monitor(cfg.Monitor))
 	}
 	opts.ApplyURI(uri).SetTimeout(30 * time.Second)
 	client, err := mongo.Connect(ctx, opts)
@@ -120,9 +133,6 @@ func (s *Store) stop() {
 // startEmbedded runs FerretDB on 127.0.0.1 on a free port with its SQLite
 // files in dir, and returns its URI and a function that stops it.
 func startEmbedded(dir string, logger *slog.Logger) (string, func(), error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", nil, fmt.Errorf("mongostore: data directory: %w", err)
-	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", nil, err

@@ -149,3 +149,84 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatalf("after reopen: %v", err)
 	}
 }
+
+// TestIDLookupsUseAnIndex checks, through the plan the embedded store reports
+// for the very statement it runs, that a lookup by _id uses an index in every
+// kind of collection: created by an insert, an upsert, createIndexes and an
+// explicit create, created again after a drop, renamed, and existing before
+// the store was opened.
+func TestIDLookupsUseAnIndex(t *testing.T) {
+	if !mongotest.Store(t).Embedded {
+		t.Skip("MongoDB always indexes _id")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := mongostore.Open(ctx, mongostore.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := s.DB
+	if _, err := db.Collection("before_reopen").InsertOne(ctx, bson.M{"_id": "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = mongostore.Open(ctx, mongostore.Config{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	db = s.DB
+	steps := []func() error{
+		func() error { _, err := db.Collection("inserted").InsertOne(ctx, bson.M{"_id": "a"}); return err },
+		func() error {
+			_, err := db.Collection("upserted").UpdateByID(ctx, "a", bson.M{"$set": bson.M{"x": 1}}, options.Update().SetUpsert(true))
+			return err
+		},
+		func() error {
+			return db.Collection("found_and_upserted").FindOneAndUpdate(ctx, bson.M{"_id": "a"}, bson.M{"$set": bson.M{"x": 1}},
+				options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Err()
+		},
+		func() error {
+			_, err := db.Collection("with_index").Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "k", Value: 1}}})
+			return err
+		},
+		func() error { return db.CreateCollection(ctx, "created") },
+		func() error { return s.Client.Database("other_db").CreateCollection(ctx, "c") },
+		// Dropped and created again: a new table, which needs a new index.
+		func() error { return db.Collection("inserted").Drop(ctx) },
+		func() error { _, err := db.Collection("inserted").InsertOne(ctx, bson.M{"_id": "b"}); return err },
+		func() error { return s.Client.Database("other_db").Drop(ctx) },
+		func() error {
+			_, err := s.Client.Database("other_db").Collection("c").InsertOne(ctx, bson.M{"_id": "c"})
+			return err
+		},
+		func() error {
+			return s.Client.Database("admin").RunCommand(ctx, bson.D{{Key: "renameCollection", Value: db.Name() + ".created"}, {Key: "to", Value: db.Name() + ".renamed"}}).Err()
+		},
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	bad, err := s.UnindexedIDLookups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) > 0 {
+		t.Fatalf("lookups by _id scan these collections: %v", bad)
+	}
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 6 {
+		t.Fatalf("collections %v, want 6: the check above saw too few", names)
+	}
+	// The index does not change what a duplicate insert answers.
+	_, err = db.Collection("inserted").InsertOne(ctx, bson.M{"_id": "b"})
+	if !mongo.IsDuplicateKeyError(err) {
+		t.Fatalf("duplicate insert: %v, want E11000", err)
+	}
+}

@@ -284,15 +284,27 @@ func demoAccept(ctx context.Context, d *deps, teacher account.User, assignmentID
 // graders give criterion i.
 func demoLevel(i, n int) int { return (i + 1) % n }
 
-// demoGrade writes complete feedback on a task as its grader and submits
-// it: a level per criterion (level(i, n) is criterion i's index into the
-// scale of n levels) with a comment, a quoted strength and growth, and a
-// note per focus point.
+// demoGrade writes complete feedback (demoContent) on a task as its grader
+// and submits it.
 func demoGrade(ctx context.Context, d *deps, grader account.User, taskID string, level func(i, n int) int) (feedback.Feedback, error) {
 	w, err := d.feedback.Open(ctx, grader, taskID)
 	if err != nil {
 		return feedback.Feedback{}, fmt.Errorf("demo grading: %w", err)
 	}
+	f, err := d.feedback.Save(ctx, grader, taskID, w.Feedback.Rev, demoContent(w, level))
+	if err != nil {
+		return f, fmt.Errorf("demo save: %w", err)
+	}
+	if f, err = d.feedback.Submit(ctx, grader, taskID, f.Rev); err != nil {
+		return f, fmt.Errorf("demo submit: %w", err)
+	}
+	return f, nil
+}
+
+// demoContent is complete feedback for the workspace w: a level per
+// criterion (level(i, n) is criterion i's index into the scale of n levels)
+// with a comment, a quoted strength and growth, and a note per focus point.
+func demoContent(w feedback.Workspace, level func(i, n int) int) feedback.Content {
 	r := w.Assignment.Rubric
 	c := feedback.Content{Levels: map[string]string{}, Comments: map[string]string{}}
 	for i, cr := range r.Criteria {
@@ -308,14 +320,7 @@ func demoGrade(ctx context.Context, d *deps, grader account.User, taskID string,
 	for i := range w.Assignment.FocusPoints {
 		c.FocusNotes = append(c.FocusNotes, feedback.FocusNote{Index: i, Note: "Addressed in part; the conclusion could answer this directly."})
 	}
-	f, err := d.feedback.Save(ctx, grader, taskID, w.Feedback.Rev, c)
-	if err != nil {
-		return f, fmt.Errorf("demo save: %w", err)
-	}
-	if f, err = d.feedback.Submit(ctx, grader, taskID, f.Rev); err != nil {
-		return f, fmt.Errorf("demo submit: %w", err)
-	}
-	return f, nil
+	return c
 }
 
 // demoPassages picks two sentences of text to quote: the first with some

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.mongodb.org/mongo-driver/event"
+
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/mongostore"
@@ -41,6 +43,12 @@ type deps struct {
 // open connects to (or starts) the store and S3. With either embedded, the
 // data directory is locked so that a second process cannot corrupt it.
 func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
+	return openMonitored(ctx, cfg, logger, nil)
+}
+
+// openMonitored is open with a command monitor on the store's client (the
+// bench counts store round trips with it); monitor may be nil.
+func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor *event.CommandMonitor) (*deps, error) {
 	d := &deps{unlock: func() {}, rmTemp: func() {}}
 	embedded := cfg.MongoURI == "" || cfg.S3Endpoint == ""
 	if embedded {
@@ -78,7 +86,7 @@ func open(ctx context.Context, cfg Config, logger *slog.Logger) (*deps, error) {
 		d.s3 = e
 		blobCfg = e.Config(cfg.S3Bucket)
 	}
-	d.store, err = mongostore.Open(ctx, mongostore.Config{URI: cfg.MongoURI, Database: cfg.MongoDatabase, DataDir: cfg.DataDir, Logger: logger})
+	d.store, err = mongostore.Open(ctx, mongostore.Config{URI: cfg.MongoURI, Database: cfg.MongoDatabase, DataDir: cfg.DataDir, Logger: logger, Monitor: monitor})
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@
 //	margin admin create --email E --role admin [--name N] [--password-stdin]
 //	margin healthcheck   (exit 0 when the server on MARGIN_ADDR is ready)
 //	margin demo          (load the demo school into an empty data directory)
+//	margin bench school  (build a school year in a temporary directory and measure it)
 package main
 
 import (
@@ -38,6 +39,7 @@ const usage = `usage:
   margin healthcheck                           exit 0 if the server on MARGIN_ADDR is ready
   margin payouts reconcile --run RUN_ID        compare a payout run with Stripe's transfers (stop the server first on the embedded store)
   margin demo                                  load a demo school into an empty data directory (or: serve --demo)
+  margin bench school [--students N] [--json]  build a school year on the embedded store and measure it (docs/BENCHMARKS.md)
 Configuration is read from MARGIN_* environment variables; see README.md.`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return healthcheck(ctx, cfg.Addr)
 	case "demo":
 		return demo(ctx, cfg, logger, stdout)
+	case "bench":
+		return benchCmd(ctx, cfg, logger, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -22,7 +22,7 @@ import (
 // .new-* one a minute old) are touched, so the sweep is bounded by what
 // earlier runs left and running it again removes nothing more. It logs what
 // it removed, and returns the function that removes this process's
-// directory.
+// directory and points TMPDIR back where it was.
 func useTempDir(root string, log *slog.Logger) (func(), error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("temporary directory %s: %w", root, err)
@@ -41,6 +41,7 @@ func useTempDir(root string, log *slog.Logger) (func(), error) {
 		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	}
 	dir := filepath.Join(root, "run-"+strings.TrimPrefix(filepath.Base(tmp), ".new-"))
+	prev, hadPrev := os.LookupEnv("TMPDIR")
 	if err == nil {
 		err = os.Rename(tmp, dir)
 	}
@@ -55,6 +56,11 @@ func useTempDir(root string, log *slog.Logger) (func(), error) {
 		return nil, fmt.Errorf("temporary directory %s: %w", root, err)
 	}
 	return func() {
+		if hadPrev {
+			os.Setenv("TMPDIR", prev)
+		} else {
+			os.Unsetenv("TMPDIR")
+		}
 		os.RemoveAll(dir)
 		lock.Close()
 	}, nil

@@ -1,26 +1,28 @@
 // Package stripetest runs stripe-mock for tests, behind a recording proxy
-// that counts the requests Margin sends (stripe-mock itself is stateless,
-// so what Margin asked of Stripe is only visible on the wire).
+// that counts the requests Margin sends (see stripemock).
 package stripetest
 
 import (
-	"bufio"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
+	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/webhook"
+	"github.com/marginschool/margin/services/payouts/stripeclient/stripemock"
+)
+
+// Mock is a running stripe-mock with its recording proxy in front; Request
+// is one request the proxy saw.
+type (
+	Mock    = stripemock.Mock
+	Request = stripemock.Request
+)
+
+// Event and Sign build and sign webhook payloads (see stripemock).
+var (
+	Event = stripemock.Event
+	Sign  = stripemock.Sign
 )
 
 var (
@@ -43,10 +45,7 @@ func build(t testing.TB) string {
 			return
 		}
 		binary = filepath.Join(dir, "stripe-mock")
-		out, err := exec.Command("go", "build", "-o", binary, "github.com/stripe/stripe-mock").CombinedOutput()
-		if err != nil {
-			errBuild = fmt.Errorf("building stripe-mock: %v: %s", err, out)
-		}
+		errBuild = stripemock.Build(context.Background(), binary)
 	})
 	if errBuild != nil {
 		t.Fatal(errBuild)
@@ -54,103 +53,13 @@ func build(t testing.TB) string {
 	return binary
 }
 
-// Request is one request seen by the proxy.
-type Request struct {
-	Method, Path, IdempotencyKey string
-}
-
-// Mock is a running stripe-mock with its recording proxy in front.
-type Mock struct {
-	// URL is the proxy's address, for MARGIN_STRIPE_API_BASE.
-	URL string
-
-	mu   sync.Mutex
-	seen []Request
-}
-
 // Start runs stripe-mock on free ports for the duration of the test.
 func Start(t testing.TB) *Mock {
 	t.Helper()
-	cmd := exec.Command(build(t), "-http-addr", "127.0.0.1:0", "-https-addr", "127.0.0.1:0")
-	out, err := cmd.StdoutPipe()
+	m, err := stripemock.Start(build(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "Listening for HTTP at address: "); ok {
-				addr <- a
-			}
-		}
-	}()
-	var a string
-	select {
-	case a = <-addr:
-	case <-time.After(30 * time.Second):
-		t.Fatal("stripe-mock did not start within 30 s")
-	}
-	target, _ := url.Parse("http://" + a)
-	m := &Mock{}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.mu.Lock()
-		m.seen = append(m.seen, Request{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key")})
-		m.mu.Unlock()
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	m.URL = srv.URL
+	t.Cleanup(m.Close)
 	return m
-}
-
-// Requests returns the requests seen so far with the given method and path.
-func (m *Mock) Requests(method, path string) []Request {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Request
-	for _, r := range m.seen {
-		if r.Method == method && r.Path == path {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// TransferKeys returns the distinct idempotency keys of transfer creations
-// seen so far, with how many requests carried each. Stripe moves money once
-// per key, so the number of keys is the number of transfers made.
-func (m *Mock) TransferKeys() map[string]int {
-	keys := map[string]int{}
-	for _, r := range m.Requests(http.MethodPost, "/v1/transfers") {
-		keys[r.IdempotencyKey]++
-	}
-	return keys
-}
-
-// Event builds a webhook event payload of the pinned API version. account
-// is the connected account for Connect events ("" for platform events).
-func Event(id, typ, account string, object map[string]any) []byte {
-	ev := map[string]any{
-		"id": id, "object": "event", "api_version": stripe.APIVersion, "type": typ,
-		"created": time.Now().Unix(), "livemode": false, "pending_webhooks": 1,
-		"data": map[string]any{"object": object},
-	}
-	if account != "" {
-		ev["account"] = account
-	}
-	b, _ := json.Marshal(ev)
-	return b
-}
-
-// Sign returns the Stripe-Signature header for payload, signed with secret
-// at time at.
-func Sign(payload []byte, secret string, at time.Time) string {
-	return webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: at}).Header
 }
