@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -110,7 +109,6 @@ func (p *pages) calibrationOutcome(c *fiber.Ctx) error {
 type anchorView struct {
 	StudentID string
 	Levels    []criterionView
-	keys      map[string]string // criterion key → level key, to save the list again
 }
 
 // anchorViews lists an assignment's anchor papers for its teacher.
@@ -121,7 +119,7 @@ func (p *pages) anchorViews(c *fiber.Ctx, a intake.Assignment) ([]anchorView, er
 	}
 	out := make([]anchorView, 0, len(an.Anchors))
 	for _, x := range an.Anchors {
-		v := anchorView{StudentID: x.StudentID, keys: x.Levels}
+		v := anchorView{StudentID: x.StudentID}
 		for _, cr := range a.Rubric.Criteria {
 			v.Levels = append(v.Levels, criterionView{Title: cr.Title, Level: levelLabel(a.Rubric, x.Levels[cr.Key])})
 		}
@@ -130,49 +128,26 @@ func (p *pages) anchorViews(c *fiber.Ctx, a intake.Assignment) ([]anchorView, er
 	return out, nil
 }
 
-// teacherAnchors returns the path's assignment for its teacher, with its
-// anchor papers.
-func (p *pages) teacherAnchors(c *fiber.Ctx) (intake.Assignment, []anchorView, error) {
-	a, err := p.s.deps.Intake.AuthorizeAssignment(c.UserContext(), caller(c), param(c, "id"))
-	if err != nil {
-		return a, nil, err
-	}
-	views, err := p.anchorViews(c, a)
-	return a, views, err
-}
-
 // saveAnchor adds a student's submission as an anchor paper with the
 // teacher's levels from the form (level-<criterion>), or gives that
-// student's paper the new levels in its place; the other anchors stay as
-// they are. A mistake shows the assignment page again with the form as
-// filled in.
+// student's paper the new levels in its place (matching.PutAnchor). A
+// mistake shows the assignment page again with the form as filled in.
 func (p *pages) saveAnchor(c *fiber.Ctx) error {
-	a, views, err := p.teacherAnchors(c)
+	a, err := p.s.deps.Intake.AuthorizeAssignment(c.UserContext(), caller(c), param(c, "id"))
 	if err != nil {
 		return err
 	}
-	student := strings.TrimSpace(c.FormValue("student_id"))
-	levels := map[string]string{}
+	in := matching.AnchorInput{StudentID: strings.TrimSpace(c.FormValue("student_id")), Levels: map[string]string{}}
 	for _, cr := range a.Rubric.Criteria {
-		levels[cr.Key] = c.FormValue("level-" + cr.Key)
+		in.Levels[cr.Key] = c.FormValue("level-" + cr.Key)
 	}
-	in, found := []matching.AnchorInput{}, false
-	for _, v := range views {
-		if v.StudentID == student { // new levels, same place
-			v.keys, found = levels, true
-		}
-		in = append(in, matching.AnchorInput{StudentID: v.StudentID, Levels: v.keys})
-	}
-	if !found {
-		in = append(in, matching.AnchorInput{StudentID: student, Levels: levels})
-	}
-	if _, err := p.s.deps.Matching.SetAnchors(c.UserContext(), caller(c), a.ID, in); err != nil {
+	if _, err := p.s.deps.Matching.PutAnchor(c.UserContext(), caller(c), a.ID, in); err != nil {
 		d, derr := p.assignmentData(c)
 		if derr != nil {
 			return derr
 		}
-		form := map[string]string{"student_id": student}
-		for k, v := range levels {
+		form := map[string]string{"student_id": in.StudentID}
+		for k, v := range in.Levels {
 			form["level-"+k] = v
 		}
 		d["AnchorForm"] = form
@@ -183,22 +158,9 @@ func (p *pages) saveAnchor(c *fiber.Ctx) error {
 
 // removeAnchor takes a student's submission off the anchor papers.
 func (p *pages) removeAnchor(c *fiber.Ctx) error {
-	a, views, err := p.teacherAnchors(c)
-	if err != nil {
+	id := param(c, "id")
+	if _, err := p.s.deps.Matching.RemoveAnchor(c.UserContext(), caller(c), id, param(c, "sid")); err != nil {
 		return err
 	}
-	sid := param(c, "sid")
-	if !slices.ContainsFunc(views, func(v anchorView) bool { return v.StudentID == sid }) {
-		return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "")
-	}
-	in := []matching.AnchorInput{}
-	for _, v := range views {
-		if v.StudentID != sid {
-			in = append(in, matching.AnchorInput{StudentID: v.StudentID, Levels: v.keys})
-		}
-	}
-	if _, err := p.s.deps.Matching.SetAnchors(c.UserContext(), caller(c), a.ID, in); err != nil {
-		return err
-	}
-	return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "")
+	return see(c, "/teacher/assignments/"+esc(id)+"#anchors", "")
 }

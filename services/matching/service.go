@@ -11,7 +11,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
@@ -185,4 +184,3 @@ func (s *Service) findAll(ctx context.Context, col string, filter any, out any) 
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-func replaceUpsert() *options.ReplaceOptions { return options.Replace().SetUpsert(true) }
