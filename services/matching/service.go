@@ -183,4 +183,3 @@ func (s *Service) findAll(ctx context.Context, col string, filter any, out any) 
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
