@@ -620,13 +620,7 @@ func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 		byBatch := map[string]analytics.BatchTimes{}
 		if m, err := p.s.deps.Matching.ForAssignment(ctx, u, aid); err == nil {
 			d["Matching"] = m
-			tasks := map[string][]string{}
-			for _, b := range m.Batches {
-				for _, it := range b.Items {
-					tasks[b.ID] = append(tasks[b.ID], feedback.TaskID(it.VersionID, string(b.Reader)))
-				}
-			}
-			t := analytics.TurnaroundOf(a, tasks, rows)
+			t := analytics.TurnaroundOf(a, m.Batches, rows)
 			for _, b := range t.Batches {
 				byBatch[b.BatchID] = b
 			}
