@@ -542,10 +542,10 @@ func parseCents(s string) (int64, bool) {
 func assignmentInput(classID string, f assignmentForm, rubricID string, resubmit bool) (intake.AssignmentInput, error) {
 	in := intake.AssignmentInput{ClassID: classID, Title: f.Title, Prompt: f.Prompt, RubricID: rubricID, AllowResubmission: resubmit}
 	var l errs.List
-	if due, err := time.Parse(time.DateOnly, f.Due); err == nil {
-		in.DueAt = due.Add(23*time.Hour + 59*time.Minute)
-	} else {
-		l = append(l, errs.F(errs.Invalid, "due", "Give the feedback due date."))
+	var bad *errs.Error
+	var err error
+	if in.DueAt, err = intake.DueOn(f.Due); errors.As(err, &bad) {
+		l = append(l, bad)
 	}
 	if n, ok := parseCents(f.Price); ok {
 		in.PriceCents = &n

@@ -31,6 +31,18 @@ type AssignmentInput struct {
 	SecondReadShare   *float64  `json:"second_read_share"`
 }
 
+// DueOn is the due time of feedback due on a day given as a date
+// (YYYY-MM-DD, as a form's date field sends it): the end of that day,
+// 23:59 UTC, so that work due "on the 1st" may arrive all that day.
+// Returns invalid (field "due") for anything that is not such a date.
+func DueOn(date string) (time.Time, error) {
+	day, err := time.Parse(time.DateOnly, strings.TrimSpace(date))
+	if err != nil {
+		return time.Time{}, errs.F(errs.Invalid, "due", "Give the feedback due date.")
+	}
+	return day.Add(23*time.Hour + 59*time.Minute), nil
+}
+
 // Maximum price per submission: a sanity bound against typos in cents.
 const maxPriceCents = 100_00 * 100
 
