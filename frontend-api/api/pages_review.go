@@ -45,8 +45,7 @@ type reviewData struct {
 	Criteria []criterionView
 	Titles   map[string]string
 	Segments []web.Segment
-	// CanEdit: the teacher may edit (the grader does not hold it).
-	// CanApprove: submitted and not awaiting adjudication.
+	// CanEdit, CanApprove: the feedback service's Actions.
 	CanEdit, CanApprove bool
 	// Adjudicate is the adjudication form while the reads disagree;
 	// Adjudication the decision once made.
@@ -110,14 +109,12 @@ func (p *pages) reviewData(c *fiber.Ctx, r feedback.Review, a intake.Assignment,
 	names := p.names(ctx, caller(c))
 	d := reviewData{
 		Review: r, Titles: criterionTitles(a.Rubric), Segments: web.Segments(r.Text, highlightSpans(r.Highlights)),
-		CanEdit: mayEdit(f.State),
+		CanEdit: r.Actions.Edit, CanApprove: r.Actions.Approve,
 	}
 	for _, cr := range a.Rubric.Criteria {
 		d.Criteria = append(d.Criteria, criterionView{Title: cr.Title, Level: levelLabel(a.Rubric, f.Levels[cr.Key]), Comment: f.Comments[cr.Key]})
 	}
-	pending := f.Disagreement != nil && !f.Disagreement.Resolved
-	d.CanApprove = f.State == feedback.Submitted && !pending
-	if pending && r.Other != nil {
+	if r.Actions.Adjudicate && r.Other != nil {
 		first, second := f, *r.Other
 		if f.Reader == feedback.Second {
 			first, second = second, first
@@ -163,9 +160,8 @@ var historyActions = map[string]string{
 }
 
 // names returns a lookup of how a user is shown on the review pages: "You"
-// for the caller, a grader by their first name (as the feedback service
-// shows graders), anyone else by their name; lookups are cached for the
-// request.
+// for the caller, anyone else by account.User.DisplayName; lookups are
+// cached for the request.
 func (p *pages) names(ctx context.Context, me account.User) func(userID string) string {
 	seen := map[string]string{me.ID: "You"}
 	return func(userID string) string {
@@ -173,23 +169,14 @@ func (p *pages) names(ctx context.Context, me account.User) func(userID string) 
 			return n
 		}
 		n := "Someone"
-		if u, err := p.s.deps.Accounts.User(ctx, userID); err == nil && strings.TrimSpace(u.Name) != "" {
-			n = strings.TrimSpace(u.Name)
-			if u.Role == account.Grader {
-				n = strings.Fields(n)[0]
-			}
+		if u, err := p.s.deps.Accounts.User(ctx, userID); err == nil && u.DisplayName() != "" {
+			n = u.DisplayName()
 		}
 		seen[userID] = n
 		return n
 	}
 }
 
-// mayEdit reports whether the teacher may edit feedback in state s (the
-// feedback service refuses drafts and returned feedback: the grader holds
-// them).
-func mayEdit(s feedback.State) bool {
-	return s == feedback.Submitted || s.Final()
-}
 
 // levelLabel is a level key's label on the rubric's scale, or the key
 // itself when the scale has no such level ("—" for none).
@@ -455,7 +442,7 @@ func (p *pages) editPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !mayEdit(r.Feedback.State) {
+	if !r.Actions.Edit {
 		return errs.E(errs.Conflict, "The grader is still writing this feedback (it is %s); it can be edited once it is submitted.", r.Feedback.State)
 	}
 	return p.render(c, "teacher_edit", "Edit feedback", editData{Review: r, Form: editFormOf(r, a)})

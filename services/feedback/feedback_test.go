@@ -486,3 +486,23 @@ func TestCommentBank(t *testing.T) {
 		t.Fatalf("after delete %+v", mine)
 	}
 }
+
+func TestActionsOf(t *testing.T) {
+	open, settled := &Disagreement{}, &Disagreement{Resolved: true}
+	for _, tc := range []struct {
+		f    Feedback
+		want Actions
+	}{
+		{Feedback{State: Draft}, Actions{}},
+		{Feedback{State: Returned}, Actions{}},
+		{Feedback{State: Submitted}, Actions{Edit: true, Return: true, Approve: true}},
+		{Feedback{State: Submitted, Disagreement: open}, Actions{Edit: true, Return: true, Adjudicate: true}},
+		{Feedback{State: Submitted, Disagreement: settled}, Actions{Edit: true, Return: true, Approve: true}},
+		{Feedback{State: Approved}, Actions{Edit: true}},
+		{Feedback{State: Released}, Actions{Edit: true}},
+	} {
+		if got := ActionsOf(tc.f); got != tc.want {
+			t.Errorf("%s (disagreement %+v): %+v, want %+v", tc.f.State, tc.f.Disagreement, got, tc.want)
+		}
+	}
+}
