@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -23,7 +24,10 @@ type errorJSON struct {
 	Details   []errorJSON `json:"details,omitempty"` // every error, when there are several
 }
 
-// errorHandler is the one place where errors become HTTP responses.
+// errorHandler is the one place where errors become HTTP responses: an
+// HTML page for a browser on a page (pageError; a GET without a session
+// goes to sign in instead), the JSON error body for everyone else, an API
+// client or a page's script asking for JSON (wantsPage). It logs faults.
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	rid, _ := c.Locals(requestIDKey).(string)
 	body := errorJSON{RequestID: rid}
@@ -47,12 +51,32 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	status := errs.Status(body.Code)
 	switch stopped, _ := c.Locals(stoppedKey).(bool); {
 	case stopped:
-		s.log.Info("request stopped", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+		s.log.Info("request stopped", "request_id", rid, "method", c.Method(), "path", logPath(c), "err", err)
 	case status >= 500:
-		body.Message += " Quote request ID " + rid + " if you report it."
 		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", logPath(c), "err", err)
 	}
+	if s.pageError != nil && wantsPage(c) {
+		perr := s.pageError(c, status, body)
+		if perr == nil {
+			return nil
+		}
+		s.log.Error("rendering the error page", "request_id", rid, "err", perr)
+	}
+	if status >= 500 {
+		body.Message += " Quote request ID " + rid + " if you report it."
+	}
 	return c.Status(status).JSON(errorBody{Error: body})
+}
+
+// wantsPage reports whether an error should be answered as an HTML page:
+// on a page (not the API, the probes or a static file), unless the client
+// asks for JSON (the pages' scripts do) or sends it.
+func wantsPage(c *fiber.Ctx) bool {
+	if !isPagePath(c.Path()) || strings.HasPrefix(c.Path(), "/static/") {
+		return false
+	}
+	return !strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMEApplicationJSON) &&
+		!strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON)
 }
 
 // fiberCode maps the errors Fiber itself raises (no route, a body over the

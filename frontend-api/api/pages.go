@@ -54,6 +54,7 @@ func (s *Server) pageRoutes() {
 	}
 	p := &pages{s: s, t: t}
 	p.csrf = s.csrf
+	s.pageError = p.errorPage
 	s.app.Use(p.gate)
 
 	get, post := fiber.MethodGet, fiber.MethodPost
@@ -119,51 +120,34 @@ func isPagePath(path string) bool {
 	return !strings.HasPrefix(path, "/api/") && path != "/healthz" && path != "/readyz"
 }
 
-// gate runs before every page: CSRF, and HTML errors. (securityHeaders
-// has set the headers.)
+// gate runs before every page: CSRF (its errors, and the page's, reach
+// errorHandler, which answers a browser with errorPage). securityHeaders
+// has set the headers.
 func (p *pages) gate(c *fiber.Ctx) error {
-	if !isPagePath(c.Path()) {
-		return c.Next()
-	}
-	if strings.HasPrefix(c.Path(), "/static/") {
+	if !isPagePath(c.Path()) || strings.HasPrefix(c.Path(), "/static/") {
 		return c.Next()
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	if err := p.csrf(c); err != nil {
-		return p.fail(c, err)
-	}
-	return nil
+	return p.csrf(c)
 }
 
-// fail shows an error as a page: a missing session sends the browser to
-// sign in (and back), anything else renders the error page with its
-// status. JSON callers (the pages' scripts) get the API's JSON error.
-func (p *pages) fail(c *fiber.Ctx, err error) error {
-	if strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMEApplicationJSON) ||
-		strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON) {
-		return err
-	}
-	code := errs.CodeOf(err)
-	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		code, _ = fiberCode(fe)
-	}
-	if code == errs.Unauthenticated && c.Method() == fiber.MethodGet {
+// errorPage shows an error as a page: a missing session on a GET sends
+// the browser to sign in (and back), anything else renders the error page
+// with its status and sentences.
+func (p *pages) errorPage(c *fiber.Ctx, status int, e errorJSON) error {
+	if e.Code == errs.Unauthenticated && c.Method() == fiber.MethodGet {
 		return c.Redirect("/signin?next="+url.QueryEscape(c.OriginalURL()), fiber.StatusSeeOther)
 	}
-	status := errs.Status(code)
-	msg, heading := "Something went wrong on our side.", "Sorry"
-	var ue *errs.Error
-	switch {
-	case status >= 500:
-		rid, _ := c.Locals(requestIDKey).(string)
-		p.s.log.Error("page failed", "request_id", rid, "method", c.Method(), "path", logPath(c), "err", err)
-	case errors.As(err, &ue):
-		msg = ue.Message
-	default:
-		msg = strings.Join(messages(err), " ")
+	msg := e.Message
+	if len(e.Details) > 0 {
+		msgs := make([]string, 0, len(e.Details))
+		for _, d := range e.Details {
+			msgs = append(msgs, d.Message)
+		}
+		msg = strings.Join(msgs, " ")
 	}
-	switch code {
+	heading := "Sorry"
+	switch e.Code {
 	case errs.NotFound:
 		heading = "Not found"
 	case errs.Forbidden:
@@ -173,8 +157,7 @@ func (p *pages) fail(c *fiber.Ctx, err error) error {
 	case errs.LinkExpired:
 		heading = "This link no longer works"
 	}
-	rid, _ := c.Locals(requestIDKey).(string)
-	return p.render(c.Status(status), "error", heading, map[string]string{"Heading": heading, "Message": msg, "RequestID": rid})
+	return p.render(c.Status(status), "error", heading, map[string]string{"Heading": heading, "Message": msg, "RequestID": e.RequestID})
 }
 
 // messages are the sentences of a user's mistake (one per problem), or nil

@@ -125,6 +125,9 @@ type Server struct {
 	// loginLimits guard both sign-in routes (API and page) with one set of
 	// counters.
 	loginLimits []fiber.Handler
+	// pageError renders an error as an HTML page (see errorHandler); nil
+	// until the pages are registered.
+	pageError func(c *fiber.Ctx, status int, e errorJSON) error
 }
 
 // New builds the Fiber app with every route registered.
@@ -151,7 +154,7 @@ func New(cfg Config, deps Deps) *Server {
 	})
 	s.csrf = s.newCSRF()
 	s.loginLimits = s.newLoginLimits()
-	s.app.Use(requestid.New(), s.securityHeaders, s.recoverPanics, s.logRequests, s.prepare, s.authenticate, s.apiCSRF)
+	s.app.Use(requestid.New(), s.securityHeaders, s.logRequests, s.recoverPanics, s.prepare, s.authenticate, s.apiCSRF)
 	s.routes()
 	return s
 }
