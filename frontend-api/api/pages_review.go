@@ -177,7 +177,6 @@ func (p *pages) names(ctx context.Context, me account.User) func(userID string) 
 	}
 }
 
-
 // levelLabel is a level key's label on the rubric's scale, or the key
 // itself when the scale has no such level ("—" for none).
 func levelLabel(r intake.Rubric, key string) string {
