@@ -91,8 +91,6 @@ func (s *Server) pageRoutes() {
 	s.handle(post, "/grader/offers/:id/accept", graders, p.acceptOffer)
 	s.handle(post, "/grader/offers/:id/decline", graders, p.declineOffer)
 	s.handle(get, "/grader/tasks/:id", graders, p.workspace)
-	s.handle(post, "/grader/tasks/:id/draft", graders, p.saveDraft)
-	s.handle(post, "/grader/tasks/:id/submit", graders, p.submitFeedback)
 
 	p.calibrationRoutes()
 	s.handle(get, "/grader/profile", graders, p.profilePage)
@@ -817,35 +815,6 @@ func (p *pages) workspace(c *fiber.Ctx) error {
 	d := map[string]any{"Workspace": w, "JSON": data, "Segments": web.Segments(w.Text, spans), "Focus": focus,
 		"Titles": criterionTitles(w.Assignment.Rubric), "Bank": bank}
 	return p.render(c, "grader_task", "Grading", d, "grade.js")
-}
-
-func (p *pages) saveDraft(c *fiber.Ctx) error {
-	var in struct {
-		Rev     int              `json:"rev"`
-		Content feedback.Content `json:"content"`
-	}
-	if err := p.s.decodeJSON(c, &in); err != nil {
-		return err
-	}
-	f, err := p.s.deps.Feedback.Save(c.UserContext(), caller(c), param(c, "id"), in.Rev, in.Content)
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"rev": f.Rev, "state": f.State})
-}
-
-func (p *pages) submitFeedback(c *fiber.Ctx) error {
-	var in struct {
-		Rev int `json:"rev"`
-	}
-	if err := p.s.decodeJSON(c, &in); err != nil {
-		return err
-	}
-	f, err := p.s.deps.Feedback.Submit(c.UserContext(), caller(c), param(c, "id"), in.Rev)
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"rev": f.Rev, "state": f.State})
 }
 
 // --- student ---
