@@ -171,9 +171,9 @@ func TestMigrateFromListBuckets(t *testing.T) {
 	if _, err := f.svc.ForSubmission(ctx, f.student, f.sub.ID); err != nil {
 		t.Fatalf("the released feedback after the migration: %v", err)
 	}
-	home, err := f.svc.StudentReleased(ctx, "cls_test", "1004")
+	home, err := f.svc.StudentReleased(ctx, f.asg.ClassID, "1004")
 	must(t, err)
-	cls, err := f.svc.Class(ctx, "cls_test")
+	cls, err := f.svc.Class(ctx, f.asg.ClassID)
 	must(t, err)
 	if len(home) != 1 || !home[0].Released || len(cls.Assignments) != 1 {
 		t.Fatalf("student record %+v, class record %+v", home, cls)
