@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/marginschool/margin/frontend-api/api"
+	"github.com/marginschool/margin/frontend-api/web"
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/mongostore/mongotest"
 )
@@ -35,7 +36,9 @@ func newHarness(t *testing.T, cfg api.Config) *harness {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &harness{t: t, srv: api.New(cfg, api.Deps{Accounts: accts, Logger: logger}), accounts: accts}
+	srv := api.New(cfg, api.Deps{Accounts: accts, Logger: logger})
+	web.Register(srv)
+	return &harness{t: t, srv: srv, accounts: accts}
 }
 
 // listen serves the app on a real loopback port (for what app.Test cannot

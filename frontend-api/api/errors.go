@@ -13,15 +13,15 @@ import (
 
 // errorBody is the JSON shape of every error response.
 type errorBody struct {
-	Error errorJSON `json:"error"`
+	Error ErrorJSON `json:"error"`
 }
 
-type errorJSON struct {
+type ErrorJSON struct {
 	Code      errs.Code   `json:"code"`
 	Message   string      `json:"message"`
 	Field     string      `json:"field,omitempty"`
 	RequestID string      `json:"request_id,omitempty"`
-	Details   []errorJSON `json:"details,omitempty"` // every error, when there are several
+	Details   []ErrorJSON `json:"details,omitempty"` // every error, when there are several
 }
 
 // errorHandler is the one place where errors become HTTP responses: an
@@ -30,7 +30,7 @@ type errorJSON struct {
 // client or a page's script asking for JSON (wantsPage). It logs faults.
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	rid, _ := c.Locals(requestIDKey).(string)
-	body := errorJSON{RequestID: rid}
+	body := ErrorJSON{RequestID: rid}
 
 	var list errs.List
 	var ue *errs.Error
@@ -39,7 +39,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &list) && len(list) > 0:
 		body.Code, body.Message, body.Field = list[0].Code, list[0].Message, list[0].Field
 		for _, e := range list {
-			body.Details = append(body.Details, errorJSON{Code: e.Code, Message: e.Message, Field: e.Field})
+			body.Details = append(body.Details, ErrorJSON{Code: e.Code, Message: e.Message, Field: e.Field})
 		}
 	case errors.As(err, &ue):
 		body.Code, body.Message, body.Field = ue.Code, ue.Message, ue.Field
@@ -72,7 +72,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 // on a page (not the API, the probes or a static file), unless the client
 // asks for JSON (the pages' scripts do) or sends it.
 func wantsPage(c *fiber.Ctx) bool {
-	if !isPagePath(c.Path()) || strings.HasPrefix(c.Path(), "/static/") {
+	if !IsPagePath(c.Path()) || strings.HasPrefix(c.Path(), "/static/") {
 		return false
 	}
 	return !strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMEApplicationJSON) &&

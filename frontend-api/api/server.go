@@ -127,7 +127,7 @@ type Server struct {
 	loginLimits []fiber.Handler
 	// pageError renders an error as an HTML page (see errorHandler); nil
 	// until the pages are registered.
-	pageError func(c *fiber.Ctx, status int, e errorJSON) error
+	pageError func(c *fiber.Ctx, status int, e ErrorJSON) error
 }
 
 // New builds the Fiber app with every route registered.
@@ -207,5 +207,4 @@ func (s *Server) routes() {
 	s.feedbackRoutes()
 	s.analyticsRoutes()
 	s.payoutsRoutes()
-	s.pageRoutes()
 }

@@ -25,11 +25,6 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// CSP is the Content-Security-Policy of every page: scripts and styles only
-// from Margin itself (no inline script or style), no plugins, no framing.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-
 // Pages are the parsed templates, one set per page (the layout plus the
 // page's own file).
 type Pages struct {

@@ -13,6 +13,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/event"
 
+	"github.com/marginschool/margin/frontend-api/api"
+	"github.com/marginschool/margin/frontend-api/web"
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/mongostore"
@@ -180,4 +182,14 @@ func lockDataDir(dir string) (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// server is the HTTP API and the web pages on d's services.
+func (d *deps) server(cfg api.Config, ready map[string]api.Pinger, logger *slog.Logger) *api.Server {
+	srv := api.New(cfg, api.Deps{
+		Accounts: d.accounts, Intake: d.intake, Matching: d.matching, Feedback: d.feedback,
+		Analytics: d.analytics, Payouts: d.payouts, Ready: ready, Logger: logger,
+	})
+	web.Register(srv)
+	return srv
 }

@@ -117,23 +117,14 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 	}
 
 	if *apiFlag {
-		srv := api.New(api.Config{
+		srv := d.server(api.Config{
 			SecureCookies:           cfg.SecureCookies,
 			LoginPerIP:              cfg.LoginPerIP,
 			LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
 			LoginWindow:             cfg.LoginWindow,
 			SignupPerIP:             cfg.SignupPerIP,
 			DrainTimeout:            max(30*time.Second, cfg.ShutdownTimeout),
-		}, api.Deps{
-			Accounts:  d.accounts,
-			Intake:    d.intake,
-			Matching:  d.matching,
-			Feedback:  d.feedback,
-			Analytics: d.analytics,
-			Payouts:   d.payouts,
-			Ready:     map[string]api.Pinger{"mongodb": d.store, "s3": d.blobs},
-			Logger:    logger,
-		})
+		}, map[string]api.Pinger{"mongodb": d.store, "s3": d.blobs}, logger)
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
