@@ -1,5 +1,6 @@
-// Package api is Margin's HTTP edge: the JSON API under /api/v1 and the
-// server-rendered web pages, built on Fiber. It authenticates every
+// Package api is Margin's HTTP edge: the JSON API under /api/v1, built on
+// Fiber, which the web pages (package frontend-api/web) join through
+// webhost.go; no file here renders a page. It authenticates every
 // request, checks the caller's role against what each route declares,
 // decodes and validates input, calls the services, and maps their errors to
 // HTTP in one place (errorHandler). It holds no business rules of its own.
