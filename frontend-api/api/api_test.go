@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/marginschool/margin/frontend-api/api"
+	"github.com/marginschool/margin/frontend-api/web"
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/mongostore/mongotest"
 )
@@ -35,7 +36,9 @@ func newHarness(t *testing.T, cfg api.Config) *harness {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &harness{t: t, srv: api.New(cfg, api.Deps{Accounts: accts, Logger: logger}), accounts: accts}
+	srv := api.New(cfg, api.Deps{Accounts: accts, Logger: logger})
+	web.Register(srv)
+	return &harness{t: t, srv: srv, accounts: accts}
 }
 
 // listen serves the app on a real loopback port (for what app.Test cannot
@@ -325,15 +328,26 @@ func TestRolesAreEnforced(t *testing.T) {
 
 func TestUnknownRouteAndPanic(t *testing.T) {
 	h := newHarness(t, api.Config{})
+	h.srv.App().Get("/api/v1/test/panic", func(c *fiber.Ctx) error { panic("boom") })
 	h.srv.App().Get("/test/panic", func(c *fiber.Ctx) error { panic("boom") })
 	if st, body, _ := h.do("GET", "/api/v1/nope", "", nil); st != 404 || errCode(body) != "not_found" {
 		t.Fatalf("unknown route: %d %v", st, body)
 	}
-	st, body, resp := h.do("GET", "/test/panic", "", nil)
+	st, body, resp := h.do("GET", "/api/v1/test/panic", "", nil)
 	e, _ := body["error"].(map[string]any)
 	rid := resp.Header.Get("X-Request-Id")
 	if st != 500 || errCode(body) != "internal" || rid == "" || e["request_id"] != rid || !strings.Contains(e["message"].(string), rid) {
 		t.Fatalf("panic: %d %v (request id %q)", st, body, rid)
+	}
+	// On a page, a browser gets the error page, with the request ID.
+	resp, err := h.srv.App().Test(httptest.NewRequest("GET", "/test/panic", nil), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	rid = resp.Header.Get("X-Request-Id")
+	if resp.StatusCode != 500 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || rid == "" || !strings.Contains(string(page), rid) {
+		t.Fatalf("panic on a page: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), page)
 	}
 	// The server still serves after a panic.
 	if st, _, _ := h.do("GET", "/healthz", "", nil); st != 200 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -12,23 +13,26 @@ import (
 
 // errorBody is the JSON shape of every error response.
 type errorBody struct {
-	Error errorJSON `json:"error"`
+	Error ErrorJSON `json:"error"`
 }
 
-type errorJSON struct {
+type ErrorJSON struct {
 	Code      errs.Code   `json:"code"`
 	Message   string      `json:"message"`
 	Field     string      `json:"field,omitempty"`
 	RequestID string      `json:"request_id,omitempty"`
-	Details   []errorJSON `json:"details,omitempty"` // every error, when there are several
+	Details   []ErrorJSON `json:"details,omitempty"` // every error, when there are several
 
 	Data map[string]any `json:"data,omitempty"` // machine-readable facts (errs.Error.Data)
 }
 
-// errorHandler is the one place where errors become HTTP responses.
+// errorHandler is the one place where errors become HTTP responses: an
+// HTML page for a browser on a page (pageError; a GET without a session
+// goes to sign in instead), the JSON error body for everyone else, an API
+// client or a page's script asking for JSON (wantsPage). It logs faults.
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	rid, _ := c.Locals(requestIDKey).(string)
-	body := errorJSON{RequestID: rid}
+	body := ErrorJSON{RequestID: rid}
 
 	var list errs.List
 	var ue *errs.Error
@@ -37,7 +41,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &list) && len(list) > 0:
 		body.Code, body.Message, body.Field = list[0].Code, list[0].Message, list[0].Field
 		for _, e := range list {
-			body.Details = append(body.Details, errorJSON{Code: e.Code, Message: e.Message, Field: e.Field})
+			body.Details = append(body.Details, ErrorJSON{Code: e.Code, Message: e.Message, Field: e.Field})
 		}
 	case errors.As(err, &ue):
 		body.Code, body.Message, body.Field, body.Data = ue.Code, ue.Message, ue.Field, ue.Data
@@ -49,12 +53,32 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	status := errs.Status(body.Code)
 	switch stopped, _ := c.Locals(stoppedKey).(bool); {
 	case stopped:
-		s.log.Info("request stopped", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+		s.log.Info("request stopped", "request_id", rid, "method", c.Method(), "path", logPath(c), "err", err)
 	case status >= 500:
-		body.Message += " Quote request ID " + rid + " if you report it."
 		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", logPath(c), "err", err)
 	}
+	if s.pageError != nil && wantsPage(c) {
+		perr := s.pageError(c, status, body)
+		if perr == nil {
+			return nil
+		}
+		s.log.Error("rendering the error page", "request_id", rid, "err", perr)
+	}
+	if status >= 500 {
+		body.Message += " Quote request ID " + rid + " if you report it."
+	}
 	return c.Status(status).JSON(errorBody{Error: body})
+}
+
+// wantsPage reports whether an error should be answered as an HTML page:
+// on a page (not the API, the probes or a static file), unless the client
+// asks for JSON (the pages' scripts do) or sends it.
+func wantsPage(c *fiber.Ctx) bool {
+	if !IsPagePath(c.Path()) || strings.HasPrefix(c.Path(), "/static/") {
+		return false
+	}
+	return !strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMEApplicationJSON) &&
+		!strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON)
 }
 
 // fiberCode maps the errors Fiber itself raises (no route, a body over the

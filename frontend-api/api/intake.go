@@ -259,17 +259,17 @@ func (s *Server) finishBatch(c *fiber.Ctx, b *intake.Batch, readErr error) (inta
 // far, and the error.
 type stoppedUpload struct {
 	intake.Upload
-	Error errorJSON `json:"error"`
+	Error ErrorJSON `json:"error"`
 }
 
-func stoppedError(c *fiber.Ctx, up intake.Upload) errorJSON {
+func stoppedError(c *fiber.Ctx, up intake.Upload) ErrorJSON {
 	rid, _ := c.Locals(requestIDKey).(string)
 	why := map[string]string{
 		intake.StopShutdown: "Margin is restarting",
 		intake.StopTimeout:  "the upload ran past its time limit",
 		intake.StopClient:   "the connection closed",
 	}[up.StoppedBy]
-	return errorJSON{Code: errs.Unavailable, RequestID: rid, Message: fmt.Sprintf(
+	return ErrorJSON{Code: errs.Unavailable, RequestID: rid, Message: fmt.Sprintf(
 		"The upload stopped because %s, after %d files; their outcomes are in batch %s. Send the files not listed again with batch_id=%s.",
 		why, up.Counts.Files, up.ID, up.ID)}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/marginschool/margin/frontend-api/web"
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/pkg/lti"
@@ -40,18 +39,7 @@ const rosterSyncTimeout = 2 * time.Minute
 // not run before them.
 func (s *Server) ltiRoutes() {
 	get, post := fiber.MethodGet, fiber.MethodPost
-	t, err := web.Parse()
-	if err != nil {
-		panic(err) // a malformed embedded template is a build defect; web's tests catch it
-	}
-	lp := &ltiPages{s: s, t: t}
-	s.handle(get, lti.LoginPath, public, s.ltiOn, lp.login)
-	s.handle(post, lti.LoginPath, public, s.ltiOn, lp.login)
-	s.handle(post, lti.LaunchPath, public, s.ltiOn, lp.launch)
 	s.handle(get, lti.JWKSPath, public, s.ltiOn, s.ltiJWKS)
-	s.handle(get, lti.RegisterPath, public, s.ltiOn, lp.registerPage)
-	s.handle(post, lti.RegisterPath, public, s.ltiOn, lp.register)
-	s.handle(post, ltiDeepLinkPath, public, s.ltiOn, lp.deepLink)
 
 	s.handle(get, "/api/v1/admin/lti/registrations", adminOnly, s.ltiOn, s.ltiRegistrations)
 	s.handle(post, "/api/v1/admin/lti/registrations", adminOnly, s.ltiOn, s.ltiRegister)

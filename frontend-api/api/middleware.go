@@ -35,20 +35,18 @@ func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
 	return c.Next()
 }
 
-// logRequests writes one structured line per request. It never logs bodies,
-// query strings or headers, which can hold passwords and tokens, and it
-// redacts the token of an access link's path (logPath).
+// logRequests writes one structured line per request, with the status
+// sent: a handler's error is rendered here (errorHandler), so the line
+// shows its real status. It never logs bodies, query strings or headers,
+// which can hold passwords and tokens, and it redacts the token of an
+// access link's path (logPath).
 func (s *Server) logRequests(c *fiber.Ctx) error {
 	start := time.Now()
 	err := c.Next()
-	status := c.Response().StatusCode()
 	if err != nil {
-		// The error handler has not run yet; predict its status.
-		status = errs.Status(errs.CodeOf(err))
-		if fe, ok := err.(*fiber.Error); ok {
-			status = fe.Code
-		}
+		err = s.errorHandler(c, err)
 	}
+	status := c.Response().StatusCode()
 	rid, _ := c.Locals(requestIDKey).(string)
 	level := logLevel(status)
 	if stopped, _ := c.Locals(stoppedKey).(bool); stopped {

@@ -1,5 +1,6 @@
-// Package api is Margin's HTTP edge: the JSON API under /api/v1 and the
-// server-rendered web pages, built on Fiber. It authenticates every
+// Package api is Margin's HTTP edge: the JSON API under /api/v1, built on
+// Fiber, which the web pages (package frontend-api/web) join through
+// webhost.go; no file here renders a page. It authenticates every
 // request, checks the caller's role against what each route declares,
 // decodes and validates input, calls the services, and maps their errors to
 // HTTP in one place (errorHandler). It holds no business rules of its own.
@@ -133,6 +134,9 @@ type Server struct {
 	// loginLimits guard both sign-in routes (API and page) with one set of
 	// counters.
 	loginLimits []fiber.Handler
+	// pageError renders an error as an HTML page (see errorHandler); nil
+	// until the pages are registered.
+	pageError func(c *fiber.Ctx, status int, e ErrorJSON) error
 }
 
 // New builds the Fiber app with every route registered.
@@ -159,7 +163,7 @@ func New(cfg Config, deps Deps) *Server {
 	})
 	s.csrf = s.newCSRF()
 	s.loginLimits = s.newLoginLimits()
-	s.app.Use(requestid.New(), s.securityHeaders, s.recoverPanics, s.logRequests, s.prepare, s.authenticate, s.apiCSRF)
+	s.app.Use(requestid.New(), s.securityHeaders, s.logRequests, s.recoverPanics, s.prepare, s.authenticate, s.apiCSRF)
 	s.routes()
 	return s
 }
@@ -215,5 +219,4 @@ func (s *Server) routes() {
 	s.ltiRoutes() // before pageRoutes: see ltiRoutes
 	s.billingRoutes()
 	s.notifyRoutes()
-	s.pageRoutes()
 }

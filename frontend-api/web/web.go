@@ -1,9 +1,13 @@
-// Package web holds Margin's server-rendered pages: html/template templates
-// and the static assets (CSS, small JavaScript modules and a vendored
-// htmx), embedded in the binary so that `go run` serves them with no Node
-// build step. The handlers live in frontend-api/api (pages.go); this
-// package parses the templates, serves the assets and holds the pure
-// helpers the templates use.
+// Package web is Margin's server-rendered pages: their handlers, one file
+// per role (teacher.go, grader.go, student.go, admin.go) plus sign-in
+// (signin.go), form parsing (forms.go) and what every page shares
+// (pages.go); html/template templates and the static assets (CSS, small
+// JavaScript modules that call the /api/v1 routes, and a vendored htmx),
+// embedded in the binary so that `go run` serves them with no Node build
+// step. Register adds the pages to an api.Server, which gives them the
+// same roles, sign-in, CSRF, limits and error rendering as the JSON API;
+// the handlers call the services with the signed-in caller, and hold no
+// rule of their own.
 package web
 
 import (
@@ -24,11 +28,6 @@ var templateFS embed.FS
 
 //go:embed static
 var staticFS embed.FS
-
-// CSP is the Content-Security-Policy of every page: scripts and styles only
-// from Margin itself (no inline script or style), no plugins, no framing.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
 // Pages are the parsed templates, one set per page (the layout plus the
 // page's own file).

@@ -68,6 +68,20 @@ type User struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// DisplayName is how u is named to other people: a grader by their first
+// name only (to teachers and students alike), anyone else by their name;
+// "" when u has no name. It is the one place that decides it.
+func (u User) DisplayName() string {
+	f := strings.Fields(u.Name)
+	switch {
+	case len(f) == 0:
+		return ""
+	case u.Role == Grader:
+		return f[0]
+	}
+	return strings.Join(f, " ")
+}
+
 // School groups teachers; rubric libraries and conflict-of-interest rules
 // are per school.
 type School struct {

@@ -108,6 +108,7 @@ var (
 // stored document's field revField still equals rev: a compare-and-set, so
 // that of two writers that read the same revision exactly one wins and the
 // other gets ErrStale (and should read again and retry, or tell its user).
+// A stored document without revField has revision zero.
 // doc must carry the new revision (rev+1, say) itself. A missing document
 // is errs.NotFound.
 //
@@ -120,7 +121,13 @@ var (
 // by Swap must go through Swap.
 func Swap(ctx context.Context, col *mongo.Collection, id, revField string, rev int64, doc any) error {
 	if !isEmbedded(col) {
-		res, err := col.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: revField, Value: rev}}, doc)
+		filter := bson.D{{Key: "_id", Value: id}, {Key: revField, Value: rev}}
+		if rev == 0 { // a document written before it had revisions: absent is zero
+			filter = bson.D{{Key: "_id", Value: id}, {Key: "$or", Value: bson.A{
+				bson.D{{Key: revField, Value: 0}}, bson.D{{Key: revField, Value: bson.D{{Key: "$exists", Value: false}}}},
+			}}}
+		}
+		res, err := col.ReplaceOne(ctx, filter, doc)
 		if err != nil {
 			return errs.Wrap(err, "swap %s", col.Name())
 		}

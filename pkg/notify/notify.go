@@ -185,7 +185,7 @@ type Config struct {
 	// SMTPURL is the mail server: smtp://user:pass@host:587 (STARTTLS,
 	// required when there are credentials) or smtps://user:pass@host:465
 	// (TLS from the start). Empty: no email, the inbox only.
-	SMTPURL string `env:"MARGIN_SMTP_URL"`
+	SMTPURL string `env:"MARGIN_SMTP_URL" secret:"true"`
 	// MailFrom is the From address ("Margin <margin@school.example>").
 	MailFrom string `env:"MARGIN_MAIL_FROM"`
 	// PublicURL is the origin people reach Margin at; email links are

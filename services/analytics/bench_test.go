@@ -61,9 +61,9 @@ func seedClass(b *testing.B, students, assignments int) *benchClass {
 	}
 	must(accts.EnsureIndexes(ctx))
 	in := intake.New(db, blobtest.Store(b), accts, intake.Config{}, log)
-	mt := matching.New(db, nil, accts, matching.Config{}, log)
-	fb := feedback.New(db, nil, accts, feedback.Config{}, log)
-	c := &benchClass{db: db, svc: New(db, nil, accts, Config{}, log), fb: fb}
+	mt := matching.New(db, accts, in, matching.Config{}, log)
+	fb := feedback.New(db, accts, in, mt, feedback.Config{}, log)
+	c := &benchClass{db: db, svc: New(db, in, mt, fb, Config{}, log), fb: fb}
 	var err error
 	c.teacher, err = accts.SignUp(ctx, account.SignUp{Email: "t@bench.example", Password: "correct horse battery", Name: "Teacher", Role: account.Teacher, School: "Bench High"})
 	must(err)

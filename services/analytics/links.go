@@ -14,6 +14,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/intake"
 )
 
@@ -102,12 +103,7 @@ func (s *Service) ShareLinks(ctx context.Context, caller account.User, classID, 
 		return nil, err
 	}
 	// Links are few (a handful per student), so this scan stays small.
-	cur, err := s.c(colLinks).Find(ctx, bson.D{{Key: "class_id", Value: classID}, {Key: "student_id", Value: studentID}})
-	if err != nil {
-		return nil, errs.Wrap(err, "find share links")
-	}
-	out := []ShareLink{}
-	return out, errs.Wrap(cur.All(ctx, &out), "read share links")
+	return mongostore.FindAll[ShareLink](ctx, s.c(colLinks), bson.D{{Key: "class_id", Value: classID}, {Key: "student_id", Value: studentID}})
 }
 
 // RevokeShareLink revokes a family link at once. The class's teacher, an

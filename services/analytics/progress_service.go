@@ -51,10 +51,7 @@ func released(w feedback.WorkRecord) bool { return w.State == feedback.Released 
 // progress is one student's progress in one class: two reads by _id, the
 // student's record and the class's (feedback's read models).
 func (s *Service) progress(ctx context.Context, classID, studentID, name string, keep func(feedback.WorkRecord) bool) (Progress, error) {
-	fr, err := s.reads()
-	if err != nil {
-		return Progress{}, err
-	}
+	fr := s.feedback
 	rec, err := fr.Student(ctx, classID, studentID)
 	if err != nil {
 		return Progress{}, err
@@ -93,10 +90,7 @@ func (s *Service) ClassWall(ctx context.Context, caller account.User, classID st
 	if err != nil {
 		return Wall{}, err
 	}
-	fr, err := s.reads()
-	if err != nil {
-		return Wall{}, err
-	}
+	fr := s.feedback
 	cls, err := fr.Class(ctx, classID)
 	if err != nil {
 		return Wall{}, err

@@ -11,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
-	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/feedback"
@@ -20,8 +19,11 @@ import (
 )
 
 // Config is the analytics service's configuration, parsed once in main from
-// MARGIN_* environment variables (see the env tags).
+// MARGIN_* environment variables (see the env tags). It has no settings yet.
 type Config struct{}
+
+// Validate reports settings out of their range; analytics has none.
+func (c Config) Validate() error { return nil }
 
 // Collections owned by analytics.
 const (
@@ -44,14 +46,30 @@ type FeedbackReads interface {
 	Class(ctx context.Context, classID string) (feedback.ClassRecord, error)
 }
 
+// Intake is what analytics reads from intake (an *intake.Service): the
+// assignments, classes, rosters, students and list rows it summarises, and
+// the teacher's right to an assignment.
+type Intake interface {
+	Assignment(ctx context.Context, id string) (intake.Assignment, error)
+	AuthorizeAssignment(ctx context.Context, caller account.User, assignmentID string) (intake.Assignment, error)
+	Class(ctx context.Context, id string) (intake.Class, error)
+	Roster(ctx context.Context, caller account.User, classID string) ([]intake.Student, error)
+	Student(ctx context.Context, classID, studentID string) (intake.Student, error)
+	Rows(ctx context.Context, assignmentID string) ([]intake.Row, error)
+}
+
+// Matching is what analytics reads from matching (a *matching.Service): an
+// assignment's batches, for turnaround.
+type Matching interface {
+	ForAssignment(ctx context.Context, caller account.User, assignmentID string) (matching.AssignmentMatching, error)
+}
+
 // Service is the analytics service: a stateless handle on its collections. Any
 // number of processes may run one against the same store.
 type Service struct {
 	db       *mongo.Database
-	blobs    *blob.Store
-	accounts *account.Service
-	intake   *intake.Service
-	matching *matching.Service
+	intake   Intake
+	matching Matching
 	feedback FeedbackReads
 	cfg      Config
 	log      *slog.Logger
@@ -59,44 +77,18 @@ type Service struct {
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.
-// It reads intake, matching and feedback through their own (stateless)
-// services on the same database.
-func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg Config, log *slog.Logger) *Service {
+func New(db *mongo.Database, in Intake, m Matching, fr FeedbackReads, cfg Config, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{
-		db: db, blobs: blobs, accounts: accounts, cfg: cfg, log: log, now: time.Now,
-		intake:   intake.New(db, blobs, accounts, intake.Config{}, log),
-		matching: matching.New(db, blobs, accounts, matching.Config{}, log),
-		feedback: feedback.New(db, blobs, accounts, feedback.Config{}, log),
-	}
-	return s
+	return &Service{db: db, intake: in, matching: m, feedback: fr, cfg: cfg, log: log, now: time.Now}
 }
-
-// UseFeedback replaces the feedback reads (tests use it to read feedback
-// written some other way).
-func (s *Service) UseFeedback(fr FeedbackReads) { s.feedback = fr }
 
 // EnsureIndexes creates the service's indexes. It is idempotent. Every hot
 // read is by _id, so there are none beyond _id.
 func (s *Service) EnsureIndexes(ctx context.Context) error { return nil }
 
-// Run runs the service's background loop until ctx ends. Analytics computes
-// on request, so there is nothing to do in the background.
-func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
-}
-
 func (s *Service) c(name string) *mongo.Collection { return s.db.Collection(name) }
-
-func (s *Service) reads() (FeedbackReads, error) {
-	if s.feedback == nil {
-		return nil, errs.E(errs.Unavailable, "Feedback cannot be read yet; try again later.")
-	}
-	return s.feedback, nil
-}
 
 // findByID decodes the document with the given _id into out, or returns a
 // not_found error naming what.

@@ -20,6 +20,7 @@ import (
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/feedback/anchor"
 	"github.com/marginschool/margin/services/intake"
+	"github.com/marginschool/margin/services/matching"
 )
 
 // storedReads serves feedback's read models built from feedback documents
@@ -95,8 +96,8 @@ func newWorld(t *testing.T) *world {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	in := intake.New(db, nil, accts, intake.Config{}, log)
-	w := &world{svc: New(db, nil, accts, Config{}, log), reads: &storedReads{in: in}, in: in}
-	w.svc.UseFeedback(w.reads)
+	reads := &storedReads{in: in}
+	w := &world{svc: New(db, in, matching.New(db, accts, in, matching.Config{}, log), reads, Config{}, log), reads: reads, in: in}
 	var err error
 	if w.teacher, err = accts.SignUp(ctx, account.SignUp{Email: "t@school.example", Password: "correct horse battery", Name: "Teacher", Role: account.Teacher, School: "North High"}); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
+	"github.com/marginschool/margin/services/matching"
 )
 
 // fixtureRubric is shared/fixtures/class-a/rubric.json: Emerging..Advanced
@@ -535,7 +536,14 @@ func TestTurnaroundOf(t *testing.T) {
 	pub := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	at := func(h int) *time.Time { x := pub.Add(time.Duration(h) * time.Hour); return &x }
 	a := intake.Assignment{PublishedAt: &pub}
-	batches := map[string][]string{"b1": {"v1:first", "v2:first"}, "b2": {"v3:first"}, "b3": {"v1:second"}}
+	batch := func(id string, reader matching.Reader, versions ...string) matching.BatchView {
+		b := matching.BatchView{Batch: matching.Batch{ID: id, Reader: reader}}
+		for _, v := range versions {
+			b.Items = append(b.Items, matching.Item{VersionID: v})
+		}
+		return b
+	}
+	batches := []matching.BatchView{batch("b1", matching.First, "v1", "v2"), batch("b2", matching.First, "v3"), batch("b3", matching.Second, "v1")}
 	rows := []feedback.Row{{TaskID: "v1:first", ApprovedAt: at(20)}, {TaskID: "v2:first", ApprovedAt: at(30)},
 		{TaskID: "v3:first"}, {TaskID: "elsewhere", ApprovedAt: at(1)}, {TaskID: "v1:second", State: feedback.Draft, UpdatedAt: *at(3)}}
 	got := TurnaroundOf(a, batches, rows)
@@ -553,7 +561,7 @@ func TestTurnaroundOf(t *testing.T) {
 		t.Errorf("b3 %+v", b3)
 	}
 	old := []feedback.Row{{TaskID: "v3:first", State: feedback.Released, UpdatedAt: *at(40)}} // written before rows had ApprovedAt
-	if b := TurnaroundOf(a, map[string][]string{"b2": {"v3:first"}}, old).Batches[0]; b.Approved != 1 || b.Hours == nil || *b.Hours != 40 {
+	if b := TurnaroundOf(a, batches[1:2], old).Batches[0]; b.Approved != 1 || b.Hours == nil || *b.Hours != 40 {
 		t.Errorf("an old released row: %+v", b)
 	}
 	rel := *at(50)

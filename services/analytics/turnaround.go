@@ -5,14 +5,16 @@ import (
 
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
+	"github.com/marginschool/margin/services/matching"
 )
 
 // TurnaroundOf is an assignment's turnaround from its matching batches
-// (batch ID → the feedback task IDs in it) and its feedback list rows,
+// (matching.ForAssignment) and its feedback list rows (feedback.List),
 // without computing the class summary: a batch's submissions are its
-// tasks, approved those whose row has an approval time (or, for rows older
-// than that field, is approved or released: its last change stands in).
-func TurnaroundOf(a intake.Assignment, batches map[string][]string, rows []feedback.Row) Turnaround {
+// feedback tasks (each item read by the batch's reader), approved those
+// whose row has an approval time (or, for rows older than that field, is
+// approved or released: its last change stands in).
+func TurnaroundOf(a intake.Assignment, batches []matching.BatchView, rows []feedback.Row) Turnaround {
 	approved := make(map[string]*time.Time, len(rows))
 	for _, r := range rows {
 		approved[r.TaskID] = r.ApprovedAt
@@ -22,9 +24,9 @@ func TurnaroundOf(a intake.Assignment, batches map[string][]string, rows []feedb
 		}
 	}
 	var work []StudentWork
-	for id, tasks := range batches {
-		for _, t := range tasks {
-			work = append(work, StudentWork{BatchID: id, ApprovedAt: approved[t]})
+	for _, b := range batches {
+		for _, it := range b.Items {
+			work = append(work, StudentWork{BatchID: b.ID, ApprovedAt: approved[feedback.TaskID(it.VersionID, string(b.Reader))]})
 		}
 	}
 	return turnaround(ClassInput{PublishedAt: a.PublishedAt, ReleasedAt: a.ReleasedAt}, work)

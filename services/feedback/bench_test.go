@@ -17,7 +17,8 @@ import (
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/services/feedback/anchor"
 	"github.com/marginschool/margin/services/intake"
-	"github.com/marginschool/margin/services/matching"
+	"github.com/marginschool/margin/services/intake/intaketest"
+	"github.com/marginschool/margin/services/matching/matchingtest"
 )
 
 // longEssay is a 20,000-character essay of varied sentences, with curly
@@ -98,18 +99,28 @@ func BenchmarkWorkspace32(b *testing.B) {
 	accts := account.New(f.db)
 	users := make([]account.User, graders)
 	tasks := make([]string, graders)
+	// 32 more students, and 32 graders of one submission each: a round
+	// gives each grader one student's first read.
 	for i := range graders {
-		u, err := accts.Create(ctx, fmt.Sprintf("g%d@example.org", i), "correct horse battery", "Grader", account.Grader, "")
+		u, err := accts.Create(ctx, fmt.Sprintf("g%d@graders.example.com", i), "correct horse battery", "Grader", account.Grader, "")
 		must(b, err)
 		users[i] = u
 		sid := fmt.Sprintf("2%03d", i)
-		f.addVersion(b, sid, 1, text)
-		tasks[i] = f.task(b, sid, 1, matching.First, u)
-		_, err = f.svc.Open(ctx, u, tasks[i])
+		intaketest.Enrol(b, f.in, f.teacher, f.asg.ClassID, intaketest.Student{ID: sid, Given: "Student", Family: sid})
+		intaketest.Submit(b, f.in, f.teacher, f.asg.ID, sid, text)
+		matchingtest.Ready(b, f.match, u, 1)
+	}
+	held := matchingtest.Take(b, f.match, users...)
+	for i, u := range users {
+		if len(held[u.ID]) != 1 {
+			b.Fatalf("grader %d holds %d tasks, want 1", i, len(held[u.ID]))
+		}
+		tasks[i] = held[u.ID][0].ID
+		_, err := f.svc.Open(ctx, u, tasks[i])
 		must(b, err)
 	}
 	c := emptyContent()
-	c.Quotes = tenQuotes(b, strings.NewReplacer("Priya Natarajan", "Student 1004", "Priya", "Student").Replace(text))
+	c.Quotes = tenQuotes(b, text)
 
 	b.Run("open+save", func(b *testing.B) {
 		concurrently(b, graders, "ops/s", func(i int) error {
@@ -182,9 +193,9 @@ func BenchmarkStudentReads32(b *testing.B) {
 	subs, ids := make([]string, students), make([]string, students)
 	for i := range students {
 		sid := fmt.Sprintf("3%03d", i)
-		u, err := accts.EnsureStudent(ctx, f.asg.SchoolID, "cls_test", sid, "Student "+sid)
+		intaketest.Enrol(b, f.in, f.teacher, f.asg.ClassID, intaketest.Student{ID: sid, Given: "Student", Family: sid})
+		u, err := accts.EnsureStudent(ctx, f.asg.SchoolID, f.asg.ClassID, sid, "Student "+sid)
 		must(b, err)
-		insert(b, f.db, "students", bson.M{"_id": "cls_test:" + sid, "class_id": "cls_test", "student_id": sid, "given_name": "Student", "family_name": sid})
 		users[i] = u
 		subs[i] = f.addVersion(b, sid, 1, text).ID
 		ids[i] = f.released(b, sid)

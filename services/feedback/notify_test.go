@@ -84,7 +84,7 @@ func TestNotifications(t *testing.T) {
 	if n := mailedPriya(); n != 0 {
 		t.Fatalf("with the class's email off, the student got %d emails", n)
 	}
-	_, err = f.svc.intake.SetEmailStudents(ctx, f.teacher, "cls_test", true)
+	_, err = f.in.SetEmailStudents(ctx, f.teacher, "cls_test", true)
 	must(t, err)
 	f.addVersion(t, "1004", 2, essay+" I added citations (Morin, 2017).")
 	v2 := f.task(t, "1004", 2, matching.First, f.grader)

@@ -17,7 +17,7 @@ func TestQuoteOfAPseudonymMapsBack(t *testing.T) {
 	id := f.task(t, "1004", 1, matching.First, f.grader)
 	w, err := s.Open(ctx, f.grader, id)
 	must(t, err)
-	const graderQuote = "My name is Student 1004 and I believe"
+	graderQuote := "My name is " + f.sub.Pseudonym + " and I believe"
 	if !strings.Contains(w.Text, graderQuote) {
 		t.Fatalf("grader text: %q", w.Text)
 	}

@@ -53,7 +53,7 @@ func TestInterruptedChangeIsRecovered(t *testing.T) {
 	}
 
 	// Another process starts: the journal is replayed and emptied.
-	other := New(f.db, nil, f.svc.accounts, Config{}, nil)
+	other := New(f.db, f.accts, f.svc.intake, f.svc.matching, Config{}, nil)
 	must(t, other.Migrate(ctx))
 	rows, err = other.Rows(ctx, f.asg.ID)
 	must(t, err)
@@ -159,7 +159,7 @@ func TestMigrateFromListBuckets(t *testing.T) {
 	must(t, err)
 
 	for range 2 { // idempotent
-		must(t, New(f.db, nil, f.svc.accounts, Config{}, nil).Migrate(ctx))
+		must(t, New(f.db, f.accts, f.svc.intake, f.svc.matching, Config{}, nil).Migrate(ctx))
 	}
 	st, err := f.svc.Settings(ctx, f.asg.ID)
 	must(t, err)
@@ -171,9 +171,9 @@ func TestMigrateFromListBuckets(t *testing.T) {
 	if _, err := f.svc.ForSubmission(ctx, f.student, f.sub.ID); err != nil {
 		t.Fatalf("the released feedback after the migration: %v", err)
 	}
-	home, err := f.svc.StudentReleased(ctx, "cls_test", "1004")
+	home, err := f.svc.StudentReleased(ctx, f.asg.ClassID, "1004")
 	must(t, err)
-	cls, err := f.svc.Class(ctx, "cls_test")
+	cls, err := f.svc.Class(ctx, f.asg.ClassID)
 	must(t, err)
 	if len(home) != 1 || !home[0].Released || len(cls.Assignments) != 1 {
 		t.Fatalf("student record %+v, class record %+v", home, cls)

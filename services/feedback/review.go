@@ -63,7 +63,33 @@ type Review struct {
 	// Other is the other reader's feedback on the same version, when the
 	// reads disagree (for adjudication).
 	Other *Feedback `json:"other,omitempty"`
+	// Actions are what the teacher may do with it now.
+	Actions Actions `json:"actions"`
 }
+
+// Actions are what a feedback's teacher may do with it in its current
+// state; Edit, Return, Approve and Adjudicate refuse (conflict) the rest.
+type Actions struct {
+	Edit       bool `json:"edit"`       // submitted, approved or released: the grader does not hold it
+	Return     bool `json:"return"`     // submitted
+	Approve    bool `json:"approve"`    // submitted, and no disagreement awaits adjudication
+	Adjudicate bool `json:"adjudicate"` // the two reads disagree and no decision was made
+}
+
+// ActionsOf are the teacher's actions on f.
+func ActionsOf(f Feedback) Actions {
+	pending := f.Disagreement != nil && !f.Disagreement.Resolved
+	return Actions{
+		Edit:       editable(f.State),
+		Return:     f.State == Submitted,
+		Approve:    f.State == Submitted && !pending,
+		Adjudicate: pending,
+	}
+}
+
+// editable reports whether a teacher may edit feedback in state st: not
+// while the grader holds it (draft or returned).
+func editable(st State) bool { return st == Submitted || st.Final() }
 
 // teacherFeedback returns the feedback and its assignment if caller manages
 // the assignment; anyone else gets not_found.
@@ -95,6 +121,7 @@ func (s *Service) Review(ctx context.Context, caller account.User, id string) (R
 		r.StudentName = st.Name()
 	}
 	r.GraderName = s.displayName(ctx, f.GraderID)
+	r.Actions = ActionsOf(f)
 	if f.Disagreement != nil {
 		other := TaskID(f.VersionID, Second)
 		if f.Reader == Second {
@@ -107,15 +134,11 @@ func (s *Service) Review(ctx context.Context, caller account.User, id string) (R
 	return r, nil
 }
 
-// displayName is how a grader is shown to teachers and students: their
-// first name only.
+// displayName is how a grader is shown to teachers and students
+// (account.User.DisplayName), or "Your grader" when unknown.
 func (s *Service) displayName(ctx context.Context, userID string) string {
-	u, err := s.accounts.User(ctx, userID)
-	if err != nil {
-		return "Your grader"
-	}
-	if f := strings.Fields(u.Name); len(f) > 0 {
-		return f[0]
+	if u, err := s.accounts.User(ctx, userID); err == nil && u.DisplayName() != "" {
+		return u.DisplayName()
 	}
 	return "Your grader"
 }
@@ -160,7 +183,7 @@ func (s *Service) Edit(ctx context.Context, caller account.User, id string, rev 
 		return Feedback{}, err
 	}
 	return s.mutate(ctx, id, rev, true, func(f *Feedback) error {
-		if f.State == Draft || f.State == Returned {
+		if !editable(f.State) {
 			return errs.E(errs.Conflict, "The grader is still writing this feedback; return or wait for it before editing.")
 		}
 		f.Content = c

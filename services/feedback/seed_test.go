@@ -6,23 +6,23 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
+	"github.com/marginschool/margin/pkg/blob/blobtest"
 	"github.com/marginschool/margin/pkg/mongostore/mongotest"
 	"github.com/marginschool/margin/services/feedback/anchor"
 	"github.com/marginschool/margin/services/intake"
+	"github.com/marginschool/margin/services/intake/intaketest"
 	"github.com/marginschool/margin/services/matching"
+	"github.com/marginschool/margin/services/matching/matchingtest"
 )
 
-// The service tests seed intake's and matching's documents directly, in
-// their own exported types, rather than drive an upload and a matching
-// round: those flows have their own tests, and the end-to-end test
-// (e2e/feedback_test.go) drives the whole path through HTTP.
+// The service tests seed intake and matching through their own APIs
+// (intaketest, matchingtest): a class, an assignment, each student's text
+// uploaded, tasks given by a matching round, as on the platform. The
+// end-to-end test (e2e/feedback_test.go) drives the whole path over HTTP.
 
 // essay is a student's text: a line break inside a sentence joined by the
 // extractor, curly quotes, the student's name (pseudonymised for graders)
@@ -38,14 +38,18 @@ const essay = "Personalized Learning in Schools\n\n" +
 type fixture struct {
 	svc      *Service
 	db       *mongo.Database
+	accts    *account.Service
+	in       *intake.Service
+	match    *matching.Service
 	teacher  account.User
 	other    account.User // another school's teacher
 	grader   account.User
 	grader2  account.User
-	student  account.User
-	student2 account.User
+	student  account.User // 1004, Priya Natarajan
+	student2 account.User // 1005
 	asg      intake.Assignment
-	sub      intake.Submission
+	sub      intake.Submission // 1004's
+	ready    map[string]bool   // graders with a vetted profile
 }
 
 var ctx = context.Background()
@@ -53,94 +57,67 @@ var ctx = context.Background()
 func loadRubric(t testing.TB) intake.Rubric {
 	t.Helper()
 	b, err := os.ReadFile("../../testdata/class-a/rubric.json")
-	if err != nil {
-		b = []byte(testRubric)
-	}
+	must(t, err)
 	var r intake.Rubric
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+	must(t, json.Unmarshal(b, &r))
 	return r
 }
 
-const testRubric = `{"scale":[{"key":"emerging","label":"Emerging","points":1},{"key":"developing","label":"Developing","points":2},
-{"key":"proficient","label":"Proficient","points":3},{"key":"advanced","label":"Advanced","points":4}],
-"criteria":[{"key":"thesis","title":"Thesis and focus","weight":2,"levels":{"emerging":"a","developing":"b","proficient":"c","advanced":"d"}},
-{"key":"evidence","title":"Use of evidence and sources","weight":2,"levels":{"emerging":"a","developing":"b","proficient":"c","advanced":"d"}},
-{"key":"analysis","title":"Analysis and reasoning","weight":2,"levels":{"emerging":"a","developing":"b","proficient":"c","advanced":"d"}},
-{"key":"organization","title":"Organization","weight":1,"levels":{"emerging":"a","developing":"b","proficient":"c","advanced":"d"}},
-{"key":"conventions","title":"Conventions and citation format","weight":1,"levels":{"emerging":"a","developing":"b","proficient":"c","advanced":"d"}}],
-"focus_points":["Does the essay answer the question?","Are the claims supported by cited research?"]}`
-
+// newFixture seeds, through intake's API, a class of Priya Natarajan (1004)
+// and Mateo Alvarez (1005) and a published assignment (every submission
+// read twice) with a version from each.
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	db := mongotest.DB(t)
 	accts := account.New(db)
-	f := &fixture{db: db, svc: New(db, nil, accts, Config{}, nil)}
+	must(t, accts.EnsureIndexes(ctx))
+	in := intake.New(db, blobtest.Store(t), accts, intake.Config{}, nil)
+	m := matching.New(db, accts, in, matching.Config{}, nil)
+	f := &fixture{db: db, accts: accts, in: in, match: m, svc: New(db, accts, in, m, Config{}, nil), ready: map[string]bool{}}
 	school, err := accts.CreateSchool(ctx, "Lakeside High")
 	must(t, err)
 	otherSchool, err := accts.CreateSchool(ctx, "Hillview")
 	must(t, err)
 	f.teacher = mustUser(t)(accts.Create(ctx, "teacher@example.org", "correct horse battery", "Tess Teacher", account.Teacher, school.ID))
 	f.other = mustUser(t)(accts.Create(ctx, "other@example.org", "correct horse battery", "Otto Other", account.Teacher, otherSchool.ID))
-	f.grader = mustUser(t)(accts.Create(ctx, "grader@example.org", "correct horse battery", "Gita Grader", account.Grader, ""))
-	f.grader2 = mustUser(t)(accts.Create(ctx, "grader2@example.org", "correct horse battery", "Hal Second", account.Grader, ""))
-	f.student = mustUser(t)(accts.EnsureStudent(ctx, school.ID, "cls_test", "1004", "Priya Natarajan"))
-	f.student2 = mustUser(t)(accts.EnsureStudent(ctx, school.ID, "cls_test", "1005", "Mateo Alvarez"))
+	f.grader = mustUser(t)(accts.Create(ctx, "grader@graders.example.com", "correct horse battery", "Gita Grader", account.Grader, ""))
+	f.grader2 = mustUser(t)(accts.Create(ctx, "grader2@graders.example.com", "correct horse battery", "Hal Second", account.Grader, ""))
 
 	r := loadRubric(t)
-	f.asg = intake.Assignment{
-		ID: "asg_test", ClassID: "cls_test", SchoolID: school.ID, TeacherID: f.teacher.ID, Title: "Research essay",
-		Prompt: "How should a school implement personalized learning?", Rubric: r, FocusPoints: r.FocusPoints,
-		PriceCents: 450, Currency: "usd", AllowResubmission: true, State: intake.InGrading, CreatedAt: time.Now(),
-	}
-	insert(t, db, "classes", intake.Class{ID: "cls_test", SchoolID: school.ID, TeacherID: f.teacher.ID, Name: "English 10"})
-	insert(t, db, "assignments", f.asg)
-	for _, st := range []struct{ id, given, family string }{{"1004", "Priya", "Natarajan"}, {"1005", "Mateo", "Alvarez"}} {
-		insert(t, db, "students", bson.M{"_id": "cls_test:" + st.id, "class_id": "cls_test", "student_id": st.id, "given_name": st.given, "family_name": st.family})
-	}
+	class := intaketest.Class(t, in, f.teacher, "English 10", intaketest.Student{ID: "1004", Given: "Priya", Family: "Natarajan"}, intaketest.Student{ID: "1005", Given: "Mateo", Family: "Alvarez"})
+	price, everyOne := int64(450), 1.0
+	f.asg = intaketest.Assignment(t, in, f.teacher, class.ID, intake.AssignmentInput{Title: "Research essay",
+		Prompt: "How should a school implement personalized learning?", Rubric: &r, PriceCents: &price, AllowResubmission: true, SecondReadShare: &everyOne})
 	f.sub = f.addVersion(t, "1004", 1, essay)
 	f.addVersion(t, "1005", 1, "Mateo's essay is short. It has a thesis and some evidence and a conclusion.")
+	f.asg = intaketest.Publish(t, in, f.teacher, f.asg.ID)
+	f.student = mustUser(t)(accts.EnsureStudent(ctx, school.ID, class.ID, "1004", "Priya Natarajan"))
+	f.student2 = mustUser(t)(accts.EnsureStudent(ctx, school.ID, class.ID, "1005", "Mateo Alvarez"))
 	return f
 }
 
-// addVersion seeds version n of a student's submission with its text, and
-// the assignment's list row.
+// addVersion uploads the student's next version (version n) as their
+// teacher would.
 func (f *fixture) addVersion(t testing.TB, studentID string, n int, text string) intake.Submission {
 	t.Helper()
-	subID := f.asg.ID + ":" + studentID
-	var sub intake.Submission
-	err := f.db.Collection("submissions").FindOne(ctx, bson.M{"_id": subID}).Decode(&sub)
-	if err == mongo.ErrNoDocuments {
-		sub = intake.Submission{ID: subID, AssignmentID: f.asg.ID, ClassID: "cls_test", StudentID: studentID, Pseudonym: "Student " + studentID}
+	sub := intaketest.Submit(t, f.in, f.teacher, f.asg.ID, studentID, text)
+	if sub.Current().N != n {
+		t.Fatalf("%s's upload is version %d, want %d", studentID, sub.Current().N, n)
 	}
-	sub.Versions = append(sub.Versions, intake.Version{N: n, Filename: "essay.txt", Format: "txt", Chars: len([]rune(text)), UploadedAt: time.Now()})
-	_, err = f.db.Collection("submissions").ReplaceOne(ctx, bson.M{"_id": subID}, sub, optsUpsert())
-	must(t, err)
-	grader := strings.NewReplacer("Priya Natarajan", "Student 1004", "Priya", "Student").Replace(text)
-	insert(t, f.db, "submission_texts", intake.Text{VersionID: intake.VersionID(subID, n), Text: text, GraderText: grader})
-	_, err = f.db.Collection("submission_lists").UpdateOne(ctx, bson.M{"_id": f.asg.ID},
-		bson.M{"$set": bson.M{"rows." + studentID: intake.Row{StudentID: studentID, Version: n}}}, upsert)
-	must(t, err)
 	return sub
 }
 
-// task seeds a grading task as matching would on an accepted offer.
+// task gives grader the task for a student's version n, read by reader,
+// through matching (grader gets a vetted profile first).
 func (f *fixture) task(t testing.TB, studentID string, n int, reader matching.Reader, grader account.User) string {
 	t.Helper()
-	subID := f.asg.ID + ":" + studentID
-	vid := intake.VersionID(subID, n)
-	tk := matching.Task{ID: matching.TaskID(vid, reader), GraderID: grader.ID, AssignmentID: f.asg.ID, SubmissionID: subID,
-		VersionID: vid, Version: n, Reader: reader, State: matching.TaskAssigned, DueAt: time.Now().Add(72 * time.Hour), AssignedAt: time.Now()}
-	insert(t, f.db, "grading_tasks", tk)
-	return tk.ID
-}
-
-func insert(t testing.TB, db *mongo.Database, col string, doc any) {
-	t.Helper()
-	if _, err := db.Collection(col).InsertOne(ctx, doc); err != nil {
-		t.Fatal(err)
+	if !f.ready[grader.ID] {
+		matchingtest.Ready(t, f.match, grader, 100)
+		f.ready[grader.ID] = true
 	}
+	sub, err := f.in.SubmissionOf(ctx, f.asg.ID, studentID)
+	must(t, err)
+	return matchingtest.Task(t, f.match, grader, intake.VersionID(sub.ID, n), reader)
 }
 
 func must(t testing.TB, err error) {
@@ -176,7 +153,5 @@ func quote(t testing.TB, text, exact string, nth int) anchor.Target {
 	return anchor.Target{Quote: anchor.TextQuoteSelector{Exact: exact, Prefix: prefix, Suffix: suffix},
 		Position: anchor.TextPositionSelector{Start: start, End: end}}
 }
-
-func optsUpsert() *options.ReplaceOptions { return options.Replace().SetUpsert(true) }
 
 func newDoc(s string) *anchor.Doc { return anchor.NewDoc(s) }

@@ -2,13 +2,14 @@ package feedback
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/marginschool/margin/pkg/account"
-	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/services/intake"
 	"github.com/marginschool/margin/services/matching"
@@ -33,17 +34,34 @@ type Config struct {
 	TestFault string `env:"MARGIN_TEST_FAULT"`
 }
 
+// withDefaults fills the fields a Config built by hand leaves zero.
 func (c Config) withDefaults() Config {
-	if c.MinQuotes <= 0 {
+	if c.MinQuotes == 0 {
 		c.MinQuotes = 2
 	}
-	if c.MinCommentChars <= 0 {
+	if c.MinCommentChars == 0 {
 		c.MinCommentChars = 20
 	}
-	if c.DisagreementSteps <= 0 {
+	if c.DisagreementSteps == 0 {
 		c.DisagreementSteps = 2
 	}
 	return c
+}
+
+// Validate reports every setting out of its range, each error naming its
+// environment variable; main calls it once at start-up, before New.
+func (c Config) Validate() error {
+	var bad []error
+	if c.MinQuotes < 1 {
+		bad = append(bad, fmt.Errorf("MARGIN_FEEDBACK_MIN_QUOTES %d: want 1 or more quotes (an assignment's settings may ask for none)", c.MinQuotes))
+	}
+	if c.MinCommentChars < 1 {
+		bad = append(bad, fmt.Errorf("MARGIN_FEEDBACK_MIN_COMMENT_CHARS %d: want 1 or more characters", c.MinCommentChars))
+	}
+	if c.DisagreementSteps < 1 {
+		bad = append(bad, fmt.Errorf("MARGIN_FEEDBACK_DISAGREEMENT_STEPS %d: want 1 or more levels", c.DisagreementSteps))
+	}
+	return errors.Join(bad...)
 }
 
 // Collections owned by feedback.
@@ -69,14 +87,43 @@ const (
 // Config.TestFault).
 const FaultSaveMid = "feedback.save.mid"
 
+// Intake is what feedback reads from intake (an *intake.Service):
+// assignments and the teacher's right to them, list rows, submissions,
+// students and texts; Advance moves an assignment to graded and released.
+type Intake interface {
+	Assignment(ctx context.Context, id string) (intake.Assignment, error)
+	AuthorizeAssignment(ctx context.Context, caller account.User, assignmentID string) (intake.Assignment, error)
+	Rows(ctx context.Context, assignmentID string) ([]intake.Row, error)
+	Submission(ctx context.Context, id string) (intake.Submission, error)
+	Student(ctx context.Context, classID, studentID string) (intake.Student, error)
+	Text(ctx context.Context, versionID string) (intake.Text, error)
+	Advance(ctx context.Context, assignmentID string, to intake.State) error
+	Class(ctx context.Context, id string) (intake.Class, error)
+}
+
+// Matching is what feedback needs of matching (a *matching.Service): the
+// grading tasks, and reports of what became of them.
+type Matching interface {
+	Task(ctx context.Context, taskID string) (matching.Task, error)
+	TasksForGrader(ctx context.Context, graderID string) ([]matching.Task, error)
+	TaskSubmitted(ctx context.Context, taskID string) error
+	TaskReturned(ctx context.Context, taskID string) error
+	TaskApproved(ctx context.Context, taskID string) error
+}
+
+// Accounts is what feedback reads of the accounts (an *account.Service):
+// the names of the people in a feedback.
+type Accounts interface {
+	User(ctx context.Context, id string) (account.User, error)
+}
+
 // Service is the feedback service: a stateless handle on its collections. Any
 // number of processes may run one against the same store.
 type Service struct {
 	db       *mongo.Database
-	blobs    *blob.Store
-	accounts *account.Service
-	intake   *intake.Service
-	matching *matching.Service
+	accounts Accounts
+	intake   Intake
+	matching Matching
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
@@ -86,30 +133,18 @@ type Service struct {
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.
-// It reads intake and matching through their own (stateless) services on the
-// same database.
-func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg Config, log *slog.Logger) *Service {
+// A zero field of cfg takes its default (tests build Configs by hand);
+// main checks the configured values with Validate first.
+func New(db *mongo.Database, accounts Accounts, in Intake, m Matching, cfg Config, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{
-		db: db, blobs: blobs, accounts: accounts,
-		intake:   intake.New(db, blobs, accounts, intake.Config{}, log),
-		matching: matching.New(db, blobs, accounts, matching.Config{}, log),
-		cfg:      cfg.withDefaults(), log: log, now: time.Now,
-	}
+	return &Service{db: db, accounts: accounts, intake: in, matching: m, cfg: cfg.withDefaults(), log: log, now: time.Now}
 }
 
 // EnsureIndexes creates the service's indexes. It is idempotent. Every hot
 // read is by _id, so there are none beyond _id.
 func (s *Service) EnsureIndexes(ctx context.Context) error { return nil }
-
-// Run runs the service's background loop until ctx ends. Feedback does its
-// work in the request, so there is nothing to do in the background.
-func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
-}
 
 func (s *Service) c(name string) *mongo.Collection { return s.db.Collection(name) }
 

@@ -109,7 +109,10 @@ func (s *Service) ForSubmission(ctx context.Context, caller account.User, submis
 		return StudentFeedback{}, err
 	}
 	var sf StudentFeedback
-	return sf, errs.Wrap(json.Unmarshal(d.Body, &sf), "read released feedback")
+	if err := json.Unmarshal(d.Body, &sf); err != nil {
+		return StudentFeedback{}, errs.Wrap(err, "read released feedback")
+	}
+	return sf, nil
 }
 
 // renderReleased writes the student's view of the released feedback on a

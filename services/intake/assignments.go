@@ -31,6 +31,18 @@ type AssignmentInput struct {
 	SecondReadShare   *float64  `json:"second_read_share"`
 }
 
+// DueOn is the due time of feedback due on a day given as a date
+// (YYYY-MM-DD, as a form's date field sends it): the end of that day,
+// 23:59 UTC, so that work due "on the 1st" may arrive all that day.
+// Returns invalid (field "due") for anything that is not such a date.
+func DueOn(date string) (time.Time, error) {
+	day, err := time.Parse(time.DateOnly, strings.TrimSpace(date))
+	if err != nil {
+		return time.Time{}, errs.F(errs.Invalid, "due", "Give the feedback due date.")
+	}
+	return day.Add(23*time.Hour + 59*time.Minute), nil
+}
+
 // Maximum price per submission: a sanity bound against typos in cents.
 const maxPriceCents = 100_00 * 100
 
@@ -192,12 +204,7 @@ func (s *Service) Assignments(ctx context.Context, caller account.User, classID 
 	if _, err := s.AuthorizeClass(ctx, caller, classID); err != nil {
 		return nil, err
 	}
-	cur, err := s.c(colAssignments).Find(ctx, bson.D{{Key: "class_id", Value: classID}}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}))
-	if err != nil {
-		return nil, errs.Wrap(err, "find assignments")
-	}
-	out := []Assignment{}
-	return out, cur.All(ctx, &out)
+	return mongostore.FindAll[Assignment](ctx, s.c(colAssignments), bson.D{{Key: "class_id", Value: classID}}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}))
 }
 
 // Publish moves a draft assignment with at least one submission to
@@ -278,12 +285,7 @@ func (s *Service) SaveRubric(ctx context.Context, caller account.User, name stri
 
 // Library lists the caller's school's saved rubrics.
 func (s *Service) Library(ctx context.Context, caller account.User) ([]LibraryRubric, error) {
-	cur, err := s.c(colRubrics).Find(ctx, bson.D{{Key: "school_id", Value: caller.SchoolID}})
-	if err != nil {
-		return nil, errs.Wrap(err, "find rubrics")
-	}
-	out := []LibraryRubric{}
-	return out, cur.All(ctx, &out)
+	return mongostore.FindAll[LibraryRubric](ctx, s.c(colRubrics), bson.D{{Key: "school_id", Value: caller.SchoolID}})
 }
 
 func (s *Service) libraryRubric(ctx context.Context, caller account.User, id string) (LibraryRubric, error) {

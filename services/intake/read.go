@@ -19,20 +19,17 @@ import (
 
 // Assignment returns an assignment by ID.
 func (s *Service) Assignment(ctx context.Context, id string) (Assignment, error) {
-	var a Assignment
-	return a, s.findByID(ctx, colAssignments, id, "assignment", &a)
+	return mongostore.Get[Assignment](ctx, s.c(colAssignments), id, "assignment")
 }
 
 // Class returns a class by ID.
 func (s *Service) Class(ctx context.Context, id string) (Class, error) {
-	var c Class
-	return c, s.findByID(ctx, colClasses, id, "class", &c)
+	return mongostore.Get[Class](ctx, s.c(colClasses), id, "class")
 }
 
 // Student returns a rostered student.
 func (s *Service) Student(ctx context.Context, classID, studentID string) (Student, error) {
-	var st Student
-	return st, s.findByID(ctx, colStudents, classID+":"+studentID, "student", &st)
+	return mongostore.Get[Student](ctx, s.c(colStudents), classID+":"+studentID, "student")
 }
 
 // Submission returns a submission by ID. One whose only version its

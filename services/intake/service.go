@@ -2,6 +2,8 @@ package intake
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -45,6 +47,51 @@ type Config struct {
 // unset.
 const DefaultAccessLinkTTL = 120 * 24 * time.Hour
 
+// withDefaults fills the fields a Config built by hand leaves zero.
+func (c Config) withDefaults() Config {
+	if c.MaxFileSize == 0 {
+		c.MaxFileSize = 25 << 20
+	}
+	if c.MaxZipSize == 0 {
+		c.MaxZipSize = 2 << 30
+	}
+	if c.MaxZipEntries == 0 {
+		c.MaxZipEntries = 5000
+	}
+	if c.DuplicateThreshold == 0 {
+		c.DuplicateThreshold = 0.8
+	}
+	if c.AccessLinkTTL == 0 {
+		c.AccessLinkTTL = DefaultAccessLinkTTL
+	}
+	return c
+}
+
+// Validate reports every setting out of its range, each error naming its
+// environment variable; main calls it once at start-up, before New.
+func (c Config) Validate() error {
+	var bad []error
+	if c.MaxFileSize <= 0 {
+		bad = append(bad, fmt.Errorf("MARGIN_MAX_FILE_SIZE %d: want a positive number of bytes", c.MaxFileSize))
+	}
+	if c.MaxZipSize <= 0 {
+		bad = append(bad, fmt.Errorf("MARGIN_MAX_ZIP_UNCOMPRESSED %d: want a positive number of bytes", c.MaxZipSize))
+	}
+	if c.MaxZipEntries <= 0 {
+		bad = append(bad, fmt.Errorf("MARGIN_MAX_ZIP_ENTRIES %d: want a positive number of files", c.MaxZipEntries))
+	}
+	if c.DuplicateThreshold <= 0 || c.DuplicateThreshold > 1 {
+		bad = append(bad, fmt.Errorf("MARGIN_DUPLICATE_THRESHOLD %g: want a similarity above 0 and at most 1", c.DuplicateThreshold))
+	}
+	if c.AccessLinkTTL <= 0 {
+		bad = append(bad, fmt.Errorf("MARGIN_ACCESS_LINK_TTL %s: want a positive duration", c.AccessLinkTTL))
+	}
+	if c.TestPause != "" && c.TestPause != PauseBeforeRow {
+		bad = append(bad, fmt.Errorf("intake test pause %q: want %q", c.TestPause, PauseBeforeRow))
+	}
+	return errors.Join(bad...)
+}
+
 // Collections owned by intake.
 const (
 	colClasses           = "classes"           // _id: class ID; roster in students
@@ -76,12 +123,23 @@ type originals interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, error)
 }
 
+// Accounts is what intake needs of the accounts (an *account.Service):
+// every student's enrolment account, and the sessions an access link
+// starts and a removal ends.
+type Accounts interface {
+	EnsureStudent(ctx context.Context, schoolID, classID, studentID, name string) (account.User, error)
+	User(ctx context.Context, id string) (account.User, error)
+	StartSession(ctx context.Context, userID string) (string, error)
+	Logout(ctx context.Context, token string) error
+	EndSessions(ctx context.Context, userID string) error
+}
+
 // Service is the intake service: a stateless handle on its collections and
 // S3 prefix. Any number of processes may run one against the same store.
 type Service struct {
 	db       *mongo.Database
 	blobs    originals
-	accounts *account.Service
+	accounts Accounts
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
@@ -94,26 +152,13 @@ type Service struct {
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.
-func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg Config, log *slog.Logger) *Service {
-	if cfg.MaxFileSize <= 0 {
-		cfg.MaxFileSize = 25 << 20
-	}
-	if cfg.MaxZipSize <= 0 {
-		cfg.MaxZipSize = 2 << 30
-	}
-	if cfg.MaxZipEntries <= 0 {
-		cfg.MaxZipEntries = 5000
-	}
-	if cfg.DuplicateThreshold <= 0 {
-		cfg.DuplicateThreshold = 0.8
-	}
-	if cfg.AccessLinkTTL <= 0 {
-		cfg.AccessLinkTTL = DefaultAccessLinkTTL
-	}
+// A zero field of cfg takes its default (tests build Configs by hand);
+// main checks the configured values with Validate first.
+func New(db *mongo.Database, blobs originals, accounts Accounts, cfg Config, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{db: db, blobs: blobs, accounts: accounts, cfg: cfg, log: log, now: time.Now}
+	return &Service{db: db, blobs: blobs, accounts: accounts, cfg: cfg.withDefaults(), log: log, now: time.Now}
 }
 
 // EnsureIndexes creates the service's indexes. It is idempotent. Every hot

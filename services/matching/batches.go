@@ -95,8 +95,7 @@ func (s *Service) insertBatch(ctx context.Context, b Batch) error {
 
 // Batch returns a batch by ID. Returns not_found.
 func (s *Service) Batch(ctx context.Context, id string) (Batch, error) {
-	var b Batch
-	return b, s.findByID(ctx, colBatches, id, "batch", &b)
+	return mongostore.Get[Batch](ctx, s.c(colBatches), id, "batch")
 }
 
 // status returns an assignment's matching status, empty when it has none.

@@ -2,6 +2,7 @@ package matching
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"time"
@@ -28,6 +29,9 @@ type Anchors struct {
 	AssignmentID string    `json:"assignment_id" bson:"_id"`
 	Anchors      []Anchor  `json:"anchors" bson:"anchors"`
 	UpdatedAt    time.Time `json:"updated_at" bson:"updated_at"`
+	// Rev counts the document's writes, for compare-and-set (absent on
+	// documents written before it: zero).
+	Rev int64 `json:"-" bson:"rev"`
 }
 
 // AnchorInput names a submission (by student ID) and its reference levels.
@@ -72,10 +76,78 @@ func (s *Service) anchors(ctx context.Context, assignmentID string) (Anchors, er
 // scale. Returns not_found for someone else's assignment and an errs.List of
 // invalid fields.
 func (s *Service) SetAnchors(ctx context.Context, caller account.User, assignmentID string, in []AnchorInput) (Anchors, error) {
+	return s.changeAnchors(ctx, caller, assignmentID, func([]AnchorInput) []AnchorInput { return in })
+}
+
+// PutAnchor adds a student's submission to the assignment's anchor papers
+// with the given levels, or gives that student's anchor the new levels in
+// its place; the other anchors stay as they are, whatever another request
+// changes at the same moment. Errors as SetAnchors.
+func (s *Service) PutAnchor(ctx context.Context, caller account.User, assignmentID string, in AnchorInput) (Anchors, error) {
+	return s.changeAnchors(ctx, caller, assignmentID, func(cur []AnchorInput) []AnchorInput {
+		i := slices.IndexFunc(cur, func(x AnchorInput) bool { return x.StudentID == in.StudentID })
+		if i < 0 {
+			return append(cur, in)
+		}
+		cur[i] = in
+		return cur
+	})
+}
+
+// RemoveAnchor takes a student's submission off the assignment's anchor
+// papers (nothing happens when it is not one), leaving the others as they
+// are. Returns not_found for someone else's assignment.
+func (s *Service) RemoveAnchor(ctx context.Context, caller account.User, assignmentID, studentID string) (Anchors, error) {
+	return s.changeAnchors(ctx, caller, assignmentID, func(cur []AnchorInput) []AnchorInput {
+		return slices.DeleteFunc(cur, func(x AnchorInput) bool { return x.StudentID == studentID })
+	})
+}
+
+// changeAnchors replaces the assignment's anchors by edit(the current
+// ones) as a compare-and-set on the anchors document, reading again and
+// retrying when another writer changed it in between, so that two
+// teachers' edits never lose one another.
+func (s *Service) changeAnchors(ctx context.Context, caller account.User, assignmentID string, edit func([]AnchorInput) []AnchorInput) (Anchors, error) {
 	a, err := s.intake.AuthorizeAssignment(ctx, caller, assignmentID)
 	if err != nil {
 		return Anchors{}, err
 	}
+	for range 20 {
+		cur, found, err := s.storedAnchors(ctx, a.ID)
+		if err != nil {
+			return Anchors{}, err
+		}
+		inputs := make([]AnchorInput, 0, len(cur.Anchors))
+		for _, x := range cur.Anchors {
+			inputs = append(inputs, AnchorInput{StudentID: x.StudentID, Levels: x.Levels})
+		}
+		next := edit(inputs)
+		if !found && len(next) == 0 {
+			return cur, nil // nothing to remove
+		}
+		out, err := s.checkAnchors(ctx, a, next)
+		if err != nil {
+			return Anchors{}, err
+		}
+		out.Rev = cur.Rev + 1
+		if !found {
+			_, err = s.c(colAnchors).InsertOne(ctx, out)
+			if mongostore.IsDuplicateKey(err) {
+				continue
+			}
+			return out, errs.Wrap(err, "save anchors")
+		}
+		err = mongostore.Swap(ctx, s.c(colAnchors), a.ID, "rev", cur.Rev, out)
+		if !errors.Is(err, mongostore.ErrStale) {
+			return out, err
+		}
+	}
+	return Anchors{}, errs.E(errs.Conflict, "The anchor papers kept changing while you saved; try again.")
+}
+
+// checkAnchors builds the anchors of assignment a from in: every student
+// must have a submission, and every criterion a level of the scale.
+func (s *Service) checkAnchors(ctx context.Context, a intake.Assignment, in []AnchorInput) (Anchors, error) {
 	var l errs.List
 	out := Anchors{AssignmentID: a.ID, Anchors: []Anchor{}, UpdatedAt: s.stamp()}
 	for i, ai := range in {
@@ -91,11 +163,7 @@ func (s *Service) SetAnchors(ctx context.Context, caller account.User, assignmen
 		}
 		out.Anchors = append(out.Anchors, Anchor{SubmissionID: sub.ID, VersionID: intake.VersionID(sub.ID, sub.Current().N), StudentID: sub.StudentID, Levels: ai.Levels})
 	}
-	if err := l.Err(); err != nil {
-		return Anchors{}, err
-	}
-	_, err = s.c(colAnchors).ReplaceOne(ctx, bson.D{{Key: "_id", Value: a.ID}}, out, replaceUpsert())
-	return out, errs.Wrap(err, "save anchors")
+	return out, l.Err()
 }
 
 // CalibrationTask is what a grader sees to score an anchor blind: the
@@ -417,20 +485,30 @@ func (s *Service) AnchorsFor(ctx context.Context, caller account.User, assignmen
 	if _, err := s.intake.AuthorizeAssignment(ctx, caller, assignmentID); err != nil {
 		return Anchors{}, err
 	}
-	an, err := s.anchors(ctx, assignmentID)
+	an, _, err := s.storedAnchors(ctx, assignmentID)
+	return an, err
+}
+
+// storedAnchors reads an assignment's anchors document (found is false
+// when it has none), each anchor naming its student.
+func (s *Service) storedAnchors(ctx context.Context, assignmentID string) (an Anchors, found bool, err error) {
+	an, err = mongostore.Get[Anchors](ctx, s.c(colAnchors), assignmentID, "anchors")
+	if errs.Is(err, errs.NotFound) {
+		return Anchors{AssignmentID: assignmentID, Anchors: []Anchor{}}, false, nil
+	}
 	if err != nil {
-		return Anchors{}, err
+		return Anchors{}, false, err
 	}
 	for i, x := range an.Anchors {
 		if x.StudentID == "" { // saved before anchors named their student
 			sub, err := s.intake.Submission(ctx, x.SubmissionID)
 			if err != nil {
-				return Anchors{}, err
+				return Anchors{}, false, err
 			}
 			an.Anchors[i].StudentID = sub.StudentID
 		}
 	}
-	return an, nil
+	return an, true, nil
 }
 
 // CalibrationOpening is an assignment a grader may calibrate on, or has:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // stats are the raw counters a Quality is computed from.
@@ -216,8 +217,7 @@ func (s *Service) Profile(ctx context.Context, graderID string) (Profile, error)
 }
 
 func (s *Service) profileDoc(ctx context.Context, graderID string) (profileDoc, error) {
-	var d profileDoc
-	return d, s.findByID(ctx, colProfiles, graderID, "grader profile", &d)
+	return mongostore.Get[profileDoc](ctx, s.c(colProfiles), graderID, "grader profile")
 }
 
 // Quality returns a grader's quality record, computed from their

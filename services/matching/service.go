@@ -2,6 +2,8 @@ package matching
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -9,10 +11,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/marginschool/margin/pkg/account"
-	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/services/intake"
@@ -38,23 +38,45 @@ type Config struct {
 	CalibrationExact float64 `env:"MARGIN_CALIBRATION_EXACT" envDefault:"0.5"`
 }
 
+// withDefaults fills the fields a Config built by hand leaves zero.
 func (c Config) withDefaults() Config {
-	if c.Interval <= 0 {
+	if c.Interval == 0 {
 		c.Interval = 30 * time.Second
 	}
-	if c.OfferTTL <= 0 {
+	if c.OfferTTL == 0 {
 		c.OfferTTL = 12 * time.Hour
 	}
-	if c.LeaseMargin <= 0 {
+	if c.LeaseMargin == 0 {
 		c.LeaseMargin = 24 * time.Hour
 	}
-	if c.CalibrationWithin <= 0 {
+	if c.CalibrationWithin == 0 {
 		c.CalibrationWithin = 1
 	}
-	if c.CalibrationExact <= 0 {
+	if c.CalibrationExact == 0 {
 		c.CalibrationExact = 0.5
 	}
 	return c
+}
+
+// Validate reports every setting out of its range, each error naming its
+// environment variable; main calls it once at start-up, before New.
+func (c Config) Validate() error {
+	var bad []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"MARGIN_MATCHING_INTERVAL", c.Interval}, {"MARGIN_OFFER_TTL", c.OfferTTL}, {"MARGIN_LEASE_MARGIN", c.LeaseMargin}} {
+		if d.v <= 0 {
+			bad = append(bad, fmt.Errorf("%s %s: want a positive duration", d.name, d.v))
+		}
+	}
+	if c.CalibrationWithin < 1 {
+		bad = append(bad, fmt.Errorf("MARGIN_CALIBRATION_WITHIN %d: want 1 or more levels", c.CalibrationWithin))
+	}
+	if c.CalibrationExact <= 0 || c.CalibrationExact > 1 {
+		bad = append(bad, fmt.Errorf("MARGIN_CALIBRATION_EXACT %g: want a share above 0 and at most 1", c.CalibrationExact))
+	}
+	return errors.Join(bad...)
 }
 
 // Collections owned by matching.
@@ -73,13 +95,34 @@ const (
 	colKeys     = "matching_keys"    // _id: "batch_ids": the secret batch IDs are made with
 )
 
+// Intake is what matching reads from intake (an *intake.Service): open
+// assignments and their list rows, the submissions and grader texts it
+// batches, and the teacher's right to an assignment; Advance moves an
+// assignment to grading.
+type Intake interface {
+	OpenAssignments(ctx context.Context) ([]intake.Assignment, error)
+	Assignment(ctx context.Context, id string) (intake.Assignment, error)
+	AuthorizeAssignment(ctx context.Context, caller account.User, assignmentID string) (intake.Assignment, error)
+	Rows(ctx context.Context, assignmentID string) ([]intake.Row, error)
+	Submission(ctx context.Context, id string) (intake.Submission, error)
+	SubmissionOf(ctx context.Context, assignmentID, studentID string) (intake.Submission, error)
+	Text(ctx context.Context, versionID string) (intake.Text, error)
+	Advance(ctx context.Context, assignmentID string, to intake.State) error
+}
+
+// Accounts is what matching reads of the accounts (an *account.Service):
+// the school and teacher an offer names.
+type Accounts interface {
+	User(ctx context.Context, id string) (account.User, error)
+	School(ctx context.Context, id string) (account.School, error)
+}
+
 // Service is the matching service: a stateless handle on its collections. Any
 // number of processes may run one against the same store.
 type Service struct {
 	db       *mongo.Database
-	blobs    *blob.Store
-	accounts *account.Service
-	intake   *intake.Service
+	accounts Accounts
+	intake   Intake
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
@@ -91,16 +134,15 @@ type Service struct {
 }
 
 // New returns the service. It does no I/O; call EnsureIndexes once at start.
-// It reads intake through its own stateless intake handle on the same
-// database.
-func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg Config, log *slog.Logger) *Service {
+// A zero field of cfg takes its default (tests build Configs by hand);
+// main checks the configured values with Validate first.
+func New(db *mongo.Database, accounts Accounts, in Intake, cfg Config, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Service{
-		db: db, blobs: blobs, accounts: accounts,
-		intake: intake.New(db, blobs, accounts, intake.Config{}, log),
-		cfg:    cfg.withDefaults(), log: log, now: time.Now,
+		db: db, accounts: accounts, intake: in,
+		cfg: cfg.withDefaults(), log: log, now: time.Now,
 		owner: account.NewID("proc"),
 	}
 }
@@ -142,5 +184,3 @@ func (s *Service) findAll(ctx context.Context, col string, filter any, out any) 
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
-func replaceUpsert() *options.ReplaceOptions { return options.Replace().SetUpsert(true) }

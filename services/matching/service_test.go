@@ -45,7 +45,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w := &world{acc: acc, in: intake.New(db, blobs, acc, intake.Config{}, nil), clock: time.Now().UTC(), db: db}
-	w.s = New(db, blobs, acc, Config{}, nil)
+	w.s = New(db, acc, w.in, Config{}, nil)
 	w.s.now = func() time.Time { return w.clock }
 	var err error
 	w.teacher, err = acc.SignUp(ctx, account.SignUp{Email: "rivera@lincoln.example.org", Password: pw, Name: "Ms Rivera", Role: account.Teacher, School: "Lincoln High"})

@@ -16,8 +16,7 @@ import (
 // feedback service) checks that the task is the caller's. Returns not_found
 // when there is no such task.
 func (s *Service) Task(ctx context.Context, taskID string) (Task, error) {
-	var t Task
-	return t, s.findByID(ctx, colTasks, taskID, "grading task", &t)
+	return mongostore.Get[Task](ctx, s.c(colTasks), taskID, "grading task")
 }
 
 // TasksForGrader returns every task a grader holds or has held, newest

@@ -2,9 +2,13 @@ package payouts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,7 +16,6 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/marginschool/margin/pkg/account"
-	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/payouts/stripeclient"
 )
@@ -22,11 +25,11 @@ import (
 type Config struct {
 	// StripeSecretKey enables Stripe; without it payout runs record each
 	// payment as not sent.
-	StripeSecretKey string `env:"MARGIN_STRIPE_SECRET_KEY"`
+	StripeSecretKey string `env:"MARGIN_STRIPE_SECRET_KEY" secret:"true"`
 	// StripeAPIBase points stripe-go elsewhere, e.g. at stripe-mock.
 	StripeAPIBase string `env:"MARGIN_STRIPE_API_BASE"`
 	// StripeWebhookSecret verifies webhook signatures.
-	StripeWebhookSecret string `env:"MARGIN_STRIPE_WEBHOOK_SECRET"`
+	StripeWebhookSecret string `env:"MARGIN_STRIPE_WEBHOOK_SECRET" secret:"true"`
 
 	// FeeBasisPoints is the platform fee taken from each submission's
 	// price, in hundredths of a percent (1500 = 15%).
@@ -75,8 +78,8 @@ type Config struct {
 // after Stripe accepted its transfer and before the ledger records it.
 const FaultAfterTransfer = "payouts.run.after-transfer"
 
-// withDefaults fills what a zero Config leaves unset (tests build Configs
-// by hand; main gets the env defaults).
+// withDefaults fills the fields a Config built by hand leaves zero (tests
+// build Configs by hand; main gets the env defaults).
 func (c Config) withDefaults() Config {
 	if c.Currency == "" {
 		c.Currency = "usd"
@@ -84,17 +87,63 @@ func (c Config) withDefaults() Config {
 	if c.Schedule == "" {
 		c.Schedule = "weekly"
 	}
-	if c.Tick <= 0 {
+	if c.Tick == 0 {
 		c.Tick = time.Minute
 	}
-	if c.Lease <= 0 {
+	if c.Lease == 0 {
 		c.Lease = 2 * time.Minute
 	}
-	if c.Concurrency <= 0 {
+	if c.Concurrency == 0 {
 		c.Concurrency = 4
 	}
 	c.Billing = c.Billing.withDefaults()
 	return c
+}
+
+// Schedules are the values of Config.Schedule.
+var Schedules = []string{"weekly", "daily", "off"}
+
+// Validate reports every setting out of its range, each error naming its
+// environment variable; main calls it once at start-up, before New.
+func (c Config) Validate() error {
+	var bad []error
+	if !slices.Contains(Schedules, c.Schedule) {
+		bad = append(bad, fmt.Errorf("MARGIN_PAYOUTS_SCHEDULE %q: want weekly, daily or off", c.Schedule))
+	}
+	if c.FeeBasisPoints < 0 || c.FeeBasisPoints > 10000 {
+		bad = append(bad, fmt.Errorf("MARGIN_PAYOUTS_FEE_BPS %d: want 0 to 10000 basis points", c.FeeBasisPoints))
+	}
+	if c.MinimumCents < 0 {
+		bad = append(bad, fmt.Errorf("MARGIN_PAYOUTS_MINIMUM_CENTS %d: want 0 or more cents", c.MinimumCents))
+	}
+	if len(c.Currency) != 3 || strings.ToLower(c.Currency) != c.Currency || strings.Trim(c.Currency, "abcdefghijklmnopqrstuvwxyz") != "" {
+		bad = append(bad, fmt.Errorf("MARGIN_PAYOUTS_CURRENCY %q: want a lowercase ISO 4217 code such as usd", c.Currency))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"MARGIN_PAYOUTS_TICK", c.Tick}, {"MARGIN_PAYOUTS_LEASE", c.Lease}} {
+		if d.v <= 0 {
+			bad = append(bad, fmt.Errorf("%s %s: want a positive duration", d.name, d.v))
+		}
+	}
+	if c.Concurrency < 1 {
+		bad = append(bad, fmt.Errorf("MARGIN_PAYOUTS_CONCURRENCY %d: want 1 or more payments at once", c.Concurrency))
+	}
+	for _, u := range []struct{ name, v string }{
+		{"MARGIN_PAYOUTS_RETURN_URL", c.ReturnURL}, {"MARGIN_PAYOUTS_REFRESH_URL", c.RefreshURL}, {"MARGIN_STRIPE_API_BASE", c.StripeAPIBase},
+	} {
+		if u.v == "" && u.name == "MARGIN_STRIPE_API_BASE" {
+			continue // Stripe's own
+		}
+		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad = append(bad, fmt.Errorf("%s %q: want an absolute http or https URL", u.name, u.v))
+		}
+	}
+	if c.Fault != "" && !slices.Contains([]stripeclient.Point{stripeclient.BeforeStripe, stripeclient.AfterStripe, stripeclient.AfterWrite}, stripeclient.Point(c.Fault)) {
+		bad = append(bad, fmt.Errorf("MARGIN_PAYOUTS_FAULT %q: want before_stripe, after_stripe or after_write", c.Fault))
+	}
+	return errors.Join(bad...)
 }
 
 // PayableSource lists approved reads: feedback's payable log, from a
@@ -103,12 +152,19 @@ type PayableSource interface {
 	PayableLog(ctx context.Context, after int64, limit int) (feedback.PayablePage, error)
 }
 
+// Accounts is what payouts reads of the accounts (an *account.Service):
+// that an adjustment names a grader.
+type Accounts interface {
+	User(ctx context.Context, id string) (account.User, error)
+	School(ctx context.Context, id string) (account.School, error)
+	Teachers(ctx context.Context, schoolID string) ([]account.User, error)
+}
+
 // Service is the payouts service: a stateless handle on its collections. Any
 // number of processes may run one against the same store.
 type Service struct {
 	db       *mongo.Database
-	blobs    *blob.Store
-	accounts *account.Service
+	accounts Accounts
 	cfg      Config
 	log      *slog.Logger
 
@@ -133,14 +189,17 @@ type Service struct {
 	oldLedger, migrations                                                 *mongo.Collection
 }
 
-// New returns the service. It does no I/O; call EnsureIndexes once at start.
-func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg Config, log *slog.Logger) *Service {
+// New returns the service; its earnings come from source (feedback's
+// payable log). It does no I/O; call EnsureIndexes once at start. A zero
+// field of cfg takes its default (tests build Configs by hand); main checks
+// the configured values with Validate first.
+func New(db *mongo.Database, accounts Accounts, source PayableSource, cfg Config, log *slog.Logger) *Service {
 	cfg = cfg.withDefaults()
 	if log == nil {
 		log = slog.Default()
 	}
 	s := &Service{
-		db: db, blobs: blobs, accounts: accounts, cfg: cfg, log: log,
+		db: db, accounts: accounts, source: source, cfg: cfg, log: log,
 		now:            func() time.Time { return time.Now().UTC() },
 		owner:          account.NewID("proc"),
 		kick:           make(chan struct{}, 1),
@@ -157,9 +216,6 @@ func New(db *mongo.Database, blobs *blob.Store, accounts *account.Service, cfg C
 		schoolBooks:    db.Collection("school_books"),
 		purchases:      db.Collection("school_purchases"),
 	}
-	// feedback is a stateless handle on its collections, so payouts reads
-	// its payable events through one of its own (as feedback does intake).
-	s.source = feedback.New(db, blobs, accounts, feedback.Config{}, log)
 	s.stripe = stripeclient.New(stripeclient.Config{
 		SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase,
 		WebhookSecret: cfg.StripeWebhookSecret, Fault: exitFault(cfg, log),
@@ -182,10 +238,6 @@ func exitFault(cfg Config, log *slog.Logger) stripeclient.Fault {
 		return nil
 	}
 }
-
-// SetPayableSource replaces where earnings come from (by default
-// feedback's payable events); tests use it.
-func (s *Service) SetPayableSource(src PayableSource) { s.source = src }
 
 // StripeConfigured reports whether a Stripe secret key is set.
 func (s *Service) StripeConfigured() bool { return s.stripe.Configured() }

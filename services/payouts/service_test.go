@@ -108,9 +108,8 @@ func newFixtureWith(t testing.TB, stripe bool) *fixture {
 // service builds a Service on the fixture's database, as another process
 // would (its own lease owner), with the fixture's fault hook.
 func (f *fixture) service() *Service {
-	s := New(f.db, nil, f.accts, f.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(f.db, f.accts, f.src, f.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s.stripe = stripeclient.New(stripeclient.Config{SecretKey: f.cfg.StripeSecretKey, APIBase: f.cfg.StripeAPIBase, WebhookSecret: whsec, Fault: f.faults.hook})
-	s.SetPayableSource(f.src)
 	return s
 }
 
@@ -236,7 +235,6 @@ func TestRunWithoutStripeRecordsNotSent(t *testing.T) {
 	g, low := f.grader("ada"), f.grader("bob")
 	f.approve(g, "asg_a", 3, 1000)
 	f.approve(low, "asg_a", 0, 0)
-	f.svc.SetPayableSource(f.src)
 	f.src.add(feedback.PayableEvent{ID: "asg_z:1:v1:" + low.ID, GraderID: low.ID, AssignmentID: "asg_z", PriceCents: 100, Currency: "usd"})
 	run, ps := f.runToEnd(f.svc)
 	if run.StripeConfigured || len(ps) != 1 || ps[0].State != PaymentNotSent || ps[0].Reason != NotConfigured || ps[0].Cents != 2550 {

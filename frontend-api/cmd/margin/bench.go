@@ -143,10 +143,7 @@ func benchSchoolCmd(ctx context.Context, cfg Config, args []string, stdout, stde
 	d, logf := b.d, b.logf
 	measuring := time.Now()
 
-	srv := api.New(api.Config{}, api.Deps{
-		Accounts: d.accounts, Intake: d.intake, Matching: d.matching, Feedback: d.feedback,
-		Analytics: d.analytics, Payouts: d.payouts, Logger: logger,
-	})
+	srv := d.server(api.Config{}, nil, logger)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

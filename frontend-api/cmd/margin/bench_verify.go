@@ -68,7 +68,10 @@ func (b *bench) rawFeedback(ctx context.Context, filter bson.D) ([]feedback.Feed
 		return nil, err
 	}
 	var fbs []feedback.Feedback
-	return fbs, cur.All(ctx, &fbs)
+	if err := cur.All(ctx, &fbs); err != nil {
+		return nil, err
+	}
+	return fbs, nil
 }
 
 // verifyLists pages through an assignment's submission list and reads its

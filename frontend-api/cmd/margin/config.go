@@ -1,17 +1,24 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 
-	"github.com/marginschool/margin/pkg/notify"
+	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/lti"
+	"github.com/marginschool/margin/pkg/notify"
+
 	"github.com/marginschool/margin/services/analytics"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
@@ -29,7 +36,7 @@ type Config struct {
 	Addr     string `env:"MARGIN_ADDR" envDefault:"127.0.0.1:8080"`
 	LogLevel string `env:"MARGIN_LOG_LEVEL" envDefault:"info"`
 
-	MongoURI      string `env:"MARGIN_MONGODB_URI"`
+	MongoURI      string `env:"MARGIN_MONGODB_URI" secret:"true"`
 	MongoDatabase string `env:"MARGIN_MONGODB_DATABASE" envDefault:"margin"`
 
 	// S3Endpoint is an S3-compatible endpoint URL, or "aws" for AWS S3
@@ -74,10 +81,14 @@ type Config struct {
 	ShutdownTimeout         time.Duration `env:"MARGIN_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 }
 
+// loadConfig parses the environment into a Config (with the defaults in
+// its tags) and validates it: a value that cannot be parsed or is out of
+// range is an error naming its variable, so a typo stops the start instead
+// of being replaced by a default.
 func loadConfig() (Config, error) {
 	cfg, err := env.ParseAs[Config]()
 	if err != nil {
-		return Config{}, fmt.Errorf("configuration: %w", err)
+		return Config{}, fmt.Errorf("configuration: %w", namedParseError(err))
 	}
 	if err := cfg.Payouts.Billing.Validate(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
@@ -94,80 +105,149 @@ func loadConfig() (Config, error) {
 	if cfg.TmpDir, err = filepath.Abs(cfg.TmpDir); err != nil {
 		return Config{}, fmt.Errorf("configuration: MARGIN_TMP_DIR: %w", err)
 	}
-	if _, err := cfg.level(); err != nil {
-		return Config{}, err
-	}
-	if cfg.LoginPerIP < 1 || cfg.LoginFailuresPerAccount < 1 || cfg.LoginWindow <= 0 || cfg.SignupPerIP < 1 {
-		return Config{}, fmt.Errorf("configuration: login and sign-up limits must be positive")
-	}
-	if err := cfg.Notify.Validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
-	if cfg.LTI.PublicURL != "" {
-		if _, err := lti.New(nil, cfg.LTI); err != nil { // checks the values only
-			return Config{}, fmt.Errorf("configuration: %w", err)
+	return cfg, nil
+}
+
+// testFaults are the values MARGIN_TEST_FAULT may take.
+var testFaults = []string{blob.PauseMidWrite, blob.PausePublished, intake.PauseBeforeRow, feedback.FaultSaveMid, payouts.FaultAfterTransfer}
+
+// Validate reports every setting out of its range, Margin's own and each
+// service's (their Config.Validate), each error naming its variable.
+func (c Config) Validate() error {
+	var bad []error
+	if _, err := c.level(); err != nil {
+		bad = append(bad, err)
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad = append(bad, fmt.Errorf("MARGIN_ADDR %q: want host:port, such as 127.0.0.1:8080", c.Addr))
+	}
+	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
+		bad = append(bad, fmt.Errorf("MARGIN_MONGODB_URI %q: want a mongodb:// or mongodb+srv:// URI, or nothing for the embedded store", mask(c.MongoURI)))
+	}
+	if c.MongoDatabase == "" {
+		bad = append(bad, errors.New("MARGIN_MONGODB_DATABASE is empty: want a database name"))
+	}
+	if c.S3Endpoint != "" && c.S3Endpoint != awsS3 {
+		if u, err := url.Parse(c.S3Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad = append(bad, fmt.Errorf("MARGIN_S3_ENDPOINT %q: want an http or https URL, %q for AWS S3, or nothing for the embedded S3", c.S3Endpoint, awsS3))
 		}
 	}
-	if cfg.Intake.AccessLinkTTL <= 0 {
-		return Config{}, fmt.Errorf("configuration: MARGIN_ACCESS_LINK_TTL must be positive")
+	for _, v := range []struct{ name, value string }{{"MARGIN_S3_BUCKET", c.S3Bucket}, {"MARGIN_S3_REGION", c.S3Region}} {
+		if v.value == "" {
+			bad = append(bad, fmt.Errorf("%s is empty", v.name))
+		}
 	}
-	return cfg, nil
+	for _, n := range []struct {
+		name  string
+		value int
+	}{{"MARGIN_LOGIN_PER_IP", c.LoginPerIP}, {"MARGIN_LOGIN_FAILURES_PER_ACCOUNT", c.LoginFailuresPerAccount}, {"MARGIN_SIGNUP_PER_IP", c.SignupPerIP}} {
+		if n.value < 1 {
+			bad = append(bad, fmt.Errorf("%s %d: want 1 or more attempts", n.name, n.value))
+		}
+	}
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{{"MARGIN_LOGIN_WINDOW", c.LoginWindow}, {"MARGIN_SHUTDOWN_TIMEOUT", c.ShutdownTimeout}} {
+		if d.value <= 0 {
+			bad = append(bad, fmt.Errorf("%s %s: want a positive duration", d.name, d.value))
+		}
+	}
+	if c.TestFault != "" && !slices.Contains(testFaults, c.TestFault) {
+		bad = append(bad, fmt.Errorf("MARGIN_TEST_FAULT %q: want one of %s (crash tests only)", c.TestFault, strings.Join(testFaults, ", ")))
+	}
+	if c.LTI.PublicURL != "" {
+		if _, err := lti.New(nil, c.LTI); err != nil { // checks the values only
+			bad = append(bad, err)
+		}
+	}
+	for _, v := range []interface{ Validate() error }{c.Intake, c.Matching, c.Feedback, c.Analytics, c.Payouts, c.Notify} {
+		if err := v.Validate(); err != nil {
+			bad = append(bad, err)
+		}
+	}
+	return errors.Join(bad...)
 }
 
 func (c Config) level() (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return 0, fmt.Errorf("configuration: MARGIN_LOG_LEVEL %q: want debug, info, warn or error", c.LogLevel)
+		return 0, fmt.Errorf("MARGIN_LOG_LEVEL %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return l, nil
 }
 
-// LogValue prints the configuration with secrets masked.
+// LogValue is every setting, by its variable's name, with secrets (the
+// fields tagged secret:"true") masked: what serve prints at start-up.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("data_dir", c.DataDir),
-		slog.String("tmp_dir", c.TmpDir),
-		slog.String("addr", c.Addr),
-		slog.String("mongodb", orEmbedded(mask(c.MongoURI))),
-		slog.String("s3", orEmbedded(c.S3Endpoint)),
-		slog.String("s3_bucket", c.S3Bucket),
-		slog.String("stripe_key", mask(c.Payouts.StripeSecretKey)),
-		slog.String("stripe_api_base", c.Payouts.StripeAPIBase),
-		slog.Bool("secure_cookies", c.SecureCookies),
-		slog.String("smtp", c.smtpText()),
-		slog.String("public_url", c.Notify.PublicURL),
-	)
+	var attrs []slog.Attr
+	seen := map[string]bool{} // MARGIN_TEST_FAULT is read by main and by services
+	eachSetting(reflect.ValueOf(c), func(name string, f reflect.StructField, v reflect.Value) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		value := fmt.Sprint(v.Interface())
+		if f.Tag.Get("secret") == "true" {
+			value = mask(value)
+		}
+		attrs = append(attrs, slog.String(name, value))
+	})
+	return slog.GroupValue(attrs...)
 }
 
-// smtpText names the mail server with its password masked, or says there
-// is none.
-func (c Config) smtpText() string {
-	srv, err := c.Notify.SMTP()
-	if c.Notify.SMTPURL == "" || err != nil {
-		return "none (inbox only)"
+// eachSetting calls fn with every field of the config struct v (and of the
+// structs it holds) that is read from a variable, in order.
+func eachSetting(v reflect.Value, fn func(name string, f reflect.StructField, v reflect.Value)) {
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		switch {
+		case f.Type.Kind() == reflect.Struct && name == "" && f.Type != reflect.TypeFor[time.Time]():
+			eachSetting(v.Field(i), fn)
+		case name != "" && name != "-":
+			fn(name, f, v.Field(i))
+		}
 	}
-	return srv.String()
 }
 
-func orEmbedded(s string) string {
-	if s == "" {
-		return "embedded"
+// namedParseError rewrites the parser's errors, which name Go fields, to
+// name the variables instead.
+func namedParseError(err error) error {
+	vars := map[string]string{}
+	eachSetting(reflect.ValueOf(Config{}), func(name string, f reflect.StructField, _ reflect.Value) { vars[f.Name] = name })
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
 	}
-	return s
+	var out []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) && vars[pe.Name] != "" {
+			e = fmt.Errorf("%s: %w", vars[pe.Name], pe.Err)
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
 }
 
 // mask hides secrets: a Stripe key keeps its prefix, a URI loses its
-// password.
+// password, anything else shows only that it is set.
 func mask(s string) string {
 	switch {
 	case s == "":
 		return ""
 	case strings.HasPrefix(s, "sk_") || strings.HasPrefix(s, "rk_"):
 		return s[:min(8, len(s))] + "…"
-	case strings.Contains(s, "@") && strings.Contains(s, "://"):
+	case strings.Contains(s, "://"):
 		scheme, rest, _ := strings.Cut(s, "://")
-		_, host, _ := strings.Cut(rest, "@")
-		return scheme + "://…@" + host
+		if _, host, ok := strings.Cut(rest, "@"); ok {
+			return scheme + "://…@" + host
+		}
+		return s
 	}
 	return "…"
 }

@@ -44,7 +44,7 @@ func TestNotifyConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := cfg.smtpText() + emailText(cfg); strings.Contains(s, "s3cret") || !strings.Contains(s, "smtps://user:…@mail.example.org:465") {
+	if s := emailText(cfg) + cfg.LogValue().String(); strings.Contains(s, "s3cret") || !strings.Contains(s, "smtps://user:…@mail.example.org:465") {
 		t.Errorf("the mail server is shown as %q", s)
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/event"
 
+	"github.com/marginschool/margin/frontend-api/api"
+	"github.com/marginschool/margin/frontend-api/web"
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/blob"
 	"github.com/marginschool/margin/pkg/lti"
@@ -27,7 +29,8 @@ import (
 	"github.com/marginschool/margin/services/payouts"
 )
 
-// deps are the opened dependencies every command shares.
+// deps are the opened dependencies every command shares: the store, S3,
+// and each service, built once here and given to those that call it.
 type deps struct {
 	store    *mongostore.Store
 	blobs    *blob.Store
@@ -46,26 +49,10 @@ type deps struct {
 	// notify is the outbox and inboxes every service raises events into;
 	// sender delivers its email (with no SMTP configured it only records
 	// each message as not mailed and keeps the inbox).
-	notify *notify.Service
-	sender *notify.Sender
+	notify    *notify.Service
+	sender    *notify.Sender
 	lti       *lti.Tool // nil unless MARGIN_PUBLIC_URL is set
 	ltiGrades *ltiGrades
-}
-
-// workers are the background loops by service name, for serve --services.
-func (d *deps) workers() map[string]worker {
-	w := map[string]worker{
-		"intake":    d.intake,
-		"matching":  d.matching,
-		"feedback":  d.feedback,
-		"analytics": d.analytics,
-		"payouts":   d.payouts,
-		"notify":    d.sender,
-	}
-	if d.lti != nil {
-		w["lti"] = ltiWorker{d.lti}
-	}
-	return w
 }
 
 // open connects to (or starts) the store and S3. With either embedded, the
@@ -128,19 +115,21 @@ func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor
 	if err := d.accounts.EnsureIndexes(ctx); err != nil {
 		return nil, fmt.Errorf("account indexes: %w", err)
 	}
-	db, blobs, accts := d.store.DB, d.blobs, d.accounts
+	// Each service once, given what it calls: intake first, since every
+	// other service reads it; payouts last, reading feedback's payable log.
+	db, accts := d.store.DB, d.accounts
 	intakeCfg := cfg.Intake
 	intakeCfg.SoleProcess = d.store.Embedded
 	if cfg.TestFault == intake.PauseBeforeRow {
 		intakeCfg.TestPause = cfg.TestFault
 	}
-	d.intake = intake.New(db, blobs, accts, intakeCfg, logger.With("service", "intake"))
-	d.matching = matching.New(db, blobs, accts, cfg.Matching, logger.With("service", "matching"))
-	d.feedback = feedback.New(db, blobs, accts, cfg.Feedback, logger.With("service", "feedback"))
-	d.analytics = analytics.New(db, blobs, accts, cfg.Analytics, logger.With("service", "analytics"))
+	d.intake = intake.New(db, d.blobs, accts, intakeCfg, logger.With("service", "intake"))
+	d.matching = matching.New(db, accts, d.intake, cfg.Matching, logger.With("service", "matching"))
+	d.feedback = feedback.New(db, accts, d.intake, d.matching, cfg.Feedback, logger.With("service", "feedback"))
+	d.analytics = analytics.New(db, d.intake, d.matching, d.feedback, cfg.Analytics, logger.With("service", "analytics"))
 	pc := cfg.Payouts
 	pc.Exclusive = d.store.Embedded // the data directory is locked: no other process holds a run
-	d.payouts = payouts.New(db, blobs, accts, pc, logger.With("service", "payouts"))
+	d.payouts = payouts.New(db, accts, d.feedback, pc, logger.With("service", "payouts"))
 	// School billing: publishing holds credit and closing releases it
 	// through payouts; charges name students by pseudonym through intake.
 	d.intake.SetFunds(d.payouts)
@@ -249,4 +238,14 @@ func lockDataDir(dir string) (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// server is the HTTP API and the web pages on d's services.
+func (d *deps) server(cfg api.Config, ready map[string]api.Pinger, logger *slog.Logger) *api.Server {
+	srv := api.New(cfg, api.Deps{
+		Accounts: d.accounts, Intake: d.intake, Matching: d.matching, Feedback: d.feedback,
+		Analytics: d.analytics, Payouts: d.payouts, Notify: d.notify, LTI: d.ltiAPI(), Ready: ready, Logger: logger,
+	})
+	web.Register(srv)
+	return srv
 }

@@ -48,11 +48,14 @@ func (d *deps) ltiAPI() *api.LTI {
 	return &api.LTI{Tool: d.lti, Directory: ltiDirectory{accounts: d.accounts, intake: d.intake}, Grades: d.ltiGrades}
 }
 
-// ltiWorker posts queued scores and sweeps expired logins (lti.Run).
-type ltiWorker struct{ tool *lti.Tool }
-
-func (w ltiWorker) Run(ctx context.Context) error {
-	w.tool.Run(ctx, ltiInterval)
+// ltiRun posts queued scores and sweeps expired logins (lti.Run) until
+// ctx ends; with LTI off it only waits.
+func (d *deps) ltiRun(ctx context.Context) error {
+	if d.lti == nil {
+		<-ctx.Done()
+		return nil
+	}
+	d.lti.Run(ctx, ltiInterval)
 	return nil
 }
 

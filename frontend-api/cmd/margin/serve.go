@@ -17,22 +17,50 @@ import (
 	"github.com/marginschool/margin/frontend-api/api"
 )
 
-// allServices are the background services one process can run.
-var allServices = []string{"intake", "matching", "feedback", "analytics", "payouts", "notify", "lti"}
+// runner is a background service's loop: it works until ctx ends.
+type runner func(ctx context.Context) error
 
-// parseServices turns --services into a list: "all", "none", or names.
+// background are the services with background work, by the name
+// --services takes, in the order they start. Adding one is a line here.
+var background = []struct {
+	name string
+	run  func(*deps) runner
+}{
+	{"intake", func(d *deps) runner { return d.intake.Run }},     // finishes work a failure left in flight
+	{"matching", func(d *deps) runner { return d.matching.Run }}, // rounds, offer expiries, leases near due dates
+	{"payouts", func(d *deps) runner { return d.payouts.Run }},   // earnings, scheduled runs, unfinished runs
+	{"notify", func(d *deps) runner { return d.sender.Run }},     // sends queued email and daily digests
+	{"lti", func(d *deps) runner { return d.ltiRun }},            // posts queued scores to LMS gradebooks
+}
+
+// inRequest are the services whose work is all done in the request (in
+// whichever process serves the API), which --services refuses by name.
+var inRequest = map[string]string{
+	"feedback":  "feedback does its work in each request (and finishes interrupted changes at start-up)",
+	"analytics": "analytics computes on request",
+}
+
+// parseServices turns --services into the background services to run:
+// "all", "none", or a comma-separated list of names.
 func parseServices(s string) ([]string, error) {
+	var names []string
+	for _, b := range background {
+		names = append(names, b.name)
+	}
 	switch s = strings.TrimSpace(s); s {
 	case "", "all":
-		return allServices, nil
+		return names, nil
 	case "none":
 		return nil, nil
 	}
 	var out []string
 	for _, name := range strings.Split(s, ",") {
 		name = strings.TrimSpace(name)
-		if !slices.Contains(allServices, name) {
-			return nil, fmt.Errorf("--services: unknown service %q (want all, none, or some of %s)", name, strings.Join(allServices, ","))
+		if why, ok := inRequest[name]; ok {
+			return nil, fmt.Errorf("--services: %s has no background work to run (%s); the services with background work are %s", name, why, strings.Join(names, ","))
+		}
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("--services: unknown service %q (want all, none, or some of %s)", name, strings.Join(names, ","))
 		}
 		if !slices.Contains(out, name) {
 			out = append(out, name)
@@ -41,14 +69,9 @@ func parseServices(s string) ([]string, error) {
 	return out, nil
 }
 
-// worker is a background service's loop: it runs until ctx ends.
-type worker interface {
-	Run(ctx context.Context) error
-}
-
 func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	servicesFlag := fs.String("services", "all", "background services to run in this process: all, none, or a comma-separated list of "+strings.Join(allServices, ","))
+	servicesFlag := fs.String("services", "all", "background services to run in this process: all, none, or a comma-separated list of intake, matching, payouts, notify, lti")
 	apiFlag := fs.Bool("api", true, "serve the HTTP API and pages")
 	demoFlag := fs.Bool("demo", false, "first load the demo school into the (empty) data directory and print its logins")
 	if err := fs.Parse(args); err != nil {
@@ -81,21 +104,22 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 		}
 	}
 
-	workers := d.workers()
 	g, gctx := errgroup.WithContext(ctx)
-	for _, name := range services {
-		if w, ok := workers[name]; ok {
-			g.Go(func() error {
-				if err := w.Run(gctx); err != nil && gctx.Err() == nil {
-					return fmt.Errorf("service %s: %w", name, err)
-				}
-				return nil
-			})
+	for _, b := range background {
+		if !slices.Contains(services, b.name) {
+			continue
 		}
+		run := b.run(d)
+		g.Go(func() error {
+			if err := run(gctx); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("service %s: %w", b.name, err)
+			}
+			return nil
+		})
 	}
 
 	if *apiFlag {
-		srv := api.New(api.Config{
+		srv := d.server(api.Config{
 			SecureCookies:           cfg.SecureCookies,
 			LoginPerIP:              cfg.LoginPerIP,
 			LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
@@ -103,18 +127,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, args []string, 
 			SignupPerIP:             cfg.SignupPerIP,
 			Email:                   cfg.Notify.SMTPURL != "",
 			DrainTimeout:            max(30*time.Second, cfg.ShutdownTimeout),
-		}, api.Deps{
-			Accounts:  d.accounts,
-			Intake:    d.intake,
-			Matching:  d.matching,
-			Feedback:  d.feedback,
-			Analytics: d.analytics,
-			Payouts:   d.payouts,
-			Notify:    d.notify,
-			LTI:       d.ltiAPI(),
-			Ready:     map[string]api.Pinger{"mongodb": d.store, "s3": d.blobs},
-			Logger:    logger,
-		})
+		}, map[string]api.Pinger{"mongodb": d.store, "s3": d.blobs}, logger)
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -151,7 +164,11 @@ func emailText(cfg Config) string {
 	if cfg.Notify.SMTPURL == "" {
 		return "Email is off (no MARGIN_SMTP_URL): notifications go to each user's in-app inbox only."
 	}
-	return fmt.Sprintf("Email is on: notifications go to the in-app inbox and by email through %s, with links to %s.", cfg.smtpText(), cfg.Notify.PublicURL)
+	srv := "the configured server"
+	if u, err := cfg.Notify.SMTP(); err == nil {
+		srv = u.String() // its password masked
+	}
+	return fmt.Sprintf("Email is on: notifications go to the in-app inbox and by email through %s, with links to %s.", srv, cfg.Notify.PublicURL)
 }
 
 func storeKind(configured bool, name string) string {

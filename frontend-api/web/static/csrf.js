@@ -5,19 +5,23 @@ export function csrfToken() {
   return m ? m.content : '';
 }
 
-// postJSON posts body as JSON with the session cookie and the CSRF token.
-// It resolves to {ok, status, data}; data is the parsed reply or null.
-export async function postJSON(url, body) {
+// sendJSON sends body as JSON with the given method, the session cookie
+// and the CSRF token. It resolves to {ok, status, data}; data is the
+// parsed reply or null.
+export async function sendJSON(method, url, body) {
   const res = await fetch(url, {
-    method: 'POST',
+    method,
     credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken() },
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrfToken() },
     body: JSON.stringify(body),
   });
   let data = null;
   try { data = await res.json(); } catch { /* empty body */ }
   return { ok: res.ok, status: res.status, data };
 }
+
+// postJSON posts body as JSON (sendJSON).
+export const postJSON = (url, body) => sendJSON('POST', url, body);
 
 // errorLines turns an API error body into sentences to show.
 export function errorLines(data) {

@@ -2,14 +2,14 @@
 // criterion and a kind, write the comment and attach it; levels, comments
 // and focus notes autosave as a draft; the list of what is still missing
 // follows every change; submit sends the draft for the teacher's review.
-import { postJSON, errorLines } from './csrf.js';
+import { postJSON, sendJSON, errorLines } from './csrf.js';
 
 const ws = JSON.parse(document.getElementById('ws-data').textContent);
 const form = document.getElementById('grade-form');
 const essay = document.getElementById('essay');
 const status = document.getElementById('save-status');
 const task = form.dataset.task;
-const base = `/grader/tasks/${encodeURIComponent(task)}`;
+const base = `/api/v1/grader/tasks/${encodeURIComponent(task)}`; // the JSON API's routes
 const quotes = ws.content.quotes || [];
 let rev = ws.rev;
 let pending = null; // the selected passage: {start, end, exact}
@@ -106,7 +106,7 @@ function renderMissing() {
 
 async function save() {
   status.textContent = 'Saving…';
-  const r = await postJSON(`${base}/draft`, { rev, content: content() });
+  const r = await sendJSON('PUT', `${base}/feedback`, { rev, ...content() });
   if (r.ok) {
     rev = r.data.rev;
     status.textContent = `Draft saved at ${new Date().toLocaleTimeString()}.`;

@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"strings"
@@ -66,17 +66,6 @@ func TestParseCents(t *testing.T) {
 		got, ok := parseCents(tt.in)
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("parseCents(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestIsPagePath(t *testing.T) {
-	for path, want := range map[string]bool{
-		"/": true, "/signin": true, "/teacher/classes/x": true, "/static/margin.css": true, "/s/tok": true,
-		"/api/v1/me": false, "/healthz": false, "/readyz": false,
-	} {
-		if got := isPagePath(path); got != want {
-			t.Errorf("isPagePath(%q) = %v, want %v", path, got, want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"cmp"
@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/marginschool/margin/frontend-api/web"
+	"github.com/marginschool/margin/frontend-api/api"
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/services/analytics"
 	"github.com/marginschool/margin/services/feedback"
@@ -24,19 +23,19 @@ import (
 // token and no session.
 func (p *pages) studentRoutes() {
 	s, get, post := p.s, fiber.MethodGet, fiber.MethodPost
-	s.handle(get, "/student", students, p.studentHome)
-	s.handle(get, "/student/submissions/:id", students, p.studentFeedback)
-	s.handle(post, "/student/feedback/:id/rate", students, p.rate)
-	s.handle(post, "/student/feedback/:id/reflect", students, p.reflect)
-	s.handle(post, "/student/submissions/:id/revision", students, p.revision)
-	s.handle(get, "/student/progress", students, p.studentProgress)
-	s.handle(get, "/student/progress.svg", students, p.studentProgressChart)
-	s.handle(post, "/student/progress/links", students, p.createFamilyLink)
-	s.handle(post, "/student/progress/links/:id/revoke", students, p.revokeFamilyLink)
+	s.Handle(get, "/student", api.Students, p.studentHome)
+	s.Handle(get, "/student/submissions/:id", api.Students, p.studentFeedback)
+	s.Handle(post, "/student/feedback/:id/rate", api.Students, p.rate)
+	s.Handle(post, "/student/feedback/:id/reflect", api.Students, p.reflect)
+	s.Handle(post, "/student/submissions/:id/revision", api.Students, p.revision)
+	s.Handle(get, "/student/progress", api.Students, p.studentProgress)
+	s.Handle(get, "/student/progress.svg", api.Students, p.studentProgressChart)
+	s.Handle(post, "/student/progress/links", api.Students, p.createFamilyLink)
+	s.Handle(post, "/student/progress/links/:id/revoke", api.Students, p.revokeFamilyLink)
 	// The family's token travels in the query string, which the request log
 	// leaves out (as on the JSON API's family route).
-	s.handle(get, "/family", public, p.familyPage)
-	s.handle(get, "/family/progress.svg", public, p.familyChart)
+	s.Handle(get, "/family", api.Public, p.familyPage)
+	s.Handle(get, "/family/progress.svg", api.Public, p.familyChart)
 }
 
 // reflectionNotes are the ?done= messages of the reflection form, shown
@@ -59,13 +58,13 @@ type studentWork struct {
 // students' read model (intake.StudentWork, two reads), and the released
 // feedback of each submission.
 func (p *pages) studentHome(c *fiber.Ctx) error {
-	ctx, u := c.UserContext(), caller(c)
-	items, err := p.s.deps.Intake.StudentWork(ctx, u.ClassID, u.StudentID)
+	ctx, u := c.UserContext(), api.Caller(c)
+	items, err := p.d.Intake.StudentWork(ctx, u.ClassID, u.StudentID)
 	if err != nil {
 		return err
 	}
 	// What is released: one read of the student's record in their class.
-	work, err := p.s.deps.Feedback.StudentReleased(ctx, u.ClassID, u.StudentID)
+	work, err := p.d.Feedback.StudentReleased(ctx, u.ClassID, u.StudentID)
 	if err != nil {
 		return err
 	}
@@ -84,13 +83,6 @@ func (p *pages) studentHome(c *fiber.Ctx) error {
 	return p.render(c, "student_home", "My feedback", map[string]any{"Work": out})
 }
 
-// reflectForm is what the student typed in the reflection form, kept when
-// it is shown again with its mistakes.
-type reflectForm struct {
-	Kind, Text string
-	Errors     []string
-}
-
 // reflectionView is one of the student's reflections or questions, with the
 // version of their work it is about.
 type reflectionView struct {
@@ -102,7 +94,7 @@ type reflectionView struct {
 // the reflection form writes on the newest version's feedback. Returns
 // not_found as Feedback.ForSubmission does.
 func (p *pages) feedbackData(c *fiber.Ctx, subID string) (feedback.StudentFeedback, map[string]any, error) {
-	fb, err := p.s.deps.Feedback.ForSubmission(c.UserContext(), caller(c), subID)
+	fb, err := p.d.Feedback.ForSubmission(c.UserContext(), api.Caller(c), subID)
 	if err != nil {
 		return fb, nil, err
 	}
@@ -119,7 +111,7 @@ func (p *pages) feedbackData(c *fiber.Ctx, subID string) (feedback.StudentFeedba
 		}
 	}
 	d := map[string]any{
-		"Feedback": fb, "Titles": titles, "Segments": web.Segments(v.Text, highlightSpans(v.Highlights)),
+		"Feedback": fb, "Titles": titles, "Segments": Segments(v.Text, highlightSpans(v.Highlights)),
 		"Stars": []int{1, 2, 3, 4, 5}, "Reflections": refl, "ManyVersions": len(fb.Versions) > 1,
 		"Reflect": reflectForm{Kind: "reflection"}, "Done": reflectionNotes[c.Query("done")],
 	}
@@ -127,7 +119,7 @@ func (p *pages) feedbackData(c *fiber.Ctx, subID string) (feedback.StudentFeedba
 }
 
 func (p *pages) studentFeedback(c *fiber.Ctx) error {
-	fb, d, err := p.feedbackData(c, param(c, "id"))
+	fb, d, err := p.feedbackData(c, api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -139,7 +131,7 @@ func (p *pages) studentFeedback(c *fiber.Ctx) error {
 // rate records a helpfulness rating; htmx swaps the form for the thanks.
 func (p *pages) rate(c *fiber.Ctx) error {
 	stars, _ := strconv.Atoi(c.FormValue("stars"))
-	if _, err := p.s.deps.Feedback.Rate(c.UserContext(), caller(c), param(c, "id"), c.FormValue("comment_id"), stars); err != nil {
+	if _, err := p.d.Feedback.Rate(c.UserContext(), api.Caller(c), api.Param(c, "id"), c.FormValue("comment_id"), stars); err != nil {
 		return err
 	}
 	if c.Get("HX-Request") == "true" {
@@ -157,9 +149,9 @@ func (p *pages) rate(c *fiber.Ctx) error {
 // the page's reflections section in place and swaps nothing on a 4xx.
 // Feedback that is not the caller's is not_found.
 func (p *pages) reflect(c *fiber.Ctx) error {
-	fid := param(c, "id")
+	fid := api.Param(c, "id")
 	f := reflectForm{Kind: strings.Clone(c.FormValue("kind")), Text: strings.Clone(c.FormValue("text"))}
-	fb, err := p.s.deps.Feedback.Reflect(c.UserContext(), caller(c), fid, f.Kind, f.Text)
+	fb, err := p.d.Feedback.Reflect(c.UserContext(), api.Caller(c), fid, f.Kind, f.Text)
 	if err == nil {
 		done := "reflected"
 		if f.Kind == "question" {
@@ -187,12 +179,12 @@ func (p *pages) reflect(c *fiber.Ctx) error {
 // revision streams the student's revision file through the same path as
 // the API's uploads (the form's _csrf field comes before the file).
 func (p *pages) revision(c *fiber.Ctx) error {
-	b, err := p.s.deps.Intake.StartRevision(c.UserContext(), caller(c), param(c, "id"))
+	b, err := p.d.Intake.StartRevision(c.UserContext(), api.Caller(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
-	readErr := p.s.streamFiles(c, b, 1)
-	up, err := p.s.finishBatch(c, b, readErr)
+	readErr := p.s.StreamFiles(c, b, 1)
+	up, err := p.s.FinishBatch(c, b, readErr)
 	if err != nil {
 		return err
 	}
@@ -212,8 +204,6 @@ func (p *pages) revision(c *fiber.Ctx) error {
 	}
 	return see(c, "/student", "revision")
 }
-
-// --- progress and family links ---
 
 // progressTable is a student's progress as a table: one row per strand
 // (a criterion, or a standard shared by criteria), one column per graded
@@ -348,18 +338,18 @@ type newFamilyLink struct {
 // progressData is the data of the student's progress page: the table, the
 // classes a family link can be made for, and the active links.
 func (p *pages) progressData(c *fiber.Ctx) (map[string]any, error) {
-	ctx, u := c.UserContext(), caller(c)
-	pr, err := p.s.deps.Analytics.MyProgress(ctx, u)
+	ctx, u := c.UserContext(), api.Caller(c)
+	pr, err := p.d.Analytics.MyProgress(ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	classes, err := p.s.deps.Intake.StudentClasses(ctx, u)
+	classes, err := p.d.Intake.StudentClasses(ctx, u)
 	if err != nil {
 		return nil, err
 	}
 	links := []familyLinkView{}
 	for _, cl := range classes {
-		ls, err := p.s.deps.Analytics.ShareLinks(ctx, u, cl.ID, u.StudentID)
+		ls, err := p.d.Analytics.ShareLinks(ctx, u, cl.ID, u.StudentID)
 		if err != nil {
 			return nil, err
 		}
@@ -402,7 +392,7 @@ func sendProgressChart(c *fiber.Ctx, pr analytics.Progress, err error) error {
 }
 
 func (p *pages) studentProgressChart(c *fiber.Ctx) error {
-	pr, err := p.s.deps.Analytics.MyProgress(c.UserContext(), caller(c))
+	pr, err := p.d.Analytics.MyProgress(c.UserContext(), api.Caller(c))
 	return sendProgressChart(c, pr, err)
 }
 
@@ -410,12 +400,12 @@ func (p *pages) studentProgressChart(c *fiber.Ctx) error {
 // class_id and shows the progress page with the link, whose token is shown
 // only this once. A class the student is not in is not_found.
 func (p *pages) createFamilyLink(c *fiber.Ctx) error {
-	ctx, u := c.UserContext(), caller(c)
+	ctx, u := c.UserContext(), api.Caller(c)
 	classID := strings.Clone(c.FormValue("class_id"))
 	if classID == "" {
 		return errs.F(errs.Invalid, "class_id", "Choose the class to share.")
 	}
-	l, err := p.s.deps.Analytics.CreateShareLink(ctx, u, classID, u.StudentID)
+	l, err := p.d.Analytics.CreateShareLink(ctx, u, classID, u.StudentID)
 	if err != nil {
 		return err
 	}
@@ -425,7 +415,7 @@ func (p *pages) createFamilyLink(c *fiber.Ctx) error {
 	}
 	path := "/family?token=" + l.Token
 	nl := newFamilyLink{URL: c.BaseURL() + path, Path: path}
-	if cl, err := p.s.deps.Intake.Class(ctx, classID); err == nil {
+	if cl, err := p.d.Intake.Class(ctx, classID); err == nil {
 		nl.Class = cl.Name
 	}
 	d["NewLink"] = nl
@@ -435,7 +425,7 @@ func (p *pages) createFamilyLink(c *fiber.Ctx) error {
 // revokeFamilyLink turns a family link off at once; another student's link
 // is not_found.
 func (p *pages) revokeFamilyLink(c *fiber.Ctx) error {
-	if _, err := p.s.deps.Analytics.RevokeShareLink(c.UserContext(), caller(c), param(c, "id")); err != nil {
+	if _, err := p.d.Analytics.RevokeShareLink(c.UserContext(), api.Caller(c), api.Param(c, "id")); err != nil {
 		return err
 	}
 	return see(c, "/student/progress", "unshared")
@@ -446,7 +436,7 @@ func (p *pages) revokeFamilyLink(c *fiber.Ctx) error {
 // nothing else. A bad or revoked token is not_found.
 func (p *pages) familyPage(c *fiber.Ctx) error {
 	token := strings.Clone(c.Query("token"))
-	pr, err := p.s.deps.Analytics.FamilyProgress(c.UserContext(), token)
+	pr, err := p.d.Analytics.FamilyProgress(c.UserContext(), token)
 	if err != nil {
 		return err
 	}
@@ -455,6 +445,6 @@ func (p *pages) familyPage(c *fiber.Ctx) error {
 }
 
 func (p *pages) familyChart(c *fiber.Ctx) error {
-	pr, err := p.s.deps.Analytics.FamilyProgress(c.UserContext(), c.Query("token"))
+	pr, err := p.d.Analytics.FamilyProgress(c.UserContext(), c.Query("token"))
 	return sendProgressChart(c, pr, err)
 }

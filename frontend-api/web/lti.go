@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/marginschool/margin/frontend-api/web"
+	"github.com/marginschool/margin/frontend-api/api"
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/pkg/lti"
@@ -25,16 +25,32 @@ import (
 // posts the teacher's choice.
 const ltiDeepLinkPath = "/lti/deep-link"
 
+// ltiRoutes registers the LTI protocol routes a browser the LMS sent
+// calls (each checks its own credential: the state cookie and the
+// platform's signed id_token, the registration token, or a held deep
+// linking launch's token); the pages' CSRF gate lets them through (see
+// gate). JWKS and the JSON routes are the API's.
+func (p *pages) ltiRoutes() {
+	s, get, post := p.s, fiber.MethodGet, fiber.MethodPost
+	lp := &ltiPages{p: p, s: s}
+	s.Handle(get, lti.LoginPath, api.Public, s.LTIOn, lp.login)
+	s.Handle(post, lti.LoginPath, api.Public, s.LTIOn, lp.login)
+	s.Handle(post, lti.LaunchPath, api.Public, s.LTIOn, lp.launch)
+	s.Handle(get, lti.RegisterPath, api.Public, s.LTIOn, lp.registerPage)
+	s.Handle(post, lti.RegisterPath, api.Public, s.LTIOn, lp.register)
+	s.Handle(post, ltiDeepLinkPath, api.Public, s.LTIOn, lp.deepLink)
+}
+
 // ltiPages are the pages of the LTI protocol routes: what a browser the
 // LMS sent sees. A refusal is a page whose sentence says what to do.
 type ltiPages struct {
-	s *Server
-	t *web.Pages
+	p *pages
+	s *api.Server
 }
 
 func (lp *ltiPages) render(c *fiber.Ctx, page, title string, d any, scripts ...string) error {
 	var buf bytes.Buffer
-	if err := lp.t.Render(&buf, page, pageData{Title: title, D: d, Scripts: scripts}); err != nil {
+	if err := lp.p.t.Render(&buf, page, pageData{Title: title, D: d, Scripts: scripts}); err != nil {
 		return errs.Wrap(err, "rendering page %s", page)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -50,14 +66,13 @@ func (lp *ltiPages) refuse(c *fiber.Ctx, err error) error {
 	var ue *errs.Error
 	switch {
 	case status >= 500:
-		rid, _ := c.Locals(requestIDKey).(string)
-		lp.s.log.Error("lti page failed", "request_id", rid, "path", logPath(c), "err", err)
+		lp.s.Logger().Error("lti page failed", "request_id", api.RequestID(c), "path", api.LogPath(c), "err", err)
 	case errors.As(err, &ue):
 		msg = ue.Message
 	default:
 		msg = strings.Join(messages(err), " ")
 	}
-	rid, _ := c.Locals(requestIDKey).(string)
+	rid := api.RequestID(c)
 	heading := "Margin could not open from your course"
 	return lp.render(c.Status(status), "error", heading, map[string]string{"Heading": heading, "Message": msg, "RequestID": rid})
 }
@@ -84,7 +99,7 @@ func originOf(u string) string {
 // login answers the LMS's OIDC login initiation: a state cookie, and a
 // redirect to the LMS's authorization endpoint.
 func (lp *ltiPages) login(c *fiber.Ctx) error {
-	red, err := lp.s.deps.LTI.Tool.Login(c.UserContext(), lti.LoginRequestFrom(formValues(c)))
+	red, err := lp.p.d.LTI.Tool.Login(c.UserContext(), lti.LoginRequestFrom(api.FormValues(c)))
 	if err != nil {
 		return lp.refuse(c, err)
 	}
@@ -112,23 +127,23 @@ func fiberCookie(hc *http.Cookie) *fiber.Cookie {
 // feedback, and a deep linking request to the assignment picker.
 func (lp *ltiPages) launch(c *fiber.Ctx) error {
 	s, ctx := lp.s, c.UserContext()
-	l, err := s.deps.LTI.Tool.ValidateLaunch(ctx, lti.LaunchRequestFrom(formValues(c), func(name string) string { return c.Cookies(name) }))
+	l, err := lp.p.d.LTI.Tool.ValidateLaunch(ctx, lti.LaunchRequestFrom(api.FormValues(c), func(name string) string { return c.Cookies(name) }))
 	if err != nil {
 		return lp.refuse(c, err)
 	}
-	e, err := s.deps.LTI.Tool.Enter(ctx, l, s.deps.LTI.Directory)
+	e, err := lp.p.d.LTI.Tool.Enter(ctx, l, lp.p.d.LTI.Directory)
 	if err != nil {
 		return lp.refuse(c, err)
 	}
-	u, err := s.ltiEnter(c, e)
+	u, err := s.LTIEnter(c, e)
 	if err != nil {
 		return lp.refuse(c, err)
 	}
 	if e.SyncDue {
-		s.ltiSyncLater(e.ClassID)
+		s.LTISyncLater(e.ClassID)
 	}
 	if l.MessageType == lti.MessageDeepLinking {
-		tok, err := s.deps.LTI.Tool.Hold(ctx, l, u.ID, e.ClassID)
+		tok, err := lp.p.d.LTI.Tool.Hold(ctx, l, u.ID, e.ClassID)
 		if err != nil {
 			return lp.refuse(c, err)
 		}
@@ -149,11 +164,11 @@ func (lp *ltiPages) studentLanding(c *fiber.Ctx, u account.User, assignmentID st
 	if assignmentID == "" {
 		return "/student"
 	}
-	sub, err := lp.s.deps.Intake.SubmissionOf(c.UserContext(), assignmentID, u.StudentID)
+	sub, err := lp.p.d.Intake.SubmissionOf(c.UserContext(), assignmentID, u.StudentID)
 	if err != nil {
 		return "/student"
 	}
-	if _, err := lp.s.deps.Feedback.ForSubmission(c.UserContext(), u, sub.ID); err != nil {
+	if _, err := lp.p.d.Feedback.ForSubmission(c.UserContext(), u, sub.ID); err != nil {
 		return "/student"
 	}
 	return "/student/submissions/" + esc(sub.ID)
@@ -169,7 +184,7 @@ type pickForm struct {
 // create one. Its forms carry the held launch's token, their only
 // credential: in an LMS frame Margin's cookies are not sent.
 func (lp *ltiPages) picker(c *fiber.Ctx, tok string, l *lti.Launch, u account.User, classID string, f pickForm, problems []string) error {
-	asgs, err := lp.s.deps.Intake.Assignments(c.UserContext(), u, classID)
+	asgs, err := lp.p.d.Intake.Assignments(c.UserContext(), u, classID)
 	if err != nil {
 		return lp.refuse(c, err)
 	}
@@ -205,13 +220,13 @@ const pickerDue = 14 * 24 * time.Hour
 // link, a new one, or none) and returns it to the LMS as a signed deep
 // linking response, with a gradebook column for grades to flow back.
 func (lp *ltiPages) deepLink(c *fiber.Ctx) error {
-	s, ctx, form := lp.s, c.UserContext(), formValues(c)
+	ctx, form := c.UserContext(), api.FormValues(c)
 	tok := form.Get("picker")
-	h, err := s.deps.LTI.Tool.Held(ctx, tok)
+	h, err := lp.p.d.LTI.Tool.Held(ctx, tok)
 	if err != nil {
 		return lp.refuse(c, err)
 	}
-	u, err := s.deps.Accounts.User(ctx, h.UserID)
+	u, err := lp.p.d.Accounts.User(ctx, h.UserID)
 	if err != nil {
 		return lp.refuse(c, err)
 	}
@@ -232,10 +247,10 @@ func (lp *ltiPages) deepLink(c *fiber.Ctx) error {
 		}}
 		msg = "Added the Margin assignment “" + a.Title + "”."
 	}
-	if err := s.deps.LTI.Tool.Release(ctx, tok); err != nil {
+	if err := lp.p.d.LTI.Tool.Release(ctx, tok); err != nil {
 		return lp.refuse(c, err)
 	}
-	f, err := s.deps.LTI.Tool.DeepLinkResponse(ctx, h.Launch, items, msg)
+	f, err := lp.p.d.LTI.Tool.DeepLinkResponse(ctx, h.Launch, items, msg)
 	if err != nil {
 		return lp.refuse(c, err)
 	}
@@ -266,10 +281,10 @@ func (lp *ltiPages) chosen(c *fiber.Ctx, u account.User, classID string, form ur
 		if cents, err := strconv.ParseInt(f.PriceCents, 10, 64); err == nil {
 			in.PriceCents = &cents
 		}
-		a, err := lp.s.deps.Intake.CreateAssignment(ctx, u, in)
+		a, err := lp.p.d.Intake.CreateAssignment(ctx, u, in)
 		return a, &f, err
 	}
-	a, err := lp.s.deps.Intake.AuthorizeAssignment(ctx, u, form.Get("assignment_id"))
+	a, err := lp.p.d.Intake.AuthorizeAssignment(ctx, u, form.Get("assignment_id"))
 	if err == nil && a.ClassID != classID {
 		err = errs.E(errs.NotFound, "That assignment is not one of this course's class.")
 	}
@@ -292,9 +307,9 @@ func (lp *ltiPages) registerPage(c *fiber.Ctx) error {
 // a page that tells the LMS it is done. The registration token the LMS
 // issued is the credential.
 func (lp *ltiPages) register(c *fiber.Ctx) error {
-	form := formValues(c)
+	form := api.FormValues(c)
 	cfgURL := form.Get("openid_configuration")
-	reg, err := lp.s.deps.LTI.Tool.RegisterDynamic(c.UserContext(), cfgURL, form.Get("registration_token"))
+	reg, err := lp.p.d.LTI.Tool.RegisterDynamic(c.UserContext(), cfgURL, form.Get("registration_token"))
 	if err != nil {
 		return lp.refuse(c, err)
 	}
