@@ -119,6 +119,8 @@ func (s *Service) EnrolLMSStudent(ctx context.Context, classID string, in LMSStu
 	}
 	old, err := s.Student(ctx, c.ID, in.StudentID)
 	switch {
+	case err == nil && !old.Left && old.UserID != "" && old.GivenName == st.GivenName && old.FamilyName == st.FamilyName && old.Email == st.Email:
+		return old.UserID, nil // nothing to change: a roster sync's usual case
 	case err == nil:
 		st.Seat = old.Seat
 	case !errs.Is(err, errs.NotFound):
