@@ -93,9 +93,9 @@ func VersionParam(c *fiber.Ctx) (int, error) { return versionParam(c) }
 func SafeNext(next string) string { return safeNext(next) }
 
 // IsPagePath reports whether path belongs to the pages rather than the
-// JSON API or the probes.
+// JSON API, the probes or the LTI key set (JSON an LMS fetches).
 func IsPagePath(path string) bool {
-	return !strings.HasPrefix(path, "/api/") && path != "/healthz" && path != "/readyz"
+	return !strings.HasPrefix(path, "/api/") && path != "/healthz" && path != "/readyz" && path != lti.JWKSPath
 }
 
 // Config is the server's configuration, as New got it.

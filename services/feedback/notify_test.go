@@ -1,9 +1,8 @@
 package feedback
 
 import (
+	"strings"
 	"testing"
-
-	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/notify"
@@ -31,7 +30,7 @@ func TestNotifications(t *testing.T) {
 	sender := notes.NewSender(mailer)
 	f.svc.SetNotifier(notes)
 	// Priya's roster row has an address; her class has email off.
-	_, err = f.db.Collection("students").UpdateOne(ctx, bson.M{"_id": "cls_test:1004"}, bson.M{"$set": bson.M{"email": "priya@students.example.org"}})
+	_, err = f.in.ImportRoster(ctx, f.teacher, f.asg.ClassID, strings.NewReader("student_id,given_name,family_name,email\n1004,Priya,Natarajan,priya@students.example.org\n"))
 	must(t, err)
 	mailedPriya := func() int {
 		t.Helper()
@@ -84,7 +83,7 @@ func TestNotifications(t *testing.T) {
 	if n := mailedPriya(); n != 0 {
 		t.Fatalf("with the class's email off, the student got %d emails", n)
 	}
-	_, err = f.in.SetEmailStudents(ctx, f.teacher, "cls_test", true)
+	_, err = f.in.SetEmailStudents(ctx, f.teacher, f.asg.ClassID, true)
 	must(t, err)
 	f.addVersion(t, "1004", 2, essay+" I added citations (Morin, 2017).")
 	v2 := f.task(t, "1004", 2, matching.First, f.grader)
