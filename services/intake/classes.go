@@ -13,6 +13,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/mongostore"
 )
 
 // ClassInput is what a teacher gives to create a class.
@@ -160,11 +161,17 @@ func (s *Service) saveStudent(ctx context.Context, c Class, st Student) (Student
 	}
 	st.UserID = u.ID
 	st.UpdatedAt = s.stamp()
+	// The names first: graders' texts hide every name the student has had,
+	// and the class's roster is read through this record, so a crash
+	// between the two writes leaves a name remembered without an entry
+	// (skipped), never an entry whose name is not hidden or not listed.
+	if err := s.rememberNames(ctx, c.ID, false, st); err != nil {
+		return Student{}, err
+	}
 	if _, err := s.c(colStudents).ReplaceOne(ctx, bson.D{{Key: "_id", Value: c.ID + ":" + st.StudentID}}, studentDoc{ID: c.ID + ":" + st.StudentID, Student: st}, upsert()); err != nil {
 		return Student{}, errs.Wrap(err, "save student")
 	}
-	// Graders' texts hide every name the student has had.
-	return st, s.rememberNames(ctx, c.ID, false, st)
+	return st, nil
 }
 
 // takeSeat hands out the next seat of a class.
@@ -209,7 +216,33 @@ func (s *Service) Roster(ctx context.Context, caller account.User, classID strin
 	return s.roster(ctx, classID)
 }
 
+// roster returns the class's students, sorted by name: read by _id through
+// the class's record of names (classNames), which lists every student the
+// roster has held; one whose entry is gone is skipped.
 func (s *Service) roster(ctx context.Context, classID string) ([]Student, error) {
+	names, err := s.classNames(ctx, classID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(names.People))
+	for _, p := range names.People {
+		ids = append(ids, classID+":"+p.StudentID)
+	}
+	byID, err := mongostore.GetMany(ctx, s.c(colStudents), ids, func(st Student) string { return st.ClassID + ":" + st.StudentID })
+	if err != nil {
+		return nil, errs.Wrap(err, "read students")
+	}
+	out := make([]Student, 0, len(byID))
+	for _, st := range byID {
+		out = append(out, st)
+	}
+	return sortRoster(out), nil
+}
+
+// scanRoster returns the class's students by scanning the students (the
+// embedded store reads the whole collection): only to fill in the record of
+// names of a class from before it existed.
+func (s *Service) scanRoster(ctx context.Context, classID string) ([]Student, error) {
 	cur, err := s.c(colStudents).Find(ctx, bson.D{{Key: "class_id", Value: classID}})
 	if err != nil {
 		return nil, errs.Wrap(err, "find students")
@@ -218,6 +251,11 @@ func (s *Service) roster(ctx context.Context, classID string) ([]Student, error)
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, errs.Wrap(err, "read students")
 	}
+	return sortRoster(out), nil
+}
+
+// sortRoster sorts students by family name, then given name.
+func sortRoster(out []Student) []Student {
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.FamilyName != b.FamilyName {
@@ -225,7 +263,7 @@ func (s *Service) roster(ctx context.Context, classID string) ([]Student, error)
 		}
 		return a.GivenName < b.GivenName
 	})
-	return out, nil
+	return out
 }
 
 type linkDoc struct {

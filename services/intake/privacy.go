@@ -252,7 +252,7 @@ func (s *Service) classNames(ctx context.Context, classID string) (rosterNames, 
 	if d.Complete {
 		return d, nil
 	}
-	sts, err := s.roster(ctx, classID)
+	sts, err := s.scanRoster(ctx, classID)
 	if err != nil {
 		return rosterNames{}, err
 	}

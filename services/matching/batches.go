@@ -84,9 +84,12 @@ func (s *Service) newBatch(ctx context.Context, a intake.Assignment, reader Read
 	}, nil
 }
 
-// insertBatch stores a new batch; a batch that already exists is left as
-// it is.
+// insertBatch stores a new batch, first listing it in its assignment's
+// status (Status.BatchIDs); a batch that already exists is left as it is.
 func (s *Service) insertBatch(ctx context.Context, b Batch) error {
+	if err := s.listBatches(ctx, b.AssignmentID, b.ID); err != nil {
+		return err
+	}
 	if _, err := s.c(colBatches).InsertOne(ctx, b); err != nil && !mongostore.IsDuplicateKey(err) {
 		return errs.Wrap(err, "insert batch")
 	}
@@ -96,6 +99,63 @@ func (s *Service) insertBatch(ctx context.Context, b Batch) error {
 // Batch returns a batch by ID. Returns not_found.
 func (s *Service) Batch(ctx context.Context, id string) (Batch, error) {
 	return mongostore.Get[Batch](ctx, s.c(colBatches), id, "batch")
+}
+
+// listBatches records batch IDs in their assignment's status.
+func (s *Service) listBatches(ctx context.Context, assignmentID string, ids ...string) error {
+	set := bson.D{}
+	for _, id := range ids {
+		set = append(set, bson.E{Key: "batch_ids." + mongostore.FieldKey(id), Value: true})
+	}
+	_, err := s.c(colStatus).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}, bson.D{{Key: "$set", Value: set}}, options.Update().SetUpsert(true))
+	return errs.Wrap(err, "list batch")
+}
+
+// batchesOf returns the assignment's batches, read by _id from the list in
+// its status.
+func (s *Service) batchesOf(ctx context.Context, st Status) ([]Batch, error) {
+	ids := make([]string, 0, len(st.BatchIDs))
+	for k := range st.BatchIDs {
+		ids = append(ids, mongostore.UnFieldKey(k))
+	}
+	byID, err := mongostore.GetMany(ctx, s.c(colBatches), ids, func(b Batch) string { return b.ID })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Batch, 0, len(byID))
+	for _, b := range byID {
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Migrate lists the batches made before Status.BatchIDs existed in their
+// assignments' statuses: one scan of the batches, once (a marker in the
+// status collection says it is done).
+func (s *Service) Migrate(ctx context.Context) error {
+	const marker = "migration:batch_ids"
+	n, err := s.c(colStatus).CountDocuments(ctx, bson.D{{Key: "_id", Value: marker}})
+	if err != nil || n > 0 {
+		return errs.Wrap(err, "read migrations")
+	}
+	batches, err := mongostore.FindAll[Batch](ctx, s.c(colBatches), bson.D{}, options.Find().SetProjection(bson.D{{Key: "assignment_id", Value: 1}}))
+	if err != nil {
+		return err
+	}
+	byAssignment := map[string][]string{}
+	for _, b := range batches {
+		byAssignment[b.AssignmentID] = append(byAssignment[b.AssignmentID], b.ID)
+	}
+	for a, ids := range byAssignment {
+		if err := s.listBatches(ctx, a, ids...); err != nil {
+			return err
+		}
+	}
+	_, err = s.c(colStatus).InsertOne(ctx, bson.D{{Key: "_id", Value: marker}, {Key: "done_at", Value: s.stamp()}})
+	if mongostore.IsDuplicateKey(err) {
+		err = nil
+	}
+	return errs.Wrap(err, "record migration")
 }
 
 // status returns an assignment's matching status, empty when it has none.

@@ -245,6 +245,11 @@ type Status struct {
 	// Versions is the latest version of each student's submission that has
 	// been put into a batch, by student ID.
 	Versions map[string]int `json:"-" bson:"versions"`
+	// BatchIDs are the assignment's batches (FieldKey of each ID), recorded
+	// before each is inserted, so that its page reads them by _id instead
+	// of scanning every batch of the school (an ID whose insert a crash
+	// stopped names no document and is skipped).
+	BatchIDs map[string]bool `json:"-" bson:"batch_ids,omitempty"`
 	// Unmatched says, per open batch that the last round could not place,
 	// why, e.g. "No vetted grader for grade 3 science: …".
 	Unmatched []Unmatched `json:"unmatched" bson:"unmatched"`

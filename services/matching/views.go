@@ -5,8 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"go.mongodb.org/mongo-driver/bson"
-
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/services/intake"
@@ -46,8 +44,8 @@ func (s *Service) ForAssignment(ctx context.Context, caller account.User, assign
 	if err != nil {
 		return AssignmentMatching{}, err
 	}
-	var batches []Batch
-	if err := s.findAll(ctx, colBatches, bson.D{{Key: "assignment_id", Value: assignmentID}}, &batches); err != nil {
+	batches, err := s.batchesOf(ctx, st)
+	if err != nil {
 		return AssignmentMatching{}, err
 	}
 	slices.SortFunc(batches, cmpBatch)

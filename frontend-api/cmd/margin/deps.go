@@ -154,7 +154,7 @@ func openMonitored(ctx context.Context, cfg Config, logger *slog.Logger, monitor
 	for _, m := range []struct {
 		name string
 		svc  interface{ Migrate(context.Context) error }
-	}{{"feedback", d.feedback}, {"analytics", d.analytics}, {"payouts", d.payouts}} {
+	}{{"matching", d.matching}, {"feedback", d.feedback}, {"analytics", d.analytics}, {"payouts", d.payouts}} {
 		if err := m.svc.Migrate(ctx); err != nil {
 			return nil, fmt.Errorf("%s migration: %w", m.name, err)
 		}
