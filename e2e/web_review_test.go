@@ -19,7 +19,7 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 	t.Helper()
 	c := reviewSignIn(t, in, email, password)
 	_, list, _ := page(t, c, in, "/teacher/assignments/"+assignmentID)
-	submitted := regexp.MustCompile(`<span class="badge">submitted</span></td>\s*<td><a href="(/teacher/feedback/[^"]+)">Review</a></td>`).FindStringSubmatch(list)
+	submitted := regexp.MustCompile(`Ready for your review</span></td>\s*<td><a href="(/teacher/feedback/[^"]+)" class="review-link">Review</a></td>`).FindStringSubmatch(list)
 	adjudicate := regexp.MustCompile(`<a href="(/teacher/feedback/[^"#]+)#adjudicate"[^>]*>Adjudicate</a>`).FindStringSubmatch(list)
 	if submitted == nil || adjudicate == nil {
 		t.Fatalf("the demo assignment page has no submitted feedback to review (%v) or no Adjudicate link (%v):\n%s", submitted != nil, adjudicate != nil, list)

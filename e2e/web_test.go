@@ -431,8 +431,8 @@ func TestE2EDemo(t *testing.T) {
 	in, d := startDemo(t)
 	tok := in.login(d.Teacher, d.Password)
 	r := in.call("GET", "/teacher/assignments/"+d.AssignmentID, tok, nil)
-	if r.Status != 200 || strings.Count(string(r.Body), `<span class="badge">released</span>`) != 2 {
-		t.Fatalf("the demo assignment page: %d, %d released", r.Status, strings.Count(string(r.Body), `<span class="badge">released</span>`))
+	if r.Status != 200 || strings.Count(string(r.Body), `</span> Released</span>`) != 2 {
+		t.Fatalf("the demo assignment page: %d, %d released", r.Status, strings.Count(string(r.Body), `</span> Released</span>`))
 	}
 	ready, readyLink := 0, ""
 	for _, l := range d.Links {

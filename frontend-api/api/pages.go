@@ -60,6 +60,7 @@ func (s *Server) pageRoutes() {
 	s.handle(get, "/static/*", public, p.static)
 	s.handle(get, "/", public, p.home)
 	s.handle(get, "/signin", public, p.signinPage)
+	p.signupRoutes()
 	s.handle(post, "/signin", public, append(append([]fiber.Handler{p.signinLimited}, s.loginLimits...), p.signin)...)
 	s.handle(post, "/signout", anyone, p.signout)
 	s.handle(post, "/signout/everywhere", anyone, p.signoutEverywhere)
@@ -148,16 +149,28 @@ func (p *pages) fail(c *fiber.Ctx, err error) error {
 	if errors.As(err, &fe) {
 		code, _ = fiberCode(fe)
 	}
+	if code == errs.Unauthenticated && strings.HasPrefix(c.Path(), "/student") {
+		// A student signs in only with their link: a session that ended
+		// (the link was replaced, or the student removed) has nothing to
+		// do with the staff sign-in.
+		code, err = errs.LinkExpired, errs.E(errs.LinkExpired, "This link no longer works; ask your teacher for a new one.")
+	}
 	if code == errs.Unauthenticated && c.Method() == fiber.MethodGet {
 		return c.Redirect("/signin?next="+url.QueryEscape(c.OriginalURL()), fiber.StatusSeeOther)
 	}
 	status := errs.Status(code)
 	msg, heading := "Something went wrong on our side.", "Sorry"
 	var ue *errs.Error
-	switch {
-	case status >= 500:
+	if status >= 500 {
 		rid, _ := c.Locals(requestIDKey).(string)
 		p.s.log.Error("page failed", "request_id", rid, "method", c.Method(), "path", logPath(c), "err", err)
+	}
+	switch {
+	case code == errs.Unavailable && errors.As(err, &ue):
+		// A dependency that is off or down says so (e.g. "Stripe is not
+		// configured on this Margin"), not "something went wrong".
+		msg, heading = ue.Message, "Not available right now"
+	case status >= 500:
 	case errors.As(err, &ue):
 		msg = ue.Message
 	default:
@@ -230,6 +243,7 @@ func (p *pages) renderWith(c *fiber.Ctx, page, title string, d any, pd pageData)
 // link can never put arbitrary text on a page.
 var flashes = map[string]string{
 	"class":       "Class created. Import its roster next.",
+	"welcome":     "Welcome to Margin: your account is ready.",
 	"published":   "Published: Margin is finding graders.",
 	"matched":     "Matching ran; see the graders below.",
 	"approved":    "Feedback approved.",
@@ -277,7 +291,7 @@ func (p *pages) static(c *fiber.Ctx) error {
 func (p *pages) home(c *fiber.Ctx) error {
 	u, ok := c.Locals(userKey).(account.User)
 	if !ok {
-		return see(c, "/signin", "")
+		return p.render(c, "home", "Grading feedback for schools", nil)
 	}
 	return see(c, roleHome(u.Role), "")
 }
@@ -615,6 +629,9 @@ func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 			return nil, err
 		}
 		d["Feedback"] = rows
+		if d["Table"], err = p.feedbackTableFor(ctx, u, a, rows); err != nil {
+			return nil, err
+		}
 		// Turnaround from the batches and the feedback rows already read:
 		// no class summary is computed for it.
 		byBatch := map[string]analytics.BatchTimes{}
@@ -765,6 +782,7 @@ func (p *pages) graderHome(c *fiber.Ctx) error {
 		return err
 	}
 	d["Offers"], d["Tasks"] = offers, tasks
+	d["Names"] = p.graderNamesFor(ctx, u, offers, tasks)
 	if cs, err := p.s.deps.Matching.Calibrations(ctx, u); err == nil {
 		waiting := 0
 		for _, o := range cs {
@@ -904,7 +922,7 @@ func (p *pages) earnings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return p.render(c, "grader_earnings", "Earnings", map[string]any{"View": v})
+	return p.render(c, "grader_earnings", "Earnings", map[string]any{"View": v, "Titles": p.earningTitles(c, v)})
 }
 
 // onboarding starts (or continues) Stripe onboarding and links to it; a
@@ -919,7 +937,7 @@ func (p *pages) onboarding(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return p.render(c, "grader_earnings", "Earnings", map[string]any{"View": v, "OnboardingURL": link})
+	return p.render(c, "grader_earnings", "Earnings", map[string]any{"View": v, "OnboardingURL": link, "Titles": p.earningTitles(c, v)})
 }
 
 func (p *pages) payoutsData(c *fiber.Ctx) (map[string]any, error) {

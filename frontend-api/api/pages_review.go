@@ -217,6 +217,10 @@ func (p *pages) approve(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// "Approve and next" names the next feedback to review.
+	if next := safeNext(c.FormValue("next")); strings.HasPrefix(next, "/teacher/feedback/") {
+		return see(c, next, "approved")
+	}
 	return see(c, "/teacher/assignments/"+esc(f.AssignmentID), "approved")
 }
 

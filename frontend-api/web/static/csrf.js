@@ -5,18 +5,25 @@ export function csrfToken() {
   return m ? m.content : '';
 }
 
-// postJSON posts body as JSON with the session cookie and the CSRF token.
-// It resolves to {ok, status, data}; data is the parsed reply or null.
-export async function postJSON(url, body) {
+// sendJSON sends body as JSON with method, the session cookie and the CSRF
+// token; keepalive lets the request finish while the page unloads. It
+// resolves to {ok, status, data}; data is the parsed reply or null.
+export async function sendJSON(method, url, body, { keepalive = false } = {}) {
   const res = await fetch(url, {
-    method: 'POST',
+    method,
     credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken() },
+    keepalive,
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrfToken() },
     body: JSON.stringify(body),
   });
   let data = null;
   try { data = await res.json(); } catch { /* empty body */ }
   return { ok: res.ok, status: res.status, data };
+}
+
+// postJSON posts body as JSON (see sendJSON).
+export function postJSON(url, body) {
+  return sendJSON('POST', url, body);
 }
 
 // errorLines turns an API error body into sentences to show.
