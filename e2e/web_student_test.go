@@ -18,10 +18,10 @@ type spStudent struct {
 }
 
 var (
-	spWho       = regexp.MustCompile(`<span class="who">([^<]+) \(student\)</span>`)
+	spWho       = regexp.MustCompile(`<span class="who">([^<]+)</span> <span class="role">Student</span>`)
 	spSubLink   = regexp.MustCompile(`href="(/student/submissions/[^"]+)"`)
 	spReflect   = regexp.MustCompile(`action="(/student/feedback/[^"]+/reflect)"`)
-	spLevel     = regexp.MustCompile(`<dt>[^<]+: <strong>([^<]+)</strong></dt>`)
+	spLevel     = regexp.MustCompile(`<span class="crit">[^<]+</span> <strong class="lvl">([^<]+)</strong>`)
 	spTitle     = regexp.MustCompile(`<h1>([^<]+)</h1>`)
 	spClassID   = regexp.MustCompile(`name="class_id" value="([^"]+)"`)
 	spFamilyURL = regexp.MustCompile(`value="https?://[^/"]+(/family\?token=[^"]+)"`)

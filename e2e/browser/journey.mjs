@@ -172,6 +172,9 @@ try {
   assert.equal(await teacher.$eval('#upload-progress', (p) => p.value), 100);
   const outcomes = await teacher.$$eval('#upload-outcomes li', (ls) => ls.map((l) => l.textContent));
   assert.equal(outcomes.filter((o) => /: created/.test(o)).length, 5, outcomes.join('\n'));
+  // The list below shows the new submissions without a reload.
+  assert.equal(await teacher.locator('#submissions-list tbody tr').count(), 5);
+  assert.equal(await teacher.getByText('No submissions yet.').count(), 0);
   await shot(teacher, '01-teacher-upload.png');
 
   step('teacher publishes and finds a grader');

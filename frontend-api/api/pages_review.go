@@ -124,14 +124,20 @@ func (p *pages) reviewData(c *fiber.Ctx, r feedback.Review, a intake.Assignment,
 		}
 		v := &adjudicateView{FirstGrader: names(first.GraderID), SecondGrader: names(second.GraderID), Note: note}
 		for _, cr := range a.Rubric.Criteria {
+			// Where the reads are far apart the teacher starts from no
+			// level, not from the first read's.
+			flagged := slices.Contains(f.Disagreement.Criteria, cr.Key)
 			ch := first.Levels[cr.Key]
+			if flagged {
+				ch = ""
+			}
 			if choice != nil {
 				ch = choice[cr.Key]
 			}
 			v.Rows = append(v.Rows, readRow{
 				Key: cr.Key, Title: cr.Title, Choice: ch, Levels: levelOptions(a.Rubric, cr),
 				First: levelLabel(a.Rubric, first.Levels[cr.Key]), Second: levelLabel(a.Rubric, second.Levels[cr.Key]),
-				Flagged: slices.Contains(f.Disagreement.Criteria, cr.Key),
+				Flagged: flagged,
 			})
 		}
 		d.Adjudicate = v

@@ -115,3 +115,10 @@ for (const f of document.querySelectorAll('form[data-confirm]')) {
     if (!window.confirm(f.dataset.confirm)) e.preventDefault();
   });
 }
+
+// --- share buttons (where the device can share): data-share names the input ---
+for (const b of document.querySelectorAll('button[data-share]')) {
+  if (!navigator.share) continue;
+  b.hidden = false;
+  b.addEventListener('click', () => navigator.share({ title: document.title, url: document.getElementById(b.dataset.share).value }).catch(() => {}));
+}
