@@ -19,7 +19,7 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 	t.Helper()
 	c := reviewSignIn(t, in, email, password)
 	_, list, _ := page(t, c, in, "/teacher/assignments/"+assignmentID)
-	submitted := regexp.MustCompile(`<span class="badge">submitted</span></td>\s*<td><a href="(/teacher/feedback/[^"]+)">Review</a></td>`).FindStringSubmatch(list)
+	submitted := regexp.MustCompile(`Ready for your review</span></td>\s*<td><a href="(/teacher/feedback/[^"]+)" class="review-link">Review</a></td>`).FindStringSubmatch(list)
 	adjudicate := regexp.MustCompile(`<a href="(/teacher/feedback/[^"#]+)#adjudicate"[^>]*>Adjudicate</a>`).FindStringSubmatch(list)
 	if submitted == nil || adjudicate == nil {
 		t.Fatalf("the demo assignment page has no submitted feedback to review (%v) or no Adjudicate link (%v):\n%s", submitted != nil, adjudicate != nil, list)
@@ -119,8 +119,10 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 		t.Fatalf("the flagged criterion %q shows the same level for both reads: %q", row[1], row[2])
 	}
 	adj := reviewForm(t, body, flagged+"/adjudicate")
-	if adj.Get(row[4]) == "" {
-		t.Fatalf("the adjudication form does not default %s to the first read's level: %v", row[4], adj)
+	for _, r := range rows {
+		if adj.Get(r[4]) != "" {
+			t.Fatalf("the adjudication form starts %s, where the reads are far apart, from a level: %v", r[4], adj)
+		}
 	}
 	second := regexp.MustCompile(`<option value="([^"]+)"[^>]*>` + regexp.QuoteMeta(row[3]) + `</option>`).FindStringSubmatch(row[5])
 	if second == nil {
@@ -132,6 +134,11 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 		t.Fatalf("adjudicating with an unknown level: %d\n%s", resp.StatusCode, b)
 	}
 	adj.Set(row[4], second[1])
+	for _, r := range rows[1:] { // every other criterion far apart: the second read too
+		if o := regexp.MustCompile(`<option value="([^"]+)"[^>]*>` + regexp.QuoteMeta(r[3]) + `</option>`).FindStringSubmatch(r[5]); o != nil {
+			adj.Set(r[4], o[1])
+		}
+	}
 	adj.Set("note", "The second read is right about this")
 	resp, _ = postPage(t, c, in, flagged+"/adjudicate", adj)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != flagged+"?done=adjudicated" {
@@ -143,7 +150,7 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 		strings.Contains(body, `id="adjudicate-submit"`) {
 		t.Fatalf("after adjudicating, the page does not show the decision (%s: %s) or still offers the form:\n%s", row[1], row[3], body)
 	}
-	if _, list, _ = page(t, c, in, "/teacher/assignments/"+assignmentID); strings.Contains(list, "reads disagree") {
+	if _, list, _ = page(t, c, in, "/teacher/assignments/"+assignmentID); strings.Contains(strings.ToLower(list), "reads disagree") {
 		t.Fatal("after adjudicating, the assignment page still shows the reads disagreeing")
 	}
 }

@@ -18,10 +18,10 @@ type spStudent struct {
 }
 
 var (
-	spWho       = regexp.MustCompile(`<span class="who">([^<]+) \(student\)</span>`)
+	spWho       = regexp.MustCompile(`<span class="who">([^<]+)</span> <span class="role">Student</span>`)
 	spSubLink   = regexp.MustCompile(`href="(/student/submissions/[^"]+)"`)
 	spReflect   = regexp.MustCompile(`action="(/student/feedback/[^"]+/reflect)"`)
-	spLevel     = regexp.MustCompile(`<dt>[^<]+: <strong>([^<]+)</strong></dt>`)
+	spLevel     = regexp.MustCompile(`<span class="crit">[^<]+</span> <strong class="lvl">([^<]+)</strong>`)
 	spTitle     = regexp.MustCompile(`<h1>([^<]+)</h1>`)
 	spClassID   = regexp.MustCompile(`name="class_id" value="([^"]+)"`)
 	spFamilyURL = regexp.MustCompile(`value="https?://[^/"]+(/family\?token=[^"]+)"`)
@@ -121,7 +121,7 @@ func demoStudentPages(t *testing.T, in *instance, links []string) {
 	// Progress: the assignment and the level, in a table with a chart.
 	resp, body, tok = page(t, a.C, in, "/student/progress")
 	if resp.StatusCode != 200 || !strings.Contains(body, html.EscapeString(title)) || !strings.Contains(body, "<strong>"+html.EscapeString(level)+"</strong>") ||
-		!strings.Contains(body, `<th scope="row">`) || !strings.Contains(body, `src="/student/progress.svg"`) {
+		!strings.Contains(body, `<th scope="row">`) || !strings.Contains(body, `id="progress-chart"`) || !strings.Contains(body, `href="/student/progress.svg"`) {
 		t.Fatalf("%s's progress page: %d, want %q and %q in a table with the chart:\n%s", a.Name, resp.StatusCode, title, level, body)
 	}
 	if r := spGet(t, a.C, in, "/student/progress.svg"); r.StatusCode != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "image/svg+xml") {

@@ -431,8 +431,8 @@ func TestE2EDemo(t *testing.T) {
 	in, d := startDemo(t)
 	tok := in.login(d.Teacher, d.Password)
 	r := in.call("GET", "/teacher/assignments/"+d.AssignmentID, tok, nil)
-	if r.Status != 200 || strings.Count(string(r.Body), `<span class="badge">released</span>`) != 2 {
-		t.Fatalf("the demo assignment page: %d, %d released", r.Status, strings.Count(string(r.Body), `<span class="badge">released</span>`))
+	if r.Status != 200 || strings.Count(string(r.Body), `</span> Released</span>`) != 2 {
+		t.Fatalf("the demo assignment page: %d, %d released", r.Status, strings.Count(string(r.Body), `</span> Released</span>`))
 	}
 	ready, readyLink := 0, ""
 	for _, l := range d.Links {
@@ -538,7 +538,7 @@ func studentRevises(t *testing.T, c *http.Client, in *instance, list string) {
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/student?done=revision" {
 		t.Fatalf("uploading a revision: %d to %q", r.StatusCode, r.Header.Get("Location"))
 	}
-	if _, body, _ := page(t, c, in, "/student"); !strings.Contains(body, "version 2") {
-		t.Fatal("after the revision the student's list does not show version 2")
+	if _, body, _ := page(t, c, in, "/student"); !strings.Contains(body, "version 2 being read") || !strings.Contains(body, "feedback ready on version 1") {
+		t.Fatal("after the revision the student's list does not show version 2 being read beside the feedback on version 1")
 	}
 }

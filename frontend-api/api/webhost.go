@@ -129,3 +129,7 @@ func (s *Server) LTIEnter(c *fiber.Ctx, e lti.Entry) (account.User, error) { ret
 
 // LTISyncLater syncs the class's roster from its LMS in the background.
 func (s *Server) LTISyncLater(classID string) { s.ltiSyncLater(classID) }
+
+// SignupLimit limits sign-ups per address (MARGIN_SIGNUP_PER_IP), as the
+// JSON sign-up route does.
+func (s *Server) SignupLimit() fiber.Handler { return s.signupLimit() }

@@ -27,6 +27,7 @@ func (p *pages) graderHome(c *fiber.Ctx) error {
 		return err
 	}
 	d["Offers"], d["Tasks"] = offers, tasks
+	d["Names"] = p.graderNamesFor(ctx, u, offers, tasks)
 	if cs, err := p.d.Matching.Calibrations(ctx, u); err == nil {
 		waiting := 0
 		for _, o := range cs {
@@ -109,7 +110,7 @@ func (p *pages) earnings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return p.render(c, "grader_earnings", "Earnings", map[string]any{"View": v})
+	return p.render(c, "grader_earnings", "Earnings", map[string]any{"View": v, "Titles": p.earningTitles(c, v)})
 }
 
 // onboarding starts (or continues) Stripe onboarding and links to it; a
@@ -124,7 +125,7 @@ func (p *pages) onboarding(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return p.render(c, "grader_earnings", "Earnings", map[string]any{"View": v, "OnboardingURL": link})
+	return p.render(c, "grader_earnings", "Earnings", map[string]any{"View": v, "OnboardingURL": link, "Titles": p.earningTitles(c, v)})
 }
 
 func (p *pages) renderProfile(c *fiber.Ctx, f profileForm, status matching.VettingStatus, err error) error {

@@ -52,6 +52,7 @@ func Register(s *api.Server) {
 	s.Handle(get, "/static/*", api.Public, p.static)
 	s.Handle(get, "/", api.Public, p.home)
 	s.Handle(get, "/signin", api.Public, p.signinPage)
+	p.signupRoutes()
 	s.Handle(post, "/signin", api.Public, append(append([]fiber.Handler{p.signinLimited}, s.LoginLimits()...), p.signin)...)
 	s.Handle(post, "/signout", api.Anyone, p.signout)
 	s.Handle(post, "/signout/everywhere", api.Anyone, p.signoutEverywhere)
@@ -123,6 +124,13 @@ func (p *pages) gate(c *fiber.Ctx) error {
 // the browser to sign in (and back), anything else renders the error page
 // with its status and sentences.
 func (p *pages) errorPage(c *fiber.Ctx, status int, e api.ErrorJSON) error {
+	if e.Code == errs.Unauthenticated && strings.HasPrefix(c.Path(), "/student") {
+		// A student signs in only with their link: a session that ended
+		// (the link was replaced, or the student removed) has nothing to
+		// do with the staff sign-in.
+		e.Code, e.Message, e.Details = errs.LinkExpired, "This link no longer works; ask your teacher for a new one.", nil
+		status = errs.Status(errs.LinkExpired)
+	}
 	if e.Code == errs.Unauthenticated && c.Method() == fiber.MethodGet {
 		return c.Redirect("/signin?next="+url.QueryEscape(c.OriginalURL()), fiber.StatusSeeOther)
 	}
@@ -144,6 +152,10 @@ func (p *pages) errorPage(c *fiber.Ctx, status int, e api.ErrorJSON) error {
 		heading = "Please sign in"
 	case errs.LinkExpired:
 		heading = "This link no longer works"
+	case errs.Unavailable:
+		// A dependency that is off or down says so (e.g. "Stripe is not
+		// configured on this Margin"), not "something went wrong".
+		heading = "Not available right now"
 	}
 	return p.render(c.Status(status), "error", heading, map[string]string{"Heading": heading, "Message": msg, "RequestID": e.RequestID})
 }
@@ -253,7 +265,7 @@ func (p *pages) static(c *fiber.Ctx) error {
 func (p *pages) home(c *fiber.Ctx) error {
 	u, ok := api.SignedIn(c)
 	if !ok {
-		return see(c, "/signin", "")
+		return p.render(c, "home", "Grading feedback for schools", nil)
 	}
 	return see(c, roleHome(u.Role), "")
 }

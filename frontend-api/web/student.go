@@ -51,7 +51,10 @@ var reflectionNotes = map[string]string{
 type studentWork struct {
 	ID, Title string // ID is the submission's, "" if nothing is handed in
 	Version   int
-	Released  bool
+	Released  bool // the feedback on Version is released
+	// ReleasedVersion is the version whose feedback is released (0: none):
+	// below Version while a revision is being read.
+	ReleasedVersion int
 }
 
 // studentHome lists the class's assignments with the student's work: the
@@ -68,15 +71,19 @@ func (p *pages) studentHome(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	released := map[string]bool{}
+	released := map[string]int{}
 	for _, w := range work {
-		released[w.SubmissionID] = w.Released
+		if w.Released {
+			released[w.SubmissionID] = w.Version
+		}
 	}
 	out := []studentWork{}
 	for _, it := range items {
 		line := studentWork{ID: it.SubmissionID, Title: it.Title, Version: it.Version}
 		if it.SubmissionID != "" {
-			line.Released = released[it.SubmissionID]
+			// A revision reads "being read" until its own feedback is out.
+			line.ReleasedVersion = released[it.SubmissionID]
+			line.Released = line.ReleasedVersion > 0 && line.ReleasedVersion >= it.Version
 		}
 		out = append(out, line)
 	}

@@ -214,6 +214,9 @@ func (p *pages) assignmentData(c *fiber.Ctx) (map[string]any, error) {
 			return nil, err
 		}
 		d["Feedback"] = rows
+		if d["Table"], err = p.feedbackTableFor(ctx, u, a, rows); err != nil {
+			return nil, err
+		}
 		// Turnaround from the batches and the feedback rows already read:
 		// no class summary is computed for it.
 		byBatch := map[string]analytics.BatchTimes{}
@@ -434,14 +437,20 @@ func (p *pages) reviewData(c *fiber.Ctx, r feedback.Review, a intake.Assignment,
 		}
 		v := &adjudicateView{FirstGrader: names(first.GraderID), SecondGrader: names(second.GraderID), Note: note}
 		for _, cr := range a.Rubric.Criteria {
+			// Where the reads are far apart the teacher starts from no
+			// level, not from the first read's.
+			flagged := slices.Contains(f.Disagreement.Criteria, cr.Key)
 			ch := first.Levels[cr.Key]
+			if flagged {
+				ch = ""
+			}
 			if choice != nil {
 				ch = choice[cr.Key]
 			}
 			v.Rows = append(v.Rows, readRow{
 				Key: cr.Key, Title: cr.Title, Choice: ch, Levels: levelOptions(a.Rubric, cr),
 				First: levelLabel(a.Rubric, first.Levels[cr.Key]), Second: levelLabel(a.Rubric, second.Levels[cr.Key]),
-				Flagged: slices.Contains(f.Disagreement.Criteria, cr.Key),
+				Flagged: flagged,
 			})
 		}
 		d.Adjudicate = v
@@ -494,6 +503,10 @@ func (p *pages) approve(c *fiber.Ctx) error {
 	f, err := p.d.Feedback.Approve(c.UserContext(), api.Caller(c), api.Param(c, "id"))
 	if err != nil {
 		return err
+	}
+	// "Approve and next" names the next feedback to review.
+	if next := api.SafeNext(c.FormValue("next")); strings.HasPrefix(next, "/teacher/feedback/") {
+		return see(c, next, "approved")
 	}
 	return see(c, "/teacher/assignments/"+esc(f.AssignmentID), "approved")
 }

@@ -11,23 +11,38 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/marginschool/margin/pkg/errs"
 )
 
 // levelColors run from light to dark so that a stacked bar reads in order
-// even on a black-and-white printout; they are the ColorBrewer "Blues".
+// even on a black-and-white printout, and tell the levels apart for
+// colour-blind readers too: the viridis palette (yellow, green, teal, blue,
+// purple).
 var levelColors = []color.RGBA{
-	{0xde, 0xeb, 0xf7, 0xff}, {0x9e, 0xca, 0xe1, 0xff}, {0x42, 0x92, 0xc6, 0xff},
-	{0x08, 0x51, 0x9c, 0xff}, {0x08, 0x30, 0x6b, 0xff},
+	{0xfd, 0xe7, 0x25, 0xff}, {0x5e, 0xc9, 0x62, 0xff}, {0x21, 0x91, 0x8c, 0xff},
+	{0x3b, 0x52, 0x8b, 0xff}, {0x44, 0x01, 0x54, 0xff},
 }
 
+// levelColor is the colour of level i (0 the lowest) of k: spread over the
+// whole palette, so that four levels are as far apart as they can be.
 func levelColor(i, k int) color.Color {
-	if k <= len(levelColors) {
-		return levelColors[i+len(levelColors)-k]
+	switch {
+	case k == 1:
+		return levelColors[len(levelColors)/2]
+	case k <= len(levelColors):
+		return levelColors[(i*(len(levelColors)-1)+(k-1)/2)/(k-1)]
 	}
 	return plotutil.Color(i)
+}
+
+// sans sets every text of p in a sans-serif face, as the pages are.
+func sans(p *plot.Plot) {
+	for _, t := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle, &p.X.Tick.Label, &p.Y.Tick.Label, &p.Legend.TextStyle} {
+		t.Font.Variant = "Sans"
+	}
 }
 
 // LevelsChart draws the summary's levels per criterion as an SVG stacked
@@ -36,6 +51,7 @@ func levelColor(i, k int) color.Color {
 // drawn with gonum/plot in black text on white, for print.
 func LevelsChart(s Summary) ([]byte, error) {
 	p := plot.New()
+	sans(p)
 	p.Title.Text = "Levels per criterion: " + s.Title
 	p.Y.Label.Text = "Students"
 	p.Legend.Top = true
@@ -93,6 +109,7 @@ func LevelsChart(s Summary) ([]byte, error) {
 // y the level as a share of the scale (0 lowest, 1 highest).
 func ProgressChart(pr Progress) ([]byte, error) {
 	p := plot.New()
+	sans(p)
 	p.Title.Text = "Progress: " + pr.Student
 	p.Y.Label.Text = "Level (share of the scale)"
 	// Head room above 1 for the legend; ticks stay on 0..1.

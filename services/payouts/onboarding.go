@@ -46,7 +46,7 @@ func (o Onboarding) withState() Onboarding {
 	return o
 }
 
-var errStripeOff = errs.E(errs.Unavailable, "Payouts are not set up on this Margin: Stripe is not configured.")
+var errStripeOff = errs.E(errs.Unavailable, "Stripe is not configured on this Margin, so payouts cannot be set up or sent yet; ask the person who runs it to add a Stripe key.")
 
 // stripeErr turns a Stripe failure into an error for the user.
 func stripeErr(err error, what string) error {

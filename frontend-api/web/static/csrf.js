@@ -5,13 +5,14 @@ export function csrfToken() {
   return m ? m.content : '';
 }
 
-// sendJSON sends body as JSON with the given method, the session cookie
-// and the CSRF token. It resolves to {ok, status, data}; data is the
-// parsed reply or null.
-export async function sendJSON(method, url, body) {
+// sendJSON sends body as JSON with method, the session cookie and the CSRF
+// token; keepalive lets the request finish while the page unloads. It
+// resolves to {ok, status, data}; data is the parsed reply or null.
+export async function sendJSON(method, url, body, { keepalive = false } = {}) {
   const res = await fetch(url, {
     method,
     credentials: 'same-origin',
+    keepalive,
     headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrfToken() },
     body: JSON.stringify(body),
   });
@@ -20,8 +21,10 @@ export async function sendJSON(method, url, body) {
   return { ok: res.ok, status: res.status, data };
 }
 
-// postJSON posts body as JSON (sendJSON).
-export const postJSON = (url, body) => sendJSON('POST', url, body);
+// postJSON posts body as JSON (see sendJSON).
+export function postJSON(url, body) {
+  return sendJSON('POST', url, body);
+}
 
 // errorLines turns an API error body into sentences to show.
 export function errorLines(data) {

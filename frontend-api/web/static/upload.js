@@ -1,7 +1,8 @@
 // Submissions upload: drag and drop (or choose) files or a ZIP; the files
 // go to POST /api/v1/assignments/{id}/submissions with XMLHttpRequest so
 // that a progress bar can follow the upload, and each file's outcome is
-// listed when the server answers.
+// listed when the server answers; the submissions list below is then
+// drawn again.
 import { csrfToken, errorLines } from './csrf.js';
 
 const form = document.getElementById('upload');
@@ -13,6 +14,19 @@ if (form) {
 
   const show = (p) => { bar.value = p; bar.textContent = `${p}%`; pct.textContent = `${p}%`; };
   const line = (text, cls) => { const li = document.createElement('li'); li.textContent = text; if (cls) li.className = cls; list.append(li); };
+
+  // refreshList draws the submissions list again as the server has it
+  // now, so that it never says "No submissions yet" under the files just
+  // uploaded.
+  async function refreshList() {
+    try {
+      const r = await fetch(window.location.pathname, { credentials: 'same-origin' });
+      if (!r.ok) return;
+      const fresh = new DOMParser().parseFromString(await r.text(), 'text/html').getElementById('submissions-list');
+      const now = document.getElementById('submissions-list');
+      if (fresh && now) now.replaceWith(document.adoptNode(fresh));
+    } catch { /* the list stays as it was; a reload shows it */ }
+  }
 
   function send(files) {
     if (!files.length) { line('Choose at least one file.', 'rejected'); return; }
@@ -37,13 +51,7 @@ if (form) {
           line(`${o.file}: ${o.status.replace('_', ' ')}${who}${why}${warn}`, o.flag ? 'flagged' : o.status);
         }
         line(`Upload finished: ${data.counts.files} files${data.counts.flagged ? `, ${data.counts.flagged} held back for you to check` : ''}.`, 'done');
-        const li = document.createElement('li');
-        const a = document.createElement('a');
-        a.href = window.location.pathname;
-        a.textContent = 'Show them in the submissions list';
-        li.append(a);
-        list.append(li);
-        form.dataset.state = 'done';
+        refreshList().finally(() => { form.dataset.state = 'done'; });
       } else {
         for (const m of errorLines(data)) line(m, 'rejected');
         form.dataset.state = 'failed';
