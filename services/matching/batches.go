@@ -178,15 +178,18 @@ func (s *Service) status(ctx context.Context, assignmentID string) (Status, erro
 // it whole), and each revision of a graded version in a batch of its own
 // that prefers the grader of the earlier version. Versions are recorded in
 // the assignment's status after their batch exists, so a crash between the
-// two only repeats an idempotent insert.
-func (s *Service) ensureBatches(ctx context.Context, a intake.Assignment) error {
+// two only repeats an idempotent insert. stale reports that the status
+// lists unmatched batches, which the round must rewrite even when the
+// assignment has no open batch now.
+func (s *Service) ensureBatches(ctx context.Context, a intake.Assignment) (stale bool, err error) {
 	st, err := s.status(ctx, a.ID)
 	if err != nil {
-		return err
+		return false, err
 	}
+	stale = len(st.Unmatched) > 0
 	rows, err := s.intake.Rows(ctx, a.ID)
 	if err != nil {
-		return err
+		return stale, err
 	}
 	var fresh []Item
 	set := bson.D{}
@@ -203,25 +206,25 @@ func (s *Service) ensureBatches(ctx context.Context, a intake.Assignment) error 
 		if known == 0 {
 			fresh = append(fresh, it)
 		} else if err := s.reviseBatch(ctx, a, it, intake.VersionID(sub, known)); err != nil {
-			return err
+			return stale, err
 		}
 		set = append(set, bson.E{Key: "versions." + mongostore.FieldKey(r.StudentID), Value: r.Version})
 	}
 	if len(fresh) > 0 {
 		b, err := s.newBatch(ctx, a, First, fresh)
 		if err != nil {
-			return err
+			return stale, err
 		}
 		if err := s.insertBatch(ctx, b); err != nil {
-			return err
+			return stale, err
 		}
 	}
 	if len(set) == 0 {
-		return nil
+		return stale, nil
 	}
 	set = append(set, bson.E{Key: "updated_at", Value: s.stamp()})
 	_, err = s.c(colStatus).UpdateOne(ctx, bson.D{{Key: "_id", Value: a.ID}}, bson.D{{Key: "$set", Value: set}}, options.Update().SetUpsert(true))
-	return errs.Wrap(err, "record batched versions")
+	return stale, errs.Wrap(err, "record batched versions")
 }
 
 // reviseBatch opens a first-reader batch for a revised version, preferring

@@ -102,10 +102,17 @@ func (s *Service) round(ctx context.Context) (Round, error) {
 	}
 	touched := map[string]bool{}
 	for _, a := range assignments {
-		if err := s.ensureBatches(ctx, a); err != nil {
+		stale, err := s.ensureBatches(ctx, a)
+		if err != nil {
 			return rd, err
 		}
-		touched[a.ID] = true
+		// An assignment's status is rewritten only when this round says
+		// something new about it: it has open batches, or its last word
+		// (unmatched batches) no longer holds. Most open assignments of a
+		// school year have neither.
+		if stale {
+			touched[a.ID] = true
+		}
 	}
 	var batches []Batch
 	if err := s.findAll(ctx, colBatches, bson.D{{Key: "state", Value: BatchOpen}}, &batches); err != nil {

@@ -179,14 +179,14 @@ func benchSchoolCmd(ctx context.Context, cfg Config, args []string, stdout, stde
 // function that closes everything, which the caller must call.
 func openBench(ctx context.Context, cfg Config, o benchOptions, stdout, stderr io.Writer) (_ *bench, _ *slog.Logger, done func(), err error) {
 	var closers []func()
-	done = func() {
+	closeAll := func() {
 		for _, c := range slices.Backward(closers) {
 			c()
 		}
 	}
 	defer func() {
 		if err != nil {
-			done()
+			closeAll() // not done: a failed return has set it to nil
 		}
 	}()
 	logf := func(format string, args ...any) {
@@ -209,7 +209,7 @@ func openBench(ctx context.Context, cfg Config, o benchOptions, stdout, stderr i
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if mock != nil {
+	if mock != nil && closeMock != nil {
 		closers = append(closers, closeMock)
 		cfg.Payouts.StripeSecretKey, cfg.Payouts.StripeAPIBase = "sk_test_bench", mock.URL
 	}
@@ -249,7 +249,7 @@ func openBench(ctx context.Context, cfg Config, o benchOptions, stdout, stderr i
 	if err := b.sc.submissionIDs(ctx, d.intake); err != nil {
 		return nil, nil, nil, err
 	}
-	return b, logger, done, nil
+	return b, logger, closeAll, nil
 }
 
 // bench holds what the measurements share.

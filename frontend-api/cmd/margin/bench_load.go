@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,8 +61,8 @@ type loadResult struct {
 // --duration: students reading their home, feedback and progress; graders
 // opening their workspace and autosaving every 2–5 s; teachers on the
 // assignment page, the class summary and the data wall; teachers uploading
-// small files. Each user waits 1–3 s between requests, as a person reading
-// a page would (graders: their autosave interval). It reports, per kind of
+// small files. Each user waits 1–3 s before each request, as a person reading
+// a page would (graders: their autosave interval), the first included. It reports, per kind of
 // request, the count, errors, timeouts and p50/p95/p99, and the server's
 // peak RSS. It fails if any request failed or timed out.
 func benchLoadCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
@@ -181,7 +182,7 @@ func (b *bench) loadUsers(ctx context.Context, lo loadOptions) ([]loadUser, erro
 		}
 		sub := c.subs[a][st.StudentID]
 		users = append(users, loadUser{func(ctx context.Context, b *bench, rec *loadRecorder, r *rand.Rand, deadline time.Time) {
-			for i := 0; until(ctx, deadline, r, time.Second, 3*time.Second, i > 0); i++ {
+			for i := 0; until(ctx, deadline, r, time.Second, 3*time.Second, true); i++ {
 				switch i % 3 {
 				case 0:
 					rec.do("student_home_page", func() error { return b.call(ctx, http.MethodGet, "/student", tok, nil, nil) })
@@ -206,7 +207,7 @@ func (b *bench) loadUsers(ctx context.Context, lo loadOptions) ([]loadUser, erro
 		}
 		users = append(users, loadUser{func(ctx context.Context, b *bench, rec *loadRecorder, r *rand.Rand, deadline time.Time) {
 			var w feedback.Workspace
-			for i := 0; until(ctx, deadline, r, 2*time.Second, 5*time.Second, i > 0); i++ {
+			for i := 0; until(ctx, deadline, r, 2*time.Second, 5*time.Second, true); i++ {
 				if i%10 == 0 { // opens the task again now and then, as after a break
 					rec.do("grader_workspace_open", func() error {
 						return b.call(ctx, http.MethodGet, "/api/v1/grader/tasks/"+t.id+"/workspace", tok, nil, &w)
@@ -236,7 +237,7 @@ func (b *bench) loadUsers(ctx context.Context, lo loadOptions) ([]loadUser, erro
 			return nil, err
 		}
 		users = append(users, loadUser{func(ctx context.Context, b *bench, rec *loadRecorder, r *rand.Rand, deadline time.Time) {
-			for i := 0; until(ctx, deadline, r, time.Second, 3*time.Second, i > 0); i++ {
+			for i := 0; until(ctx, deadline, r, time.Second, 3*time.Second, true); i++ {
 				switch i % 3 {
 				case 0:
 					rec.do("teacher_assignment_page", func() error { return b.call(ctx, http.MethodGet, "/teacher/assignments/"+a, tok, nil, nil) })
@@ -256,7 +257,7 @@ func (b *bench) loadUsers(ctx context.Context, lo loadOptions) ([]loadUser, erro
 	for k := range lo.Uploaders {
 		teacher := b.sc.teachers[k%len(b.sc.teachers)]
 		grade := 10
-		cl, err := b.d.intake.CreateClass(ctx, teacher, intake.ClassInput{Name: fmt.Sprintf("Load upload %d", k+1), Subject: "english", GradeLevel: &grade})
+		cl, err := b.d.intake.CreateClass(ctx, teacher, intake.ClassInput{Name: fmt.Sprintf("%s %d", benchLoadClass, k+1), Subject: "english", GradeLevel: &grade})
 		if err != nil {
 			return nil, err
 		}
@@ -275,7 +276,7 @@ func (b *bench) loadUsers(ctx context.Context, lo loadOptions) ([]loadUser, erro
 			return nil, err
 		}
 		users = append(users, loadUser{func(ctx context.Context, b *bench, rec *loadRecorder, r *rand.Rand, deadline time.Time) {
-			for i := 0; until(ctx, deadline, r, time.Second, 3*time.Second, i > 0); i++ {
+			for i := 0; until(ctx, deadline, r, time.Second, 3*time.Second, true); i++ {
 				st := c.students[i%len(c.students)]
 				text := essay(r, st.Name(), 1000+r.IntN(3000))
 				rec.do("upload_small_file", func() error { return b.uploadOne(ctx, tok, a, st, text) })
@@ -322,8 +323,10 @@ func (b *bench) uploadOne(ctx context.Context, token, assignmentID string, st in
 }
 
 // until waits a random time in [lo, hi) when wait is set (a person reading
-// the page) and reports whether the user should make another request: the
-// deadline has not passed and ctx is live.
+// the page; before the first request too, so that users arrive spread over
+// the first seconds rather than all in one instant) and reports whether
+// the user should make another request: the deadline has not passed and
+// ctx is live.
 func until(ctx context.Context, deadline time.Time, r *rand.Rand, lo, hi time.Duration, wait bool) bool {
 	if wait {
 		t := time.NewTimer(lo + time.Duration(r.Int64N(int64(hi-lo))))
@@ -399,8 +402,8 @@ type server struct {
 }
 
 // startServer starts this binary's `serve` on dir and a free port, with
-// payouts off and warnings only in its log (to stderr), and waits until it
-// is ready.
+// the environment's MARGIN_* settings but payouts off, the embedded store
+// and warnings only in its log (to stderr), and waits until it is ready.
 func startServer(ctx context.Context, dir string, stderr io.Writer) (*server, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -413,12 +416,11 @@ func startServer(ctx context.Context, dir string, stderr io.Writer) (*server, er
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(exe, "serve")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MARGIN_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "MARGIN_DATA_DIR="+dir, "MARGIN_ADDR="+addr, "MARGIN_LOG_LEVEL=warn", "MARGIN_PAYOUTS_SCHEDULE=off")
+	// The environment's settings (MARGIN_MATCHING_INTERVAL, say) apply,
+	// except where the server must be the bench's: its data, its address,
+	// warnings only, no scheduled payout run, the embedded store and S3.
+	cmd.Env = append(os.Environ(), "MARGIN_DATA_DIR="+dir, "MARGIN_TMP_DIR="+filepath.Join(dir, "tmp"), "MARGIN_ADDR="+addr,
+		"MARGIN_LOG_LEVEL=warn", "MARGIN_PAYOUTS_SCHEDULE=off", "MARGIN_MONGODB_URI=", "MARGIN_S3_ENDPOINT=")
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -224,7 +224,7 @@ func (b *bench) versusRaw(ctx context.Context, ours measureResult, name string, 
 
 // jobs measures the heavy work against its raw equivalent.
 func (b *bench) jobs(ctx context.Context) error {
-	for _, job := range []func(context.Context) (measureResult, error){b.concurrentReads, b.ingest, b.payoutRun} {
+	for _, job := range []func(context.Context) (measureResult, error){b.concurrentReads, b.ingest, b.payoutRun, b.matchingPass} {
 		start := time.Now()
 		res, err := job(ctx)
 		if err != nil {
@@ -377,6 +377,21 @@ func (b *bench) ingest(ctx context.Context) (measureResult, error) {
 	raw := time.Since(start)
 	return b.withProfile(ctx, measureResult{Measure: fmt.Sprintf("class_ingest_%d_files", size), Kind: "job", P50: ms(ours), P95: ms(ours), RawMS: ptr(ms(raw)), Ratio: ptr(float64(ours) / float64(raw)),
 		Samples: 1, Note: fmt.Sprintf("one ZIP of %s through an upload batch; raw: S3 put + extraction of each file", bytesText(int64(len(zip))))}, ops, "file", size), nil
+}
+
+// matchingPass times one pass of matching's background loop (Tick: offer
+// expiries, interrupted accepts, leases near due dates, a round) over the
+// whole school; on the embedded store it holds the one connection, so
+// every request waits for what it reads.
+func (b *bench) matchingPass(ctx context.Context) (measureResult, error) {
+	start := time.Now()
+	ops, err := b.rec.record(func() error { return b.d.matching.Tick(ctx) })
+	if err != nil {
+		return measureResult{}, fmt.Errorf("bench: matching pass: %w", err)
+	}
+	took := time.Since(start)
+	return b.withProfile(ctx, measureResult{Measure: "matching_pass", Kind: "job", P50: ms(took), P95: ms(took), Samples: 1,
+		Note: "one pass of the matching loop, which runs every MARGIN_MATCHING_INTERVAL"}, ops, "pass", 1), nil
 }
 
 // payoutRun pays every grader with earnings in one run against stripe-mock;

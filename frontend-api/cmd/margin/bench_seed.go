@@ -35,6 +35,7 @@ const (
 	benchPriceCents        = int64(800)
 	benchWebhookSecret     = "whsec_bench"
 	benchIngestClass       = "Ingest bench" // the class the ingest job creates
+	benchLoadClass         = "Load upload"  // the classes bench load's uploaders create
 )
 
 // benchSchool is the school the bench built, for the measurements.
@@ -520,7 +521,7 @@ func loadSchool(ctx context.Context, d *deps, o *benchOptions) (*benchSchool, er
 			return nil, err
 		}
 		for _, cl := range cls {
-			if cl.Name == benchIngestClass {
+			if cl.Name == benchIngestClass || strings.HasPrefix(cl.Name, benchLoadClass) {
 				continue
 			}
 			c := &benchClass{Class: cl, teacher: t}
