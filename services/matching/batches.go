@@ -85,9 +85,13 @@ func (s *Service) newBatch(ctx context.Context, a intake.Assignment, reader Read
 }
 
 // insertBatch stores a new batch, first listing it in its assignment's
-// status (Status.BatchIDs); a batch that already exists is left as it is.
+// status (Status.BatchIDs) and among the active batches (markActive); a
+// batch that already exists is left as it is.
 func (s *Service) insertBatch(ctx context.Context, b Batch) error {
 	if err := s.listBatches(ctx, b.AssignmentID, b.ID); err != nil {
+		return err
+	}
+	if err := s.markActive(ctx, true, b.ID); err != nil {
 		return err
 	}
 	if _, err := s.c(colBatches).InsertOne(ctx, b); err != nil && !mongostore.IsDuplicateKey(err) {
@@ -111,6 +115,68 @@ func (s *Service) listBatches(ctx context.Context, assignmentID string, ids ...s
 	return errs.Wrap(err, "list batch")
 }
 
+// activeID is the _id of the document in colActive that lists the batches
+// not yet done (ids.<FieldKey(id)>), so that the background loop reads
+// the batches in flight by _id instead of scanning every batch of the
+// school for a state. A batch is listed before it is inserted and unlisted
+// after it is done; one listed but done or missing is skipped (and
+// unlisted) by activeBatches.
+const activeID = "batches"
+
+// markActive lists (on) or unlists batch IDs among the active batches.
+func (s *Service) markActive(ctx context.Context, on bool, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	fields := bson.D{}
+	for _, id := range ids {
+		fields = append(fields, bson.E{Key: "ids." + mongostore.FieldKey(id), Value: true})
+	}
+	op := "$set"
+	if !on {
+		op = "$unset"
+	}
+	_, err := s.c(colActive).UpdateOne(ctx, bson.D{{Key: "_id", Value: activeID}}, bson.D{{Key: op, Value: fields}}, options.Update().SetUpsert(true))
+	return errs.Wrap(err, "list active batch")
+}
+
+// activeBatches returns the batches in state, read by _id from the list of
+// active batches.
+func (s *Service) activeBatches(ctx context.Context, state BatchState) ([]Batch, error) {
+	var doc struct {
+		IDs map[string]bool `bson:"ids"`
+	}
+	err := s.findByID(ctx, colActive, activeID, "active batches", &doc)
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	ids := make([]string, 0, len(doc.IDs))
+	for k := range doc.IDs {
+		ids = append(ids, mongostore.UnFieldKey(k))
+	}
+	byID, err := mongostore.GetMany(ctx, s.c(colBatches), ids, func(b Batch) string { return b.ID })
+	if err != nil {
+		return nil, err
+	}
+	var gone []string
+	var batches []Batch
+	for _, id := range ids {
+		b, ok := byID[id]
+		switch {
+		case !ok || b.State == BatchDone:
+			if ok { // a batch inserted by a crashed process may yet appear: keep missing ones
+				gone = append(gone, id)
+			}
+		case b.State == state:
+			batches = append(batches, b)
+		}
+	}
+	if err := s.markActive(ctx, false, gone...); err != nil {
+		return nil, err
+	}
+	return batches, nil
+}
+
 // batchesOf returns the assignment's batches, read by _id from the list in
 // its status.
 func (s *Service) batchesOf(ctx context.Context, st Status) ([]Batch, error) {
@@ -129,22 +195,30 @@ func (s *Service) batchesOf(ctx context.Context, st Status) ([]Batch, error) {
 	return out, nil
 }
 
-// Migrate lists the batches made before Status.BatchIDs existed in their
-// assignments' statuses: one scan of the batches, once (a marker in the
-// status collection says it is done).
+// Migrate lists the batches made before the lists existed in their
+// assignments' statuses and, those not done, among the active batches:
+// one scan of the batches, once (a marker in the status collection says it
+// is done).
 func (s *Service) Migrate(ctx context.Context) error {
-	const marker = "migration:batch_ids"
+	const marker = "migration:batch_lists"
 	n, err := s.c(colStatus).CountDocuments(ctx, bson.D{{Key: "_id", Value: marker}})
 	if err != nil || n > 0 {
 		return errs.Wrap(err, "read migrations")
 	}
-	batches, err := mongostore.FindAll[Batch](ctx, s.c(colBatches), bson.D{}, options.Find().SetProjection(bson.D{{Key: "assignment_id", Value: 1}}))
+	batches, err := mongostore.FindAll[Batch](ctx, s.c(colBatches), bson.D{}, options.Find().SetProjection(bson.D{{Key: "assignment_id", Value: 1}, {Key: "state", Value: 1}}))
 	if err != nil {
 		return err
 	}
 	byAssignment := map[string][]string{}
+	var active []string
 	for _, b := range batches {
 		byAssignment[b.AssignmentID] = append(byAssignment[b.AssignmentID], b.ID)
+		if b.State != BatchDone {
+			active = append(active, b.ID)
+		}
+	}
+	if err := s.markActive(ctx, true, active...); err != nil {
+		return err
 	}
 	for a, ids := range byAssignment {
 		if err := s.listBatches(ctx, a, ids...); err != nil {
@@ -319,6 +393,9 @@ func (s *Service) split(ctx context.Context, b Batch, sizes []int) ([]Batch, err
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: BatchDone}, {Key: "split", Value: true}, {Key: "updated_at", Value: s.stamp()}}}})
 	if err != nil {
 		return nil, errs.Wrap(err, "close split batch")
+	}
+	if err := s.markActive(ctx, false, b.ID); err != nil {
+		return nil, err
 	}
 	if res.ModifiedCount == 0 {
 		return nil, errs.E(errs.Conflict, "The batch changed while it was being split.")

@@ -80,8 +80,8 @@ func (s *Service) expireOffers(ctx context.Context) error {
 // repairAccepts finishes accepts whose offer was closed but whose batch was
 // not marked accepted (the process stopped between the two).
 func (s *Service) repairAccepts(ctx context.Context) error {
-	var batches []Batch
-	if err := s.findAll(ctx, colBatches, bson.D{{Key: "state", Value: BatchOffered}}, &batches); err != nil {
+	batches, err := s.activeBatches(ctx, BatchOffered)
+	if err != nil {
 		return err
 	}
 	for _, b := range batches {
@@ -104,8 +104,8 @@ func (s *Service) repairAccepts(ctx context.Context) error {
 // freed) in a new open batch without that grader. Submitted work stays
 // credited to its grader.
 func (s *Service) reclaim(ctx context.Context) error {
-	var batches []Batch
-	if err := s.findAll(ctx, colBatches, bson.D{{Key: "state", Value: BatchAccepted}}, &batches); err != nil {
+	batches, err := s.activeBatches(ctx, BatchAccepted)
+	if err != nil {
 		return err
 	}
 	now := s.stamp()
@@ -173,5 +173,8 @@ func (s *Service) takeBack(ctx context.Context, b Batch, items []Item) error {
 func (s *Service) setBatchState(ctx context.Context, id string, from, to BatchState) error {
 	_, err := mongostore.UpdateIf(ctx, s.c(colBatches), bson.D{{Key: "_id", Value: id}, {Key: "state", Value: from}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: to}, {Key: "updated_at", Value: s.stamp()}}}})
+	if err == nil && to == BatchDone {
+		return s.markActive(ctx, false, id)
+	}
 	return errs.Wrap(err, "set batch state")
 }

@@ -114,8 +114,8 @@ func (s *Service) round(ctx context.Context) (Round, error) {
 			touched[a.ID] = true
 		}
 	}
-	var batches []Batch
-	if err := s.findAll(ctx, colBatches, bson.D{{Key: "state", Value: BatchOpen}}, &batches); err != nil {
+	batches, err := s.activeBatches(ctx, BatchOpen)
+	if err != nil {
 		return rd, err
 	}
 	slices.SortFunc(batches, func(a, b Batch) int { return cmpBatch(a, b) })

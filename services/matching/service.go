@@ -89,6 +89,7 @@ const (
 	colOffers   = "offers"           // _id: "<batch id>:o<n>"
 	colTasks    = "grading_tasks"    // _id: TaskID
 	colStatus   = "matching_status"  // _id: assignment ID
+	colActive   = "matching_active"  // _id: "batches": the batches not yet done
 	colRounds   = "matching_rounds"  // _id: round ID
 	colLeases   = "matching_leases"  // _id: loop name
 	colHistory  = "matching_history" // _id: "<teacher id>:<grader id>": continuity

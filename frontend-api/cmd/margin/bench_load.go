@@ -183,7 +183,7 @@ func (b *bench) loadUsers(ctx context.Context, lo loadOptions) ([]loadUser, erro
 		sub := c.subs[a][st.StudentID]
 		users = append(users, loadUser{func(ctx context.Context, b *bench, rec *loadRecorder, r *rand.Rand, deadline time.Time) {
 			for i := 0; until(ctx, deadline, r, time.Second, 3*time.Second, true); i++ {
-				switch i % 3 {
+				switch (i + k) % 3 { // users start on different pages
 				case 0:
 					rec.do("student_home_page", func() error { return b.call(ctx, http.MethodGet, "/student", tok, nil, nil) })
 				case 1:
@@ -238,7 +238,7 @@ func (b *bench) loadUsers(ctx context.Context, lo loadOptions) ([]loadUser, erro
 		}
 		users = append(users, loadUser{func(ctx context.Context, b *bench, rec *loadRecorder, r *rand.Rand, deadline time.Time) {
 			for i := 0; until(ctx, deadline, r, time.Second, 3*time.Second, true); i++ {
-				switch i % 3 {
+				switch (i + k) % 3 { // users start on different pages
 				case 0:
 					rec.do("teacher_assignment_page", func() error { return b.call(ctx, http.MethodGet, "/teacher/assignments/"+a, tok, nil, nil) })
 				case 1:

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func TestBenchSchool(t *testing.T) {
 		"grader_workspace_open_autosave": "request", "student_feedback_read": "request", "class_summary": "request",
 		"class_summary_vs_scan": "job", "class_data_wall": "request", "class_data_wall_vs_scan": "job",
 		"admin_school_totals": "request", "student_feedback_reads_32_clients": "job", "class_ingest_10_files": "job",
-		"payout_run": "job", "whole_run": "job",
+		"payout_run": "job", "matching_pass": "job", "whole_run": "job",
 	}
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
@@ -125,6 +126,54 @@ func TestPercentile(t *testing.T) {
 	} {
 		if got := percentile(tc.in, tc.p); got != tc.want {
 			t.Errorf("percentile(%v, %d) = %v, want %v", tc.in, tc.p, got, tc.want)
+		}
+	}
+}
+
+// TestMain lets this test binary stand in for margin itself when bench load
+// starts `serve` as a child process (os.Executable is the test binary).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestBenchLoad runs a short load against a real serve process on a small
+// school: every kind of request is made, none fails, and the report is one
+// JSON line per kind and a total with the server's peak RSS.
+func TestBenchLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a school and starts a server")
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "load", "--students", "10", "--assignments", "1", "--duration", "8s", "--student-users", "3",
+		"--grader-users", "1", "--teacher-users", "2", "--uploaders", "1", "--json", "--dir", t.TempDir()}
+	if err := run(context.Background(), args, nil, &stdout, &stderr); err != nil {
+		t.Fatalf("bench load: %v\n%s", err, stderr.String())
+	}
+	kinds := map[string]bool{}
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		var r loadResult
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			continue // the seeding's line
+		}
+		if r.Kind == "total" && (r.PeakRSS <= 0 || r.Count == 0) {
+			t.Errorf("total: %+v", r)
+		}
+		if r.Kind == "load" {
+			kinds[r.Measure] = true
+		}
+		if r.Errors > 0 || r.Timeouts > 0 {
+			t.Errorf("%s: %d errors, %d timeouts: %s", r.Measure, r.Errors, r.Timeouts, r.Error)
+		}
+	}
+	for _, k := range []string{"student_home_page", "student_feedback_read", "student_progress", "grader_autosave", "grader_workspace_open",
+		"teacher_assignment_page", "class_summary", "class_data_wall", "upload_small_file"} {
+		if !kinds[k] {
+			t.Errorf("no %s requests in 8 s", k)
 		}
 	}
 }
