@@ -68,6 +68,9 @@ type loadResult struct {
 func benchLoadCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
 	var o benchOptions
 	var lo loadOptions
+	// The server's log is copied into stderr by another goroutine while the
+	// bench writes its own lines there.
+	stderr = &lockedWriter{w: stderr}
 	fs := flag.NewFlagSet("bench load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	schoolFlags(fs, &o, 200, 4)
@@ -473,4 +476,16 @@ func (s *server) stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.exit
 	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
