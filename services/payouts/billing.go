@@ -60,6 +60,10 @@ type BillingConfig struct {
 	// Reconcile is how often the background loop asks Stripe about
 	// purchases and refunds still open, to heal a missed webhook.
 	Reconcile time.Duration `env:"MARGIN_BILLING_RECONCILE" envDefault:"5m"`
+	// LowBalanceCents: when a hold or a charge leaves a school's available
+	// credit below it, the school's billing managers are told (low_balance,
+	// once until the school buys more). 0: never.
+	LowBalanceCents int64 `env:"MARGIN_BILLING_LOW_BALANCE_CENTS" envDefault:"5000"`
 }
 
 // Validate checks the billing settings.
@@ -67,8 +71,8 @@ func (c BillingConfig) Validate() error {
 	if c.Mode != "" && c.Mode != BillingOff && c.Mode != BillingRequired {
 		return fmt.Errorf("MARGIN_BILLING %q: want %q or %q", c.Mode, BillingOff, BillingRequired)
 	}
-	if c.MinimumCents < 0 || c.InvoiceDays < 0 || c.Reconcile < 0 {
-		return fmt.Errorf("MARGIN_BILLING_MINIMUM_CENTS, MARGIN_BILLING_INVOICE_DAYS and MARGIN_BILLING_RECONCILE must not be negative")
+	if c.MinimumCents < 0 || c.InvoiceDays < 0 || c.Reconcile < 0 || c.LowBalanceCents < 0 {
+		return fmt.Errorf("MARGIN_BILLING_MINIMUM_CENTS, MARGIN_BILLING_INVOICE_DAYS, MARGIN_BILLING_RECONCILE and MARGIN_BILLING_LOW_BALANCE_CENTS must not be negative")
 	}
 	return nil
 }

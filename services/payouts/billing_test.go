@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/pkg/notify"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/intake"
 	"github.com/marginschool/margin/services/payouts/stripeclient"
@@ -334,3 +336,96 @@ func stripeEvent(id, typ string, obj map[string]any) []byte {
 }
 
 func sign(payload []byte) string { return stripetest.Sign(payload, whsec, time.Now()) }
+
+// TestBillingLowBalanceNotification: a hold that leaves the school's
+// credit under Billing.LowBalanceCents tells its billing manager once;
+// another hold at the same level of purchases tells no one again.
+func TestBillingLowBalanceNotification(t *testing.T) {
+	f := newFixture(t, false)
+	f.cfg.Billing = BillingConfig{Mode: BillingRequired, MinimumCents: 5000, LowBalanceCents: 1000}
+	f.svc = f.service()
+	notes, err := notify.New(f.ctx, f.db, notify.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.SetNotifier(notes)
+	sc, err := f.accts.CreateSchool(f.ctx, "Hill School")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := f.accts.Create(f.ctx, "head@hill.example.org", "correct horse battery", "Head Teacher", account.Teacher, sc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.GrantCredit(f.ctx, Grant{ID: "g1", SchoolID: sc.ID, Cents: 3000, Note: "trial", By: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	inbox := func() []notify.Item {
+		t.Helper()
+		p, err := notes.Inbox(f.ctx, head.ID, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Items
+	}
+	hold := func(key string, cents int64) {
+		t.Helper()
+		h := intake.Hold{SchoolID: sc.ID, AssignmentID: "a-" + key, Title: "Essay", Key: key, Submissions: 1, Cents: cents, Currency: "usd"}
+		if err := f.svc.Hold(f.ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold("1", 1500) // 1,500 left: above the threshold
+	if got := inbox(); len(got) != 0 {
+		t.Fatalf("above the threshold: %+v", got)
+	}
+	hold("2", 800) // 700 left
+	hold("3", 200) // 500 left: the same level, no second warning
+	got := inbox()
+	if len(got) != 1 || got[0].Kind != notify.LowBalance || !strings.Contains(got[0].Title, "$7.00 left") {
+		t.Fatalf("the billing manager's inbox: %+v, want one low_balance at $7.00", got)
+	}
+}
+
+// TestBillingInvoiceDueNotification: reconciliation three days before an
+// unpaid invoice falls due tells the school's billing manager, once.
+func TestBillingInvoiceDueNotification(t *testing.T) {
+	f, teacher := billed(t, true)
+	notes, err := notify.New(f.ctx, f.db, notify.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.SetNotifier(notes)
+	p, err := f.svc.RequestInvoice(f.ctx, teacher, BuyRequest{Cents: 250000, PONumber: "PO-78"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mock.Patch(http.MethodGet, "/v1/invoices/"+p.InvoiceID, map[string]any{"status": "open", "amount_paid": 0, "amount_due": 250000,
+		"metadata": map[string]any{"margin_purchase": p.ID}})
+	count := func() int {
+		t.Helper()
+		pg, err := notes.Inbox(f.ctx, teacher.ID, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, it := range pg.Items {
+			if it.Kind == notify.InvoiceDue {
+				n++
+			}
+		}
+		return n
+	}
+	if _, err := f.svc.ReconcileBilling(f.ctx); err != nil || count() != 0 {
+		t.Fatalf("a new invoice: %v, %d warnings", err, count())
+	}
+	f.svc.now = func() time.Time { return time.Now().UTC().Add(28 * 24 * time.Hour) } // due in 30 days
+	for range 2 {
+		if r, err := f.svc.ReconcileBilling(f.ctx); err != nil || len(r.Errors) > 0 {
+			t.Fatalf("reconcile: %+v %v", r, err)
+		}
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d invoice_due warnings two days before the due date, want 1", n)
+	}
+}

@@ -178,6 +178,7 @@ type BillingReconciliation struct {
 // ReconcileBilling heals missed webhooks and interrupted steps: it asks
 // Stripe about every open purchase (its Checkout Session or invoice) and
 // credits those paid, and finishes every refund started and not recorded.
+// It also tells billing managers of unpaid invoices about to fall due.
 // It reads every open purchase and every school book: an admin's action
 // and a background pass every Billing.Reconcile, not a hot path.
 func (s *Service) ReconcileBilling(ctx context.Context) (BillingReconciliation, error) {
@@ -209,6 +210,9 @@ func (s *Service) ReconcileBilling(ctx context.Context) (BillingReconciliation, 
 			continue // Stripe was never reached for it
 		}
 		out.Checked++
+		if err == nil && note != "school credited" && note != "purchase closed unpaid" {
+			s.notifyInvoiceDue(ctx, p) // still unpaid
+		}
 		switch {
 		case err != nil:
 			out.Errors = append(out.Errors, p.ID+": "+err.Error())

@@ -3,6 +3,7 @@ package payouts
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/marginschool/margin/pkg/account"
 	"github.com/marginschool/margin/pkg/notify"
@@ -48,5 +49,73 @@ func (s *Service) notifyPayments(ctx context.Context, payments []Payment) {
 		if err := s.notes.Notify(ctx, e); err != nil {
 			s.log.Warn("notify", "kind", e.Kind, "key", e.Key, "err", err)
 		}
+	}
+}
+
+// warnLowBalance tells the school's billing managers that its available
+// credit is below Billing.LowBalanceCents: once per level of purchases
+// (the event's key carries what the school has bought so far, so buying
+// more makes the next warning a new one). A failure to raise is logged.
+func (s *Service) warnLowBalance(ctx context.Context, b schoolBook) {
+	low := s.cfg.Billing.LowBalanceCents
+	if s.notes == nil || low <= 0 || b.Available >= low {
+		return
+	}
+	s.notifyManagers(ctx, b, notify.Event{Kind: notify.LowBalance, Key: fmt.Sprintf("%s/%d", b.ID, b.PurchasedCents), Link: "/teacher",
+		Title: fmt.Sprintf("Your school's grading credit is low: %s left", money(b.Available, s.cfg.Currency)),
+		Text: fmt.Sprintf("Your school has %s of grading credit left, below %s. Publishing more work needs credit: buy it through Margin's billing (POST /api/v1/billing/checkout, or an invoice).",
+			money(b.Available, s.cfg.Currency), money(low, s.cfg.Currency))})
+}
+
+// notifyInvoiceDue tells the school's billing managers that an unpaid
+// invoice falls due within invoiceWarning: once per invoice.
+func (s *Service) notifyInvoiceDue(ctx context.Context, p Purchase) {
+	if s.notes == nil || p.InvoiceID == "" || p.State != PurchaseOpen {
+		return
+	}
+	due := p.CreatedAt.Add(time.Duration(s.cfg.Billing.InvoiceDays) * 24 * time.Hour)
+	if s.now().Before(due.Add(-invoiceWarning)) {
+		return
+	}
+	b, err := s.readSchool(ctx, p.SchoolID)
+	if err != nil {
+		s.log.Warn("notify: school", "school", p.SchoolID, "err", err)
+		return
+	}
+	link := p.InvoiceURL
+	if link == "" {
+		link = "/teacher"
+	}
+	s.notifyManagers(ctx, b, notify.Event{Kind: notify.InvoiceDue, Key: p.ID + "/due", Link: link,
+		Title: fmt.Sprintf("Invoice for %s due %s", money(p.Cents, p.Currency), due.Format("2 January 2006")),
+		Text:  fmt.Sprintf("Your school's invoice for %s of grading credit is due on %s and is not paid yet.", money(p.Cents, p.Currency), due.Format("2 January 2006"))})
+}
+
+// invoiceWarning is how long before an invoice's due date its managers are
+// told.
+const invoiceWarning = 3 * 24 * time.Hour
+
+// notifyManagers raises e for the school's billing managers: those its
+// book names, or else its founding teacher.
+func (s *Service) notifyManagers(ctx context.Context, b schoolBook, e notify.Event) {
+	ids := b.Managers
+	if len(ids) == 0 {
+		ts, err := s.accounts.Teachers(ctx, b.ID)
+		if err != nil || len(ts) == 0 {
+			s.log.Warn("notify: no billing manager", "school", b.ID, "err", err)
+			return
+		}
+		ids = []string{ts[0].ID}
+	}
+	for _, id := range ids {
+		u, err := s.accounts.User(ctx, id)
+		if err != nil {
+			s.log.Warn("notify: billing manager", "user", id, "err", err)
+			continue
+		}
+		e.Recipients = append(e.Recipients, notify.Recipient{UserID: u.ID, Role: u.Role, Email: u.Email, EmailAllowed: u.Email != ""})
+	}
+	if err := s.notes.Notify(ctx, e); err != nil {
+		s.log.Warn("notify", "kind", e.Kind, "key", e.Key, "err", err)
 	}
 }

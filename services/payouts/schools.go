@@ -222,12 +222,15 @@ func (s *Service) Hold(ctx context.Context, h intake.Hold) error {
 	e := Entry{ID: "hold:" + h.AssignmentID + ":" + h.Key, Kind: KindHold, Currency: s.cfg.Currency, At: s.now(),
 		SchoolID: h.SchoolID, AssignmentID: h.AssignmentID, PriceCents: h.Cents, Reason: h.Title,
 		Lines: lines(Line{SchoolAccount(h.SchoolID), h.Cents}, Line{SchoolHeldAccount(h.SchoolID), -h.Cents})}
-	_, _, err := s.addSchoolEntry(ctx, e, func(b *schoolBook) error {
+	b, _, err := s.addSchoolEntry(ctx, e, func(b *schoolBook) error {
 		if b.Available < h.Cents {
 			return insufficient(h.Cents, b.Available, s.cfg.Currency, fmt.Sprintf("grading %d submission(s) of %q", h.Submissions, h.Title))
 		}
 		return nil
 	})
+	if err == nil {
+		s.warnLowBalance(ctx, b)
+	}
 	return err
 }
 
@@ -308,7 +311,7 @@ func (s *Service) charge(ctx context.Context, ev feedback.PayableEvent) error {
 	}
 	fee := Fee(ev.PriceCents, s.cfg.FeeBasisPoints)
 	fee = min(fee, ev.PriceCents)
-	_, err := s.changeSchool(ctx, ev.SchoolID, func(b *schoolBook) error {
+	b, err := s.changeSchool(ctx, ev.SchoolID, func(b *schoolBook) error {
 		have, err := s.applied(ctx, id)
 		if err != nil {
 			return err
@@ -329,6 +332,9 @@ func (s *Service) charge(ctx context.Context, ev feedback.PayableEvent) error {
 		b.Pending = append(b.Pending, e)
 		return nil
 	})
+	if err == nil {
+		s.warnLowBalance(ctx, b)
+	}
 	return err
 }
 
