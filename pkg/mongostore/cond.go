@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +41,7 @@ func UpdateIf(ctx context.Context, col *mongo.Collection, filter bson.D, update 
 		return col.UpdateOne(ctx, filter, update)
 	}
 	byID := bson.D{filter[0]}
-	unlock := casLocks.lock(col.Database().Name() + "\x00" + col.Name() + "\x00" + fmt.Sprint(filter[0].Value))
+	unlock := lockDoc(col, fmt.Sprint(filter[0].Value))
 	defer unlock()
 	proj := bson.D{}
 	for _, c := range cond {
@@ -196,25 +197,11 @@ func isNumber(t bsontype.Type) bool {
 func compare(a, b bson.RawValue) (int, bool) {
 	switch {
 	case isNumber(a.Type) && isNumber(b.Type):
-		x, y := number(a), number(b)
-		switch {
-		case x < y:
-			return -1, true
-		case x > y:
-			return 1, true
-		}
-		return 0, true
+		return cmp.Compare(number(a), number(b)), true
 	case a.Type == bson.TypeString && b.Type == bson.TypeString:
 		return strings.Compare(a.StringValue(), b.StringValue()), true
 	case a.Type == bson.TypeDateTime && b.Type == bson.TypeDateTime:
-		x, y := a.DateTime(), b.DateTime()
-		switch {
-		case x < y:
-			return -1, true
-		case x > y:
-			return 1, true
-		}
-		return 0, true
+		return cmp.Compare(a.DateTime(), b.DateTime()), true
 	}
 	return 0, false
 }

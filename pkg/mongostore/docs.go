@@ -143,7 +143,7 @@ func Swap(ctx context.Context, col *mongo.Collection, id, revField string, rev i
 		}
 		return ErrStale
 	}
-	unlock := casLocks.lock(col.Database().Name() + "\x00" + col.Name() + "\x00" + id)
+	unlock := lockDoc(col, id)
 	defer unlock()
 	var cur bson.M
 	err := col.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(bson.D{{Key: revField, Value: 1}})).Decode(&cur)
@@ -160,6 +160,12 @@ func Swap(ctx context.Context, col *mongo.Collection, id, revField string, rev i
 		return errs.Wrap(err, "swap %s", col.Name())
 	}
 	return nil
+}
+
+// lockDoc takes this process's lock on one document of col (Swap and
+// UpdateIf on the embedded store), and returns its unlock.
+func lockDoc(col *mongo.Collection, id string) (unlock func()) {
+	return casLocks.lock(col.Database().Name() + "\x00" + col.Name() + "\x00" + id)
 }
 
 // isEmbedded reports whether col is on an embedded store of this process.

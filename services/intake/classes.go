@@ -168,7 +168,7 @@ func (s *Service) saveStudent(ctx context.Context, c Class, st Student) (Student
 	if err := s.rememberNames(ctx, c.ID, false, st); err != nil {
 		return Student{}, err
 	}
-	if _, err := s.c(colStudents).ReplaceOne(ctx, bson.D{{Key: "_id", Value: c.ID + ":" + st.StudentID}}, studentDoc{ID: c.ID + ":" + st.StudentID, Student: st}, upsert()); err != nil {
+	if _, err := s.c(colStudents).ReplaceOne(ctx, bson.D{{Key: "_id", Value: studentDocID(c.ID, st.StudentID)}}, studentDoc{ID: studentDocID(c.ID, st.StudentID), Student: st}, upsert()); err != nil {
 		return Student{}, errs.Wrap(err, "save student")
 	}
 	return st, nil
@@ -199,9 +199,12 @@ func (s *Service) seat(ctx context.Context, classID, studentID string) (int, err
 	if err != nil || !rostered {
 		return n, err
 	}
-	_, err = s.c(colStudents).UpdateOne(ctx, bson.D{{Key: "_id", Value: classID + ":" + studentID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seat", Value: n}}}})
+	_, err = s.c(colStudents).UpdateOne(ctx, bson.D{{Key: "_id", Value: studentDocID(classID, studentID)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seat", Value: n}}}})
 	return n, errs.Wrap(err, "give a seat")
 }
+
+// studentDocID is the _id of a student's roster entry in colStudents.
+func studentDocID(classID, studentID string) string { return classID + ":" + studentID }
 
 type studentDoc struct {
 	ID      string `bson:"_id"`
@@ -226,9 +229,9 @@ func (s *Service) roster(ctx context.Context, classID string) ([]Student, error)
 	}
 	ids := make([]string, 0, len(names.People))
 	for _, p := range names.People {
-		ids = append(ids, classID+":"+p.StudentID)
+		ids = append(ids, studentDocID(classID, p.StudentID))
 	}
-	byID, err := mongostore.GetMany(ctx, s.c(colStudents), ids, func(st Student) string { return st.ClassID + ":" + st.StudentID })
+	byID, err := mongostore.GetMany(ctx, s.c(colStudents), ids, func(st Student) string { return studentDocID(st.ClassID, st.StudentID) })
 	if err != nil {
 		return nil, errs.Wrap(err, "read students")
 	}
@@ -309,7 +312,7 @@ func (s *Service) RotateAccessLink(ctx context.Context, caller account.User, cla
 	// sessions: a redemption of the old link racing with this either sees
 	// it gone or opens a session that the new epoch ends (see
 	// RedeemAccessLink).
-	id := classID + ":" + studentID
+	id := studentDocID(classID, studentID)
 	var old struct {
 		Hash string `bson:"link_hash"`
 	}
@@ -346,7 +349,7 @@ func (s *Service) RemoveStudent(ctx context.Context, caller account.User, classI
 	if err := s.accounts.EndSessions(ctx, st.UserID); err != nil {
 		return err
 	}
-	id := classID + ":" + studentID
+	id := studentDocID(classID, studentID)
 	var link struct {
 		Hash string `bson:"link_hash"`
 	}

@@ -138,7 +138,7 @@ func (s *Service) MarkLMSStudentLeft(ctx context.Context, classID, studentID str
 	if _, err := s.lmsClass(ctx, classID); err != nil {
 		return err
 	}
-	if _, err := s.c(colStudents).UpdateOne(ctx, bson.D{{Key: "_id", Value: classID + ":" + studentID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "left", Value: true}}}}); err != nil {
+	if _, err := s.c(colStudents).UpdateOne(ctx, bson.D{{Key: "_id", Value: studentDocID(classID, studentID)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "left", Value: true}}}}); err != nil {
 		return errs.Wrap(err, "mark student left")
 	}
 	return s.accounts.EndSessions(ctx, account.EnrolmentUserID(classID, studentID))

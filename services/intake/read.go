@@ -29,7 +29,7 @@ func (s *Service) Class(ctx context.Context, id string) (Class, error) {
 
 // Student returns a rostered student.
 func (s *Service) Student(ctx context.Context, classID, studentID string) (Student, error) {
-	return mongostore.Get[Student](ctx, s.c(colStudents), classID+":"+studentID, "student")
+	return mongostore.Get[Student](ctx, s.c(colStudents), studentDocID(classID, studentID), "student")
 }
 
 // Submission returns a submission by ID. One whose only version its

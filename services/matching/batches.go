@@ -107,12 +107,37 @@ func (s *Service) Batch(ctx context.Context, id string) (Batch, error) {
 
 // listBatches records batch IDs in their assignment's status.
 func (s *Service) listBatches(ctx context.Context, assignmentID string, ids ...string) error {
-	set := bson.D{}
-	for _, id := range ids {
-		set = append(set, bson.E{Key: "batch_ids." + mongostore.FieldKey(id), Value: true})
+	return s.setIDs(ctx, colStatus, assignmentID, "batch_ids", true, ids)
+}
+
+// setIDs adds (on) or removes batch IDs in the set field (a map of
+// mongostore.FieldKey(id) to true) of the document docID of col, creating
+// the document if need be.
+func (s *Service) setIDs(ctx context.Context, col, docID, field string, on bool, ids []string) error {
+	if len(ids) == 0 {
+		return nil
 	}
-	_, err := s.c(colStatus).UpdateOne(ctx, bson.D{{Key: "_id", Value: assignmentID}}, bson.D{{Key: "$set", Value: set}}, options.Update().SetUpsert(true))
-	return errs.Wrap(err, "list batch")
+	fields := bson.D{}
+	for _, id := range ids {
+		fields = append(fields, bson.E{Key: field + "." + mongostore.FieldKey(id), Value: true})
+	}
+	op := "$set"
+	if !on {
+		op = "$unset"
+	}
+	_, err := s.c(col).UpdateOne(ctx, bson.D{{Key: "_id", Value: docID}}, bson.D{{Key: op, Value: fields}}, options.Update().SetUpsert(true))
+	return errs.Wrap(err, "list batches")
+}
+
+// batchesIn reads the batches of a set field (see setIDs) by _id; IDs
+// whose batch does not exist are left out of the map.
+func (s *Service) batchesIn(ctx context.Context, set map[string]bool) (ids []string, byID map[string]Batch, err error) {
+	ids = make([]string, 0, len(set))
+	for k := range set {
+		ids = append(ids, mongostore.UnFieldKey(k))
+	}
+	byID, err = mongostore.GetMany(ctx, s.c(colBatches), ids, func(b Batch) string { return b.ID })
+	return ids, byID, err
 }
 
 // activeID is the _id of the document in colActive that lists the batches
@@ -125,19 +150,7 @@ const activeID = "batches"
 
 // markActive lists (on) or unlists batch IDs among the active batches.
 func (s *Service) markActive(ctx context.Context, on bool, ids ...string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	fields := bson.D{}
-	for _, id := range ids {
-		fields = append(fields, bson.E{Key: "ids." + mongostore.FieldKey(id), Value: true})
-	}
-	op := "$set"
-	if !on {
-		op = "$unset"
-	}
-	_, err := s.c(colActive).UpdateOne(ctx, bson.D{{Key: "_id", Value: activeID}}, bson.D{{Key: op, Value: fields}}, options.Update().SetUpsert(true))
-	return errs.Wrap(err, "list active batch")
+	return s.setIDs(ctx, colActive, activeID, "ids", on, ids)
 }
 
 // activeBatches returns the batches in state, read by _id from the list of
@@ -150,11 +163,7 @@ func (s *Service) activeBatches(ctx context.Context, state BatchState) ([]Batch,
 	if err != nil && !errs.Is(err, errs.NotFound) {
 		return nil, err
 	}
-	ids := make([]string, 0, len(doc.IDs))
-	for k := range doc.IDs {
-		ids = append(ids, mongostore.UnFieldKey(k))
-	}
-	byID, err := mongostore.GetMany(ctx, s.c(colBatches), ids, func(b Batch) string { return b.ID })
+	ids, byID, err := s.batchesIn(ctx, doc.IDs)
 	if err != nil {
 		return nil, err
 	}
@@ -180,11 +189,7 @@ func (s *Service) activeBatches(ctx context.Context, state BatchState) ([]Batch,
 // batchesOf returns the assignment's batches, read by _id from the list in
 // its status.
 func (s *Service) batchesOf(ctx context.Context, st Status) ([]Batch, error) {
-	ids := make([]string, 0, len(st.BatchIDs))
-	for k := range st.BatchIDs {
-		ids = append(ids, mongostore.UnFieldKey(k))
-	}
-	byID, err := mongostore.GetMany(ctx, s.c(colBatches), ids, func(b Batch) string { return b.ID })
+	_, byID, err := s.batchesIn(ctx, st.BatchIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -394,11 +399,11 @@ func (s *Service) split(ctx context.Context, b Batch, sizes []int) ([]Batch, err
 	if err != nil {
 		return nil, errs.Wrap(err, "close split batch")
 	}
-	if err := s.markActive(ctx, false, b.ID); err != nil {
-		return nil, err
-	}
 	if res.ModifiedCount == 0 {
 		return nil, errs.E(errs.Conflict, "The batch changed while it was being split.")
+	}
+	if err := s.markActive(ctx, false, b.ID); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -171,10 +171,13 @@ func (s *Service) takeBack(ctx context.Context, b Batch, items []Item) error {
 }
 
 func (s *Service) setBatchState(ctx context.Context, id string, from, to BatchState) error {
-	_, err := mongostore.UpdateIf(ctx, s.c(colBatches), bson.D{{Key: "_id", Value: id}, {Key: "state", Value: from}},
+	res, err := mongostore.UpdateIf(ctx, s.c(colBatches), bson.D{{Key: "_id", Value: id}, {Key: "state", Value: from}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: to}, {Key: "updated_at", Value: s.stamp()}}}})
-	if err == nil && to == BatchDone {
+	if err != nil {
+		return errs.Wrap(err, "set batch state")
+	}
+	if res.MatchedCount == 1 && to == BatchDone { // a batch not moved here is not unlisted here (activeBatches drops done ones)
 		return s.markActive(ctx, false, id)
 	}
-	return errs.Wrap(err, "set batch state")
+	return nil
 }

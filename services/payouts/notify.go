@@ -95,17 +95,12 @@ func (s *Service) notifyInvoiceDue(ctx context.Context, p Purchase) {
 // told.
 const invoiceWarning = 3 * 24 * time.Hour
 
-// notifyManagers raises e for the school's billing managers: those its
-// book names, or else its founding teacher.
+// notifyManagers raises e for the school's billing managers (managers).
 func (s *Service) notifyManagers(ctx context.Context, b schoolBook, e notify.Event) {
-	ids := b.Managers
-	if len(ids) == 0 {
-		ts, err := s.accounts.Teachers(ctx, b.ID)
-		if err != nil || len(ts) == 0 {
-			s.log.Warn("notify: no billing manager", "school", b.ID, "err", err)
-			return
-		}
-		ids = []string{ts[0].ID}
+	ids, err := s.managers(ctx, b)
+	if err != nil || len(ids) == 0 {
+		s.log.Warn("notify: no billing manager", "school", b.ID, "err", err)
+		return
 	}
 	for _, id := range ids {
 		u, err := s.accounts.User(ctx, id)

@@ -348,14 +348,22 @@ func (s *Service) isManager(ctx context.Context, u account.User, b schoolBook) (
 	if u.Role != account.Teacher || u.SchoolID != b.ID {
 		return false, nil
 	}
+	ids, err := s.managers(ctx, b)
+	return slices.Contains(ids, u.ID), err
+}
+
+// managers are the user IDs of the teachers who manage the school's
+// billing: those its book names, or else its founding teacher (none for a
+// school without teachers).
+func (s *Service) managers(ctx context.Context, b schoolBook) ([]string, error) {
 	if len(b.Managers) > 0 {
-		return slices.Contains(b.Managers, u.ID), nil
+		return b.Managers, nil
 	}
 	ts, err := s.accounts.Teachers(ctx, b.ID)
-	if err != nil {
-		return false, err
+	if err != nil || len(ts) == 0 {
+		return nil, err
 	}
-	return len(ts) > 0 && ts[0].ID == u.ID, nil
+	return []string{ts[0].ID}, nil
 }
 
 // AddManager makes a teacher of the caller's school a billing manager. The
