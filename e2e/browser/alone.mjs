@@ -75,8 +75,9 @@ try {
   const due = new Date(Date.now() + 14 * 86400e3).toISOString().slice(0, 10);
   await teacher.getByLabel('Feedback due').fill(due);
   await teacher.getByLabel(/Price per submission/).fill('8.00');
-  // A new school's library is empty: the teacher imports the rubric file
-  // they already have.
+  // A new school's library offers Margin's starter rubrics; this teacher
+  // imports the rubric file they already have.
+  assert.ok(await teacher.locator('#rubric_id optgroup[label="Starter rubrics from Margin"] option').count() >= 2, 'no starter rubrics');
   await teacher.setInputFiles('#rubric_file', RUBRIC);
   await teacher.getByText(/Imported rubric\.json: 5 criteria/).waitFor();
   await teacher.getByRole('button', { name: 'Create assignment' }).click();

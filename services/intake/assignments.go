@@ -255,6 +255,9 @@ type LibraryRubric struct {
 	Rubric    Rubric    `json:"rubric" bson:"rubric"`
 	SavedBy   string    `json:"saved_by" bson:"saved_by"`
 	CreatedAt time.Time `json:"created_at" bson:"created_at"`
+	// Starter marks one of the rubrics every library starts with (Margin's,
+	// not the school's; SchoolID, SavedBy and CreatedAt are empty).
+	Starter bool `json:"starter,omitempty" bson:"-"`
 }
 
 // SaveRubric validates a rubric and saves it to the caller's school library.
@@ -283,12 +286,20 @@ func (s *Service) SaveRubric(ctx context.Context, caller account.User, name stri
 	return lr, nil
 }
 
-// Library lists the caller's school's saved rubrics.
+// Library lists the caller's school's saved rubrics, then Margin's starter
+// rubrics (Starter), which every school's library holds.
 func (s *Service) Library(ctx context.Context, caller account.User) ([]LibraryRubric, error) {
-	return mongostore.FindAll[LibraryRubric](ctx, s.c(colRubrics), bson.D{{Key: "school_id", Value: caller.SchoolID}})
+	saved, err := mongostore.FindAll[LibraryRubric](ctx, s.c(colRubrics), bson.D{{Key: "school_id", Value: caller.SchoolID}})
+	if err != nil {
+		return nil, err
+	}
+	return append(saved, starters()...), nil
 }
 
 func (s *Service) libraryRubric(ctx context.Context, caller account.User, id string) (LibraryRubric, error) {
+	if lr, ok := starter(id); ok {
+		return lr, nil
+	}
 	var lr LibraryRubric
 	if err := s.findByID(ctx, colRubrics, id, "rubric", &lr); err != nil {
 		return LibraryRubric{}, err
