@@ -40,15 +40,32 @@ func (s *Service) notifyPayments(ctx context.Context, payments []Payment) {
 				Title: fmt.Sprintf("Payout of %s failed", money(p.Cents, p.Currency)),
 				Text:  "Your payout could not be sent. Check your payout account on your earnings page; the amount stays owed to you and goes out in a later run."}
 		}
-		u, err := s.accounts.User(ctx, p.GraderID)
-		if err != nil {
-			s.log.Warn("notify: grader", "grader", p.GraderID, "err", err)
-			continue
-		}
-		e.Recipients = []notify.Recipient{{UserID: u.ID, Role: account.Grader, Email: u.Email, EmailAllowed: u.Email != ""}}
-		if err := s.notes.Notify(ctx, e); err != nil {
-			s.log.Warn("notify", "kind", e.Kind, "key", e.Key, "err", err)
-		}
+		s.notifyGrader(ctx, p.GraderID, e)
+	}
+}
+
+// notifyLater tells a grader of what Stripe reports after a run: their bank
+// payout failed (payout.failed), or a transfer to them was reversed, so
+// the money is owed to them again. It runs while the webhook is applied,
+// before the event is recorded applied, so a redelivery raises it again,
+// which the event's key makes a no-op.
+func (s *Service) notifyLater(ctx context.Context, graderID string, e notify.Event) {
+	if s.notes == nil {
+		return
+	}
+	s.notifyGrader(ctx, graderID, e)
+}
+
+// notifyGrader raises e for one grader; a failure is logged.
+func (s *Service) notifyGrader(ctx context.Context, graderID string, e notify.Event) {
+	u, err := s.accounts.User(ctx, graderID)
+	if err != nil {
+		s.log.Warn("notify: grader", "grader", graderID, "err", err)
+		return
+	}
+	e.Recipients = []notify.Recipient{{UserID: u.ID, Role: account.Grader, Email: u.Email, EmailAllowed: u.Email != ""}}
+	if err := s.notes.Notify(ctx, e); err != nil {
+		s.log.Warn("notify", "kind", e.Kind, "key", e.Key, "err", err)
 	}
 }
 

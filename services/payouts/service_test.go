@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/pkg/mongostore"
 	"github.com/marginschool/margin/pkg/mongostore/mongotest"
+	"github.com/marginschool/margin/pkg/notify"
 	"github.com/marginschool/margin/services/feedback"
 	"github.com/marginschool/margin/services/payouts/stripeclient"
 	"github.com/marginschool/margin/services/payouts/stripeclient/stripetest"
@@ -358,6 +360,24 @@ func TestPayoutExactlyOnceUnderFaults(t *testing.T) {
 
 func TestWebhooks(t *testing.T) {
 	f := newFixture(t, true)
+	notes, err := notify.New(f.ctx, f.db, notify.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.SetNotifier(notes)
+	inbox := func(g account.User) []string {
+		t.Helper()
+		p, err := notes.Inbox(f.ctx, g.ID, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var titles []string
+		for _, it := range p.Items {
+			titles = append(titles, string(it.Kind)+": "+it.Title)
+		}
+		slices.Sort(titles)
+		return titles
+	}
 	g := f.grader("ada")
 	acct := f.onboard(g)
 	if ob := f.view(g).Onboarding; ob.State != "complete" || !ob.PayoutsEnabled {
@@ -400,6 +420,10 @@ func TestWebhooks(t *testing.T) {
 	if len(bp) != 1 || bp[0].Status != "failed" || bp[0].FailureMessage != "The bank account has been closed." {
 		t.Fatalf("bank payouts: %+v", bp)
 	}
+	// The grader is told once, though Stripe delivered it twice.
+	if got := inbox(g); !slices.Equal(got, []string{"payout_failed: Bank payout of $25.50 failed"}) {
+		t.Fatalf("the grader's inbox after a failed bank payout: %q", got)
+	}
 
 	// A reversed transfer of a sent payment: the money is owed again.
 	f.approve(g, "asg_a", 3, 1000)
@@ -411,6 +435,9 @@ func TestWebhooks(t *testing.T) {
 		"reversals": map[string]any{"object": "list", "data": []map[string]any{{"id": "trr_1", "object": "transfer_reversal", "amount": 1000, "currency": "usd", "transfer": p.TransferID}}}})
 	if v := f.view(g); v.BalanceCents != 1000 || v.PayableCents != 1000 {
 		t.Fatalf("after a reversal: balance %d payable %d", v.BalanceCents, v.PayableCents)
+	}
+	if got := inbox(g); !slices.Equal(got, []string{"payout_failed: $10.00 of a payout came back", "payout_failed: Bank payout of $25.50 failed", "payout_sent: Payout of $25.50 sent"}) {
+		t.Fatalf("the grader's inbox after a reversal: %q", got)
 	}
 	f.balanced()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/marginschool/margin/pkg/errs"
 	"github.com/marginschool/margin/pkg/mongostore"
+	"github.com/marginschool/margin/pkg/notify"
 	"github.com/marginschool/margin/services/payouts/stripeclient"
 )
 
@@ -112,8 +113,21 @@ func (s *Service) apply(ctx context.Context, ev stripe.Event) (string, error) {
 		if err != nil || g == "" {
 			return "unknown account", err
 		}
-		return "bank payout recorded", s.setBankPayout(ctx, g, BankPayout{ID: p.ID, Cents: p.Amount, Currency: string(p.Currency),
-			Status: string(p.Status), FailureCode: string(p.FailureCode), FailureMessage: p.FailureMessage, EventCreated: at})
+		bp := BankPayout{ID: p.ID, Cents: p.Amount, Currency: string(p.Currency),
+			Status: string(p.Status), FailureCode: string(p.FailureCode), FailureMessage: p.FailureMessage, EventCreated: at}
+		if err := s.setBankPayout(ctx, g, bp); err != nil {
+			return "", err
+		}
+		if ev.Type == "payout.failed" {
+			why := "Stripe could not send it to your bank."
+			if bp.FailureMessage != "" {
+				why = "Stripe says: " + bp.FailureMessage
+			}
+			s.notifyLater(ctx, g, notify.Event{Kind: notify.PayoutFailed, Key: "bank:" + bp.ID + "/failed", Link: "/grader/earnings",
+				Title: fmt.Sprintf("Bank payout of %s failed", money(bp.Cents, bp.Currency)),
+				Text:  why + " Update your bank details in your Stripe account from your earnings page; Stripe sends the money again once they are fixed."})
+		}
+		return "bank payout recorded", nil
 	case "transfer.reversed":
 		var t stripe.Transfer
 		if err := json.Unmarshal(ev.Data.Raw, &t); err != nil {
@@ -189,6 +203,11 @@ func (s *Service) recordReversal(ctx context.Context, t *stripe.Transfer, at tim
 	if _, err := s.appendEntries(ctx, p.GraderID, es); err != nil {
 		return "", err
 	}
-	_, err = s.payments.UpdateOne(ctx, bson.M{"_id": p.ID}, bson.M{"$set": bson.M{"reversed_cents": t.AmountReversed}})
-	return "reversal recorded", err
+	if _, err = s.payments.UpdateOne(ctx, bson.M{"_id": p.ID}, bson.M{"$set": bson.M{"reversed_cents": t.AmountReversed}}); err != nil {
+		return "", err
+	}
+	s.notifyLater(ctx, p.GraderID, notify.Event{Kind: notify.PayoutFailed, Key: fmt.Sprintf("reversal:%s:%d", t.ID, t.AmountReversed), Link: "/grader/earnings",
+		Title: fmt.Sprintf("%s of a payout came back", money(t.AmountReversed, p.Currency)),
+		Text:  "A payment to your Stripe account was reversed, so the amount is owed to you again and goes out in a later payout run."})
+	return "reversal recorded", nil
 }
