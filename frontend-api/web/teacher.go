@@ -520,7 +520,8 @@ func (p *pages) returnFeedback(c *fiber.Ctx) error {
 }
 
 // adjudicate settles the disagreement of the two reads with the levels the
-// teacher chose; mistakes re-render the review page with the choices kept.
+// teacher chose, and with the form's approve button approves both reads in
+// the same step; mistakes re-render the review page with the choices kept.
 func (p *pages) adjudicate(c *fiber.Ctx) error {
 	r, a, err := p.review(c)
 	if err != nil {
@@ -533,10 +534,14 @@ func (p *pages) adjudicate(c *fiber.Ctx) error {
 		}
 	}
 	note := strings.TrimSpace(c.FormValue("note"))
-	if _, err := p.d.Feedback.Adjudicate(c.UserContext(), api.Caller(c), r.Feedback.ID, levels, note); err != nil {
+	adjudicate, done := p.d.Feedback.Adjudicate, "adjudicated"
+	if c.FormValue("approve") != "" {
+		adjudicate, done = p.d.Feedback.AdjudicateAndApprove, "adjudicated_approved"
+	}
+	if _, err := adjudicate(c.UserContext(), api.Caller(c), r.Feedback.ID, levels, note); err != nil {
 		return p.formError(c, err, "teacher_review", "Review", p.reviewData(c, r, a, levels, note))
 	}
-	return see(c, "/teacher/feedback/"+esc(r.Feedback.ID), "adjudicated")
+	return see(c, "/teacher/feedback/"+esc(r.Feedback.ID), done)
 }
 
 // editData is the edit page's data.

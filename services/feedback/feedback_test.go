@@ -343,6 +343,47 @@ func TestConcurrentSavesOneWins(t *testing.T) {
 	}
 }
 
+// TestAdjudicateAndApprove: one action settles a disagreement and
+// approves both reads (neither stays submitted, both graders are paid
+// once), and repeating it after it completed changes nothing.
+func TestAdjudicateAndApprove(t *testing.T) {
+	f := newFixture(t)
+	first := f.task(t, "1004", 1, matching.First, f.grader)
+	second := f.task(t, "1004", 1, matching.Second, f.grader2)
+	for _, x := range []struct {
+		g      account.User
+		id     string
+		levels map[string]string
+	}{{f.grader, first, map[string]string{"thesis": "advanced"}}, {f.grader2, second, map[string]string{"thesis": "emerging"}}} {
+		w, err := f.svc.Open(ctx, x.g, x.id)
+		must(t, err)
+		fb, err := f.svc.Save(ctx, x.g, x.id, w.Feedback.Rev, f.complete(t, w.Text, x.levels))
+		must(t, err)
+		_, err = f.svc.Submit(ctx, x.g, x.id, fb.Rev)
+		must(t, err)
+	}
+	_, err := f.svc.AdjudicateAndApprove(ctx, f.other, second, nil, "")
+	wantCode(t, err, errs.NotFound) // another school's teacher
+	_, err = f.svc.AdjudicateAndApprove(ctx, f.teacher, second, map[string]string{"thesis": "developing"}, "")
+	wantCode(t, err, errs.Invalid) // every criterion needs a level
+	levels := map[string]string{"thesis": "developing", "evidence": "proficient", "analysis": "proficient", "organization": "proficient", "conventions": "proficient"}
+	for range 2 {
+		fb, err := f.svc.AdjudicateAndApprove(ctx, f.teacher, second, levels, "Met in the middle.")
+		must(t, err)
+		if fb.ID != first || fb.State != Approved || fb.Levels["thesis"] != "developing" || fb.Adjudication == nil {
+			t.Fatalf("first read after adjudicating and approving: %+v", fb)
+		}
+	}
+	rows, err := f.svc.List(ctx, f.teacher, f.asg.ID)
+	must(t, err)
+	if len(rows) != 2 || rows[0].State != Approved || rows[1].State != Approved || rows[0].Flagged || rows[1].Flagged {
+		t.Fatalf("rows after adjudicating and approving: %+v", rows)
+	}
+	if evs, err := f.svc.PayableEvents(ctx, "", 10); err != nil || len(evs) != 2 {
+		t.Fatalf("payable events %d, %v; want one per read", len(evs), err)
+	}
+}
+
 func TestConcurrentApprovalsPayOnce(t *testing.T) {
 	f := newFixture(t)
 	id := f.task(t, "1004", 1, matching.First, f.grader)

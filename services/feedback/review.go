@@ -332,6 +332,45 @@ func (s *Service) Adjudicate(ctx context.Context, caller account.User, id string
 	return first, nil
 }
 
+// AdjudicateAndApprove settles a flagged disagreement as Adjudicate does
+// and approves both reads in the same action: the first read with the
+// teacher's levels, and the second read (when it is submitted) as it
+// stands, so that neither stays waiting and the pair counts towards
+// agreement. Repeating it after a crash completes what the first call did
+// not: once the first read is approved with its adjudication the levels
+// are not applied again. Returns what Adjudicate and Approve return.
+func (s *Service) AdjudicateAndApprove(ctx context.Context, caller account.User, id string, levels map[string]string, note string) (Feedback, error) {
+	f, _, err := s.teacherFeedback(ctx, caller, id)
+	if err != nil {
+		return Feedback{}, err
+	}
+	firstID, secondID := TaskID(f.VersionID, First), TaskID(f.VersionID, Second)
+	first, err := s.get(ctx, firstID)
+	if err != nil {
+		return Feedback{}, err
+	}
+	if !first.State.Final() || first.Adjudication == nil {
+		if _, err := s.Adjudicate(ctx, caller, id, levels, note); err != nil {
+			return Feedback{}, err
+		}
+	}
+	if first, err = s.Approve(ctx, caller, firstID); err != nil {
+		return Feedback{}, err
+	}
+	second, err := s.get(ctx, secondID)
+	switch {
+	case errs.Is(err, errs.NotFound):
+		return first, nil
+	case err != nil:
+		return Feedback{}, err
+	case second.State == Submitted || second.State.Final():
+		if _, err := s.Approve(ctx, caller, secondID); err != nil {
+			return Feedback{}, err
+		}
+	}
+	return first, nil
+}
+
 // ReleaseResult says what a release did: the feedback released now, and the
 // students whose current version has no approved feedback yet (nothing of
 // theirs was held back that could be released).
