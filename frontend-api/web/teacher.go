@@ -603,8 +603,8 @@ func (p *pages) saveEdit(c *fiber.Ctx) error {
 // anchorView is one anchor paper as its teacher sees it: the student and
 // the reference level on each criterion, by label.
 type anchorView struct {
-	StudentID string
-	Levels    []criterionView
+	StudentID, SubmissionID string
+	Levels                  []criterionView
 }
 
 // anchorViews lists an assignment's anchor papers for its teacher.
@@ -615,7 +615,7 @@ func (p *pages) anchorViews(c *fiber.Ctx, a intake.Assignment) ([]anchorView, er
 	}
 	out := make([]anchorView, 0, len(an.Anchors))
 	for _, x := range an.Anchors {
-		v := anchorView{StudentID: x.StudentID}
+		v := anchorView{StudentID: x.StudentID, SubmissionID: x.SubmissionID}
 		for _, cr := range a.Rubric.Criteria {
 			v.Levels = append(v.Levels, criterionView{Title: cr.Title, Level: levelLabel(a.Rubric, x.Levels[cr.Key])})
 		}
@@ -637,6 +637,16 @@ func (p *pages) saveAnchor(c *fiber.Ctx) error {
 	for _, cr := range a.Rubric.Criteria {
 		in.Levels[cr.Key] = c.FormValue("level-" + cr.Key)
 	}
+	if sid := c.FormValue("submission_id"); sid != "" {
+		// Scored beside the submission's text: its student, whatever the
+		// form says.
+		sub, sa, err := p.d.Intake.SubmissionFor(c.UserContext(), api.Caller(c), sid)
+		if err != nil || sa.ID != a.ID {
+			return errs.E(errs.NotFound, "This assignment has no submission with ID %q.", sid)
+		}
+		in.StudentID = sub.StudentID
+		return p.saveAnchorBesideText(c, a, in, sub.ID)
+	}
 	if _, err := p.d.Matching.PutAnchor(c.UserContext(), api.Caller(c), a.ID, in); err != nil {
 		d, derr := p.assignmentData(c)
 		if derr != nil {
@@ -649,7 +659,7 @@ func (p *pages) saveAnchor(c *fiber.Ctx) error {
 		d["AnchorForm"] = form
 		return p.formError(c, err, "teacher_assignment", a.Title, d, "upload.js")
 	}
-	return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "")
+	return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "anchor_saved")
 }
 
 // removeAnchor takes a student's submission off the anchor papers.
@@ -658,5 +668,5 @@ func (p *pages) removeAnchor(c *fiber.Ctx) error {
 	if _, err := p.d.Matching.RemoveAnchor(c.UserContext(), api.Caller(c), id, api.Param(c, "sid")); err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(id)+"#anchors", "")
+	return see(c, "/teacher/assignments/"+esc(id)+"#anchors", "anchor_removed")
 }
