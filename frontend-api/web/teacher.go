@@ -142,7 +142,7 @@ func (p *pages) removeStudent(c *fiber.Ctx) error {
 	if err := p.d.Intake.RemoveStudent(c.UserContext(), api.Caller(c), classID, api.Param(c, "sid")); err != nil {
 		return err
 	}
-	return see(c, "/teacher/classes/"+esc(classID), "removed")
+	return see(c, "/teacher/classes/"+esc(classID)+"#roster", "removed")
 }
 
 func (p *pages) createAssignment(c *fiber.Ctx) error {
@@ -243,7 +243,7 @@ func (p *pages) confirmVersion(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(sub.AssignmentID), "confirmed")
+	return see(c, "/teacher/assignments/"+esc(sub.AssignmentID)+"#submissions", "confirmed")
 }
 
 // reassignVersion moves a flagged version to the student chosen on the
@@ -257,7 +257,7 @@ func (p *pages) reassignVersion(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(up.AssignmentID), "reassigned")
+	return see(c, "/teacher/assignments/"+esc(up.AssignmentID)+"#submissions", "reassigned")
 }
 
 func (p *pages) publish(c *fiber.Ctx) error {
@@ -265,7 +265,7 @@ func (p *pages) publish(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(a.ID), "published")
+	return see(c, "/teacher/assignments/"+esc(a.ID)+"#graders", "published")
 }
 
 func (p *pages) match(c *fiber.Ctx) error {
@@ -273,7 +273,7 @@ func (p *pages) match(c *fiber.Ctx) error {
 	if _, err := p.d.Matching.RunRoundFor(c.UserContext(), api.Caller(c), aid); err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(aid), "matched")
+	return see(c, "/teacher/assignments/"+esc(aid)+"#graders", "matched")
 }
 
 func (p *pages) release(c *fiber.Ctx) error {
@@ -281,7 +281,7 @@ func (p *pages) release(c *fiber.Ctx) error {
 	if _, err := p.d.Feedback.Release(c.UserContext(), api.Caller(c), aid, ""); err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(aid), "released")
+	return see(c, "/teacher/assignments/"+esc(aid)+"#feedback", "released")
 }
 
 // summary is the class summary the page asks for: ?names=true shows the
@@ -508,7 +508,7 @@ func (p *pages) approve(c *fiber.Ctx) error {
 	if next := api.SafeNext(c.FormValue("next")); strings.HasPrefix(next, "/teacher/feedback/") {
 		return see(c, next, "approved")
 	}
-	return see(c, "/teacher/assignments/"+esc(f.AssignmentID), "approved")
+	return see(c, "/teacher/assignments/"+esc(f.AssignmentID)+"#feedback", "approved")
 }
 
 func (p *pages) returnFeedback(c *fiber.Ctx) error {
@@ -516,7 +516,7 @@ func (p *pages) returnFeedback(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(f.AssignmentID), "returned")
+	return see(c, "/teacher/assignments/"+esc(f.AssignmentID)+"#feedback", "returned")
 }
 
 // adjudicate settles the disagreement of the two reads with the levels the
@@ -541,7 +541,7 @@ func (p *pages) adjudicate(c *fiber.Ctx) error {
 	if _, err := adjudicate(c.UserContext(), api.Caller(c), r.Feedback.ID, levels, note); err != nil {
 		return p.formError(c, err, "teacher_review", "Review", p.reviewData(c, r, a, levels, note))
 	}
-	return see(c, "/teacher/feedback/"+esc(r.Feedback.ID), done)
+	return see(c, "/teacher/feedback/"+esc(r.Feedback.ID)+"#adjudication", done)
 }
 
 // editData is the edit page's data.
