@@ -26,7 +26,17 @@ func (p *pages) teacherHome(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	d := map[string]any{"Classes": cls}
+	questions := make(map[string]int, len(cls))
+	for _, cl := range cls {
+		q, err := p.d.Feedback.Questions(ctx, u, cl.ID)
+		if err != nil {
+			return err
+		}
+		for _, n := range q {
+			questions[cl.ID] += n
+		}
+	}
+	d := map[string]any{"Classes": cls, "Questions": questions}
 	if u.SchoolID != "" {
 		sch, err := p.d.Accounts.School(ctx, u.SchoolID)
 		if err != nil {
@@ -73,8 +83,12 @@ func (p *pages) classData(c *fiber.Ctx, classID string) (map[string]any, error) 
 	if err != nil {
 		return nil, err
 	}
+	questions, err := p.d.Feedback.Questions(ctx, u, classID)
+	if err != nil {
+		return nil, err
+	}
 	form := assignmentForm{Due: time.Now().AddDate(0, 0, 14).Format(time.DateOnly), Price: "8.00"}
-	return map[string]any{"Class": cl, "Students": sts, "Assignments": as, "Library": lib, "Form": form}, nil
+	return map[string]any{"Class": cl, "Students": sts, "Assignments": as, "Library": lib, "Form": form, "Questions": questions}, nil
 }
 
 func (p *pages) classPage(c *fiber.Ctx) error {

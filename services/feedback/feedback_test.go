@@ -244,6 +244,14 @@ func TestGradeReviewReleaseRate(t *testing.T) {
 	if len(fb.Reflections) != 1 {
 		t.Fatalf("reflections %+v", fb.Reflections)
 	}
+	_, err = s.Reflect(ctx, f.student, v.FeedbackID, "reflection", "I will cite more.")
+	must(t, err)
+	// The teacher's badge counts the question, not the reflection.
+	if q, err := s.Questions(ctx, f.teacher, f.asg.ClassID); err != nil || q[f.asg.ID] != 1 || len(q) != 1 {
+		t.Fatalf("questions in the class: %v, %v; want 1 on the assignment", q, err)
+	}
+	_, err = s.Questions(ctx, f.other, f.asg.ClassID)
+	wantCode(t, err, errs.NotFound)
 
 	// The teacher edits released feedback: history keeps the approved content.
 	rev := fb.Rev

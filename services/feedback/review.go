@@ -161,6 +161,34 @@ func (s *Service) List(ctx context.Context, caller account.User, assignmentID st
 	return rows, err
 }
 
+// Questions counts the questions students asked about their feedback in a
+// class, by assignment ID (assignments without one are left out). Only
+// released feedback takes questions, so it reads the class record (the
+// assignments with approved feedback) and their list rows: reads by _id.
+// Returns not_found unless caller manages the class.
+func (s *Service) Questions(ctx context.Context, caller account.User, classID string) (map[string]int, error) {
+	if _, err := s.intake.AuthorizeClass(ctx, caller, classID); err != nil {
+		return nil, err
+	}
+	rec, err := s.Class(ctx, classID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, a := range rec.Assignments {
+		rows, err := s.rows(ctx, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if r.Questions > 0 {
+				out[a.ID] += r.Questions
+			}
+		}
+	}
+	return out, nil
+}
+
 // Edit replaces a feedback's content on the teacher's behalf, with a note
 // kept in its history. rev as for Save. It works on submitted, approved and
 // released feedback: an approved version is never changed in place, since
