@@ -156,7 +156,7 @@ func (p *pages) removeStudent(c *fiber.Ctx) error {
 	if err := p.d.Intake.RemoveStudent(c.UserContext(), api.Caller(c), classID, api.Param(c, "sid")); err != nil {
 		return err
 	}
-	return see(c, "/teacher/classes/"+esc(classID)+"#roster", "removed")
+	return see(c, "/teacher/classes/"+esc(classID)+"#roster-h", "removed")
 }
 
 func (p *pages) createAssignment(c *fiber.Ctx) error {
