@@ -98,6 +98,22 @@ func TestE2EWebTeacher(t *testing.T) {
 	if seconds == 0 {
 		t.Fatal("the demo has no second read")
 	}
+	// Agreement counts the pair, comparing the two graders' own levels
+	// (the demo's reads are two levels apart on two criteria), not the
+	// teacher's decision.
+	apart := 0
+	for _, x := range asSlice(in.must(200, "GET", "/api/v1/analytics/assignments/"+d.AssignmentID+"/summary", tok, nil)["agreement"]) {
+		ag := x.(map[string]any)["agreement"].(map[string]any)
+		if ag["pairs"] != 1.0 {
+			t.Fatalf("agreement after adjudicating: %v, want one pair on every criterion", x)
+		}
+		if ag["adjacent"] == 0.0 {
+			apart++
+		}
+	}
+	if apart != 2 {
+		t.Fatalf("%d criteria with the reads more than one level apart, want the demo's 2", apart)
+	}
 }
 
 // teacherQuestion signs in the demo students by their links until one has

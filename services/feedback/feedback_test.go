@@ -387,6 +387,10 @@ func TestAdjudicateAndApprove(t *testing.T) {
 	if len(rows) != 2 || rows[0].State != Approved || rows[1].State != Approved || rows[0].Flagged || rows[1].Flagged {
 		t.Fatalf("rows after adjudicating and approving: %+v", rows)
 	}
+	// Agreement compares the graders' own reads, not the teacher's decision.
+	if rows[0].Levels["thesis"] != "developing" || rows[0].ReadLevels["thesis"] != "advanced" || rows[1].ReadLevels != nil {
+		t.Fatalf("the first read's row keeps %v as its grader's levels (levels %v), the second %v", rows[0].ReadLevels, rows[0].Levels, rows[1].ReadLevels)
+	}
 	if evs, err := f.svc.PayableEvents(ctx, "", 10); err != nil || len(evs) != 2 {
 		t.Fatalf("payable events %d, %v; want one per read", len(evs), err)
 	}

@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"maps"
 	"sort"
 	"strings"
 
@@ -338,6 +339,10 @@ func (s *Service) Adjudicate(ctx context.Context, caller account.User, id string
 	first, err := s.mutate(ctx, TaskID(f.VersionID, First), anyRev, true, func(f *Feedback) error {
 		if f.State.Final() {
 			return errs.E(errs.Conflict, "The first read is already approved.")
+		}
+		adj.Replaced = maps.Clone(f.Levels)
+		if f.Adjudication != nil && f.Adjudication.Replaced != nil { // adjudicated again: the grader's levels are the first decision's
+			adj.Replaced = f.Adjudication.Replaced
 		}
 		f.Levels, f.Adjudication = levels, adj
 		f.Disagreement.Resolved = true

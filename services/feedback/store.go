@@ -161,11 +161,14 @@ type Row struct {
 	Flagged   bool              `json:"flagged" bson:"flagged"` // an unresolved second-read disagreement
 	// Questions counts the questions the student asked about this
 	// feedback (Reflect with kind "question").
-	Questions  int        `json:"questions,omitempty" bson:"questions,omitempty"`
-	AssignedID string     `json:"assignment_id" bson:"assignment_id"`
-	UpdatedAt  time.Time  `json:"updated_at" bson:"updated_at"`
-	ApprovedAt *time.Time `json:"approved_at,omitempty" bson:"approved_at,omitempty"` // when first approved
-	Digest     *Digest    `json:"digest,omitempty" bson:"digest,omitempty"`
+	Questions int `json:"questions,omitempty" bson:"questions,omitempty"`
+	// ReadLevels are the first reader's own levels where an adjudication
+	// replaced them in Levels (nil otherwise): agreement compares these.
+	ReadLevels map[string]string `json:"read_levels,omitempty" bson:"read_levels,omitempty"`
+	AssignedID string            `json:"assignment_id" bson:"assignment_id"`
+	UpdatedAt  time.Time         `json:"updated_at" bson:"updated_at"`
+	ApprovedAt *time.Time        `json:"approved_at,omitempty" bson:"approved_at,omitempty"` // when first approved
+	Digest     *Digest           `json:"digest,omitempty" bson:"digest,omitempty"`
 }
 
 // Digest is what the class summary needs of one feedback beyond its row:
@@ -196,7 +199,17 @@ func rowOf(f Feedback) Row {
 		TaskID: f.ID, VersionID: f.VersionID, StudentID: f.StudentID, Version: f.Version, Reader: f.Reader, State: f.State,
 		GraderID: f.GraderID, Levels: f.Levels, AssignedID: f.AssignmentID, UpdatedAt: f.UpdatedAt, ApprovedAt: f.ApprovedAt,
 		Flagged: f.Disagreement != nil && !f.Disagreement.Resolved, Questions: questions(f.Reflections),
+		ReadLevels: readLevels(f),
 	}
+}
+
+// readLevels are the first reader's own levels when an adjudication
+// replaced them, else nil.
+func readLevels(f Feedback) map[string]string {
+	if f.Reader != First || f.Adjudication == nil {
+		return nil
+	}
+	return f.Adjudication.Replaced
 }
 
 // questions counts the questions among a student's reflections.
