@@ -14,7 +14,8 @@
 //      apart, one button approves both reads, and agreement then counts
 //      the pair;
 //   6. approving feedback comes back to the feedback list with the message
-//      in view.
+//      in view; without JavaScript a redirect's message and the roster
+//      import's result are in view too.
 // Each new page is checked with axe-core and for internal IDs in its text.
 // web_teacher_test.go runs this with the environment below, then checks
 // what it did through the JSON API.
@@ -220,6 +221,27 @@ try {
   await inView(page.locator('#feedback .flash'), 'the approval message');
   assert.equal(await page.locator('#feedback .flash').innerText(), 'Feedback approved.');
   console.log(`adjudicated ${firstID}`);
+
+  step('without JavaScript, results are in view too');
+  const plain = await browser.newContext({ viewport: { width: 1366, height: 768 }, baseURL: BASE, javaScriptEnabled: false });
+  const nojs = await plain.newPage();
+  await nojs.goto('/signin');
+  await nojs.getByLabel('Email').fill(TEACHER);
+  await nojs.getByLabel('Password').fill(PASSWORD);
+  await nojs.getByRole('button', { name: 'Sign in' }).click();
+  await nojs.waitForURL(/\/teacher$/);
+  for (const [where, what] of [[`${classPath}`, null], [`${asgPath}?done=approved#feedback`, 'main > .flash']]) {
+    await nojs.goto(where);
+    if (!what) {
+      await nojs.getByLabel(/Roster CSV/).setInputFiles(csv);
+      await nojs.getByRole('button', { name: 'Import roster' }).click();
+      await nojs.waitForURL(/\/roster#roster-h$/);
+    }
+    const el = what ? nojs.locator(what) : nojs.getByText(/Imported: 0 new, 0 updated, 1 unchanged/);
+    const box = await el.boundingBox();
+    assert.ok(box && box.y >= 0 && box.y + box.height <= 768, `without JavaScript, the result on ${nojs.url()} is out of view (${box && Math.round(box.y)}px)`);
+  }
+  await plain.close();
 } finally {
   await browser.close();
 }
