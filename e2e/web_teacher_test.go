@@ -78,7 +78,7 @@ func TestE2EWebTeacher(t *testing.T) {
 	}
 	runBrowser(t, node, "browser/teacher.mjs", "teacher: ok",
 		"BASE_URL="+in.url(""), "PASSWORD="+d.Password, "TEACHER_EMAIL="+d.Teacher, "ASSIGNMENT_ID="+d.AssignmentID,
-		"DRAFT_ID="+draft, "QUESTION="+question, "ZIP="+zip, "CHROMIUM="+chromium)
+		"DRAFT_ID="+draft, "QUESTION="+question, "ZIP="+zip, "CHROMIUM="+chromium, "SCREENSHOTS="+screenshotDir(t))
 
 	a := in.must(200, "GET", "/api/v1/assignments/"+draft, tok, nil)
 	crit, _ := a["rubric"].(map[string]any)["criteria"].([]any)

@@ -34,6 +34,8 @@ const ASSIGNMENT = env('ASSIGNMENT_ID'); // the demo's, in grading
 const DRAFT = env('DRAFT_ID'); // a draft in the same class, no submissions yet
 const QUESTION = env('QUESTION'); // what a student asked
 const ZIP = env('ZIP');
+const SHOTS = process.env.SCREENSHOTS; // where to save the new pages' screenshots, if set
+const shot = async (name) => { if (SHOTS) await page.screenshot({ path: path.join(SHOTS, name) }); };
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const step = (msg) => console.log(`step: ${msg}`);
@@ -131,6 +133,7 @@ try {
   await page.getByRole('link', { name: 'Edit the title, prompt, due date or rubric' }).click();
   await page.waitForURL(/\/edit$/);
   await checked('the assignment edit page');
+  await shot('20-teacher-assignment-edit.png');
   await page.getByLabel('Title', { exact: true }).fill('Letter to the editor: school start times');
   await page.getByLabel('Prompt').fill('Write a letter to the editor arguing for or against later school start times.');
   await page.getByLabel('Feedback due').fill('2031-05-20');
@@ -176,6 +179,7 @@ try {
   assert.ok(formBox.x >= essayBox.x + essayBox.width - 1, 'the anchor form is not beside the text');
   assert.ok(formBox.y < essayBox.y + essayBox.height, 'the anchor form starts below the text');
   for (const sel of await page.locator('#anchor-form select').all()) await sel.selectOption({ index: 3 });
+  await shot('21-teacher-anchor-beside-text.png');
   await page.getByRole('button', { name: 'Save as anchor paper' }).click();
   await page.waitForURL(/\?done=anchor_saved#anchor$/);
   await inView(page.getByText('Anchor paper saved: graders calibrate against your levels.'), 'the anchor message');
@@ -202,6 +206,7 @@ try {
   await page.getByRole('button', { name: 'Approve both reads with these levels' }).click();
   await page.waitForURL(/\?done=adjudicated_approved#adjudication$/);
   await inView(page.getByText('Adjudicated and approved: your levels count, and both reads are approved.'), 'the adjudication message');
+  await shot('22-teacher-adjudicated.png');
   assert.match(await page.locator('#fb-state').innerText(), /Approved/);
   await page.goto(asgPath);
   const pair = page.locator('#feedback-table tbody tr').filter({ has: page.locator('text=Second') });
