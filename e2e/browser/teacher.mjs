@@ -140,7 +140,7 @@ try {
   const firstCriterion = page.locator('#rubric-builder input[id$="-title"]:not(#rb-title)').first();
   await firstCriterion.fill('Claim');
   await page.getByRole('button', { name: 'Save changes' }).click();
-  await page.waitForURL(/\?done=assignment_saved#brief$/);
+  await page.waitForURL(/\?done=brief_saved#brief$/);
   await inView(page.getByText('Saved: the assignment has the new title, prompt, due date and rubric.'), 'the saved message');
   assert.equal(await page.locator('h1').innerText(), 'Letter to the editor: school start times');
   assert.match(await page.locator('h1 + p').innerText(), /Tue 20 May 2031/);
@@ -204,7 +204,7 @@ try {
     await sel.selectOption({ index: 2 });
   }
   await page.getByRole('button', { name: 'Approve both reads with these levels' }).click();
-  await page.waitForURL(/\?done=adjudicated_approved#adjudication$/);
+  await page.waitForURL(/\?done=adj_approved#adjudication$/);
   await inView(page.getByText('Adjudicated and approved: your levels count, and both reads are approved.'), 'the adjudication message');
   await shot('22-teacher-adjudicated.png');
   assert.match(await page.locator('#fb-state').innerText(), /Approved/);

@@ -550,7 +550,7 @@ func (p *pages) adjudicate(c *fiber.Ctx) error {
 	note := strings.TrimSpace(c.FormValue("note"))
 	adjudicate, done := p.d.Feedback.Adjudicate, "adjudicated"
 	if c.FormValue("approve") != "" {
-		adjudicate, done = p.d.Feedback.AdjudicateAndApprove, "adjudicated_approved"
+		adjudicate, done = p.d.Feedback.AdjudicateAndApprove, "adj_approved"
 	}
 	if _, err := adjudicate(c.UserContext(), api.Caller(c), r.Feedback.ID, levels, note); err != nil {
 		return p.formError(c, err, "teacher_review", "Review", p.reviewData(c, r, a, levels, note))

@@ -81,7 +81,7 @@ func (p *pages) saveAssignment(c *fiber.Ctx) error {
 		d := editAssignmentData{Assignment: a, Form: form, Frozen: errs.CodeOf(err) == errs.Conflict}
 		return p.formError(c, err, "teacher_assignment_edit", "Edit "+a.Title, d, "rubric.js")
 	}
-	return see(c, "/teacher/assignments/"+esc(a.ID)+"#brief", "assignment_saved")
+	return see(c, "/teacher/assignments/"+esc(a.ID)+"#brief", "brief_saved")
 }
 
 // submissionData is the submission page's data: one version's extracted
