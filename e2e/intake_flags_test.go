@@ -109,7 +109,7 @@ func TestE2EIntakeFlags(t *testing.T) {
 	if form.Get("student_id") != "1001" {
 		t.Fatalf("the control does not offer the student the name names: %v", form)
 	}
-	if r := postForm(t, c, in, html.UnescapeString(action[1]), form); r.StatusCode != http.StatusSeeOther || !strings.HasSuffix(r.Header.Get("Location"), "?done=reassigned") {
+	if r := postForm(t, c, in, html.UnescapeString(action[1]), form); r.StatusCode != http.StatusSeeOther || !strings.HasSuffix(r.Header.Get("Location"), "?done=reassigned#submissions") {
 		t.Fatalf("moving through the page: %d to %q", r.StatusCode, r.Header.Get("Location"))
 	}
 	if _, body, _ := page(t, c, in, "/teacher/assignments/"+asg+"?done=reassigned"); strings.Contains(body, "held back") || !strings.Contains(body, "Moved: the file is now a version") {

@@ -141,7 +141,7 @@ func demoTeacherReview(t *testing.T, in *instance, email, password, assignmentID
 	}
 	adj.Set("note", "The second read is right about this")
 	resp, _ = postPage(t, c, in, flagged+"/adjudicate", adj)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != flagged+"?done=adjudicated" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != flagged+"?done=adjudicated#adjudication" {
 		t.Fatalf("adjudicating: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	_, body, _ = page(t, c, in, resp.Header.Get("Location"))

@@ -208,6 +208,9 @@ func (s *Server) approveFeedback(c *fiber.Ctx) error {
 type adjudicateRequest struct {
 	Levels map[string]string `json:"levels"`
 	Note   string            `json:"note"`
+	// Approve approves both reads in the same action
+	// (feedback.Service.AdjudicateAndApprove).
+	Approve bool `json:"approve"`
 }
 
 func (s *Server) adjudicateFeedback(c *fiber.Ctx) error {
@@ -215,7 +218,11 @@ func (s *Server) adjudicateFeedback(c *fiber.Ctx) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	f, err := s.deps.Feedback.Adjudicate(c.UserContext(), caller(c), param(c, "id"), in.Levels, in.Note)
+	adjudicate := s.deps.Feedback.Adjudicate
+	if in.Approve {
+		adjudicate = s.deps.Feedback.AdjudicateAndApprove
+	}
+	f, err := adjudicate(c.UserContext(), caller(c), param(c, "id"), in.Levels, in.Note)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,10 @@ package web
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/marginschool/margin/pkg/errs"
+	"github.com/marginschool/margin/services/intake"
 )
 
 func TestAssignmentInput(t *testing.T) {
@@ -67,5 +69,41 @@ func TestParseCents(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("parseCents(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestAssignmentFormOf: the edit form shows a stored assignment so that
+// posting it back unchanged gives the same assignment: the price as the
+// form reads it, the focus points inside the rubric JSON.
+func TestAssignmentFormOf(t *testing.T) {
+	rubric := intake.Rubric{Scale: []intake.Level{{Key: "a", Label: "A", Points: 1}, {Key: "b", Label: "B", Points: 2}},
+		Criteria: []intake.Criterion{{Key: "c", Title: "C", Weight: 1, Descriptors: map[string]string{"a": "x", "b": "y"}}}}
+	due := time.Date(2031, 5, 20, 17, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		cents int64
+		focus []string
+		price string
+	}{
+		{"whole dollars", 800, nil, "8.00"},
+		{"cents", 1005, []string{"Cite the sources"}, "10.05"},
+		{"under a dollar", 7, []string{}, "0.07"},
+		{"the highest price", 1_000_000, nil, "10000.00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := intake.Assignment{Title: "T", Prompt: "P", DueAt: due, PriceCents: tt.cents, Rubric: rubric, FocusPoints: tt.focus}
+			f := assignmentFormOf(a)
+			if f.Price != tt.price || f.Due != "2031-05-20" || f.Title != "T" || f.Prompt != "P" || !f.NoResubmission {
+				t.Fatalf("form %+v, want the price %s due 2031-05-20", f, tt.price)
+			}
+			in, err := assignmentInput("cls_1", f, "", true)
+			if err != nil {
+				t.Fatalf("the form posted back unchanged: %v", err)
+			}
+			if *in.PriceCents != tt.cents || len(in.Rubric.Criteria) != 1 || len(in.Rubric.FocusPoints) != len(tt.focus) {
+				t.Fatalf("posted back: %d cents, rubric %+v; want %d cents and the focus points %q", *in.PriceCents, in.Rubric, tt.cents, tt.focus)
+			}
+		})
 	}
 }

@@ -195,7 +195,7 @@ func (p *pages) emailStudents(c *fiber.Ctx) error {
 	if _, err := p.d.Intake.SetEmailStudents(c.UserContext(), api.Caller(c), id, c.FormValue("email_students") == "1"); err != nil {
 		return err
 	}
-	return see(c, "/teacher/classes/"+esc(id), "email_students")
+	return see(c, "/teacher/classes/"+esc(id)+"#email-students", "email_students")
 }
 
 func (p *pages) adminNotifications(c *fiber.Ctx) error {

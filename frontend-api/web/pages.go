@@ -78,6 +78,7 @@ func Register(s *api.Server) {
 	s.Handle(get, "/teacher/classes/:id/wall", api.Teachers, p.wallPage)
 
 	p.reviewRoutes()
+	p.assignmentRoutes()
 
 	s.Handle(get, "/grader", api.Graders, p.graderHome)
 	s.Handle(post, "/grader/offers/:id/accept", api.Graders, p.acceptOffer)
@@ -231,6 +232,10 @@ var flashes = map[string]string{
 	"unbanked":       "Comment deleted from your bank.",
 	"edited":         "Feedback edited; the change is kept in its history.",
 	"adjudicated":    "Adjudicated: your levels now count for this submission.",
+	"adj_approved":   "Adjudicated and approved: your levels count, and both reads are approved.",
+	"brief_saved":    "Saved: the assignment has the new title, prompt, due date and rubric.",
+	"anchor_saved":   "Anchor paper saved: graders calibrate against your levels.",
+	"anchor_removed": "Anchor paper removed.",
 	"unshared":       "The family link is turned off: it no longer opens your progress.",
 	"removed":        "Student removed from the class: their link no longer works and they are signed out. Their work stays.",
 	"confirmed":      "Confirmed: the file is the student's, and goes to graders like any other.",
@@ -241,10 +246,16 @@ var flashes = map[string]string{
 	"cleared":        "Mail to the address flows again.",
 }
 
-// see redirects after a successful form (post/redirect/get).
+// see redirects after a successful form (post/redirect/get), to path with
+// the flash message done; a #fragment of path (the section acted on) stays
+// last, and margin.js shows the flash there.
 func see(c *fiber.Ctx, path, done string) error {
+	path, frag, _ := strings.Cut(path, "#")
 	if done != "" {
 		path += "?done=" + done
+	}
+	if frag != "" {
+		path += "#" + frag
 	}
 	return c.Redirect(path, fiber.StatusSeeOther)
 }

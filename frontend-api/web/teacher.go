@@ -26,7 +26,17 @@ func (p *pages) teacherHome(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	d := map[string]any{"Classes": cls}
+	questions := make(map[string]int, len(cls))
+	for _, cl := range cls {
+		q, err := p.d.Feedback.Questions(ctx, u, cl.ID)
+		if err != nil {
+			return err
+		}
+		for _, n := range q {
+			questions[cl.ID] += n
+		}
+	}
+	d := map[string]any{"Classes": cls, "Questions": questions}
 	if u.SchoolID != "" {
 		sch, err := p.d.Accounts.School(ctx, u.SchoolID)
 		if err != nil {
@@ -73,8 +83,12 @@ func (p *pages) classData(c *fiber.Ctx, classID string) (map[string]any, error) 
 	if err != nil {
 		return nil, err
 	}
+	questions, err := p.d.Feedback.Questions(ctx, u, classID)
+	if err != nil {
+		return nil, err
+	}
 	form := assignmentForm{Due: time.Now().AddDate(0, 0, 14).Format(time.DateOnly), Price: "8.00"}
-	return map[string]any{"Class": cl, "Students": sts, "Assignments": as, "Library": lib, "Form": form}, nil
+	return map[string]any{"Class": cl, "Students": sts, "Assignments": as, "Library": lib, "Form": form, "Questions": questions}, nil
 }
 
 func (p *pages) classPage(c *fiber.Ctx) error {
@@ -142,7 +156,7 @@ func (p *pages) removeStudent(c *fiber.Ctx) error {
 	if err := p.d.Intake.RemoveStudent(c.UserContext(), api.Caller(c), classID, api.Param(c, "sid")); err != nil {
 		return err
 	}
-	return see(c, "/teacher/classes/"+esc(classID), "removed")
+	return see(c, "/teacher/classes/"+esc(classID)+"#roster-h", "removed")
 }
 
 func (p *pages) createAssignment(c *fiber.Ctx) error {
@@ -243,7 +257,7 @@ func (p *pages) confirmVersion(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(sub.AssignmentID), "confirmed")
+	return see(c, "/teacher/assignments/"+esc(sub.AssignmentID)+"#submissions", "confirmed")
 }
 
 // reassignVersion moves a flagged version to the student chosen on the
@@ -257,7 +271,7 @@ func (p *pages) reassignVersion(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(up.AssignmentID), "reassigned")
+	return see(c, "/teacher/assignments/"+esc(up.AssignmentID)+"#submissions", "reassigned")
 }
 
 func (p *pages) publish(c *fiber.Ctx) error {
@@ -265,7 +279,7 @@ func (p *pages) publish(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(a.ID), "published")
+	return see(c, "/teacher/assignments/"+esc(a.ID)+"#graders", "published")
 }
 
 func (p *pages) match(c *fiber.Ctx) error {
@@ -273,7 +287,7 @@ func (p *pages) match(c *fiber.Ctx) error {
 	if _, err := p.d.Matching.RunRoundFor(c.UserContext(), api.Caller(c), aid); err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(aid), "matched")
+	return see(c, "/teacher/assignments/"+esc(aid)+"#graders", "matched")
 }
 
 func (p *pages) release(c *fiber.Ctx) error {
@@ -281,7 +295,7 @@ func (p *pages) release(c *fiber.Ctx) error {
 	if _, err := p.d.Feedback.Release(c.UserContext(), api.Caller(c), aid, ""); err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(aid), "released")
+	return see(c, "/teacher/assignments/"+esc(aid)+"#feedback", "released")
 }
 
 // summary is the class summary the page asks for: ?names=true shows the
@@ -508,7 +522,7 @@ func (p *pages) approve(c *fiber.Ctx) error {
 	if next := api.SafeNext(c.FormValue("next")); strings.HasPrefix(next, "/teacher/feedback/") {
 		return see(c, next, "approved")
 	}
-	return see(c, "/teacher/assignments/"+esc(f.AssignmentID), "approved")
+	return see(c, "/teacher/assignments/"+esc(f.AssignmentID)+"#feedback", "approved")
 }
 
 func (p *pages) returnFeedback(c *fiber.Ctx) error {
@@ -516,11 +530,12 @@ func (p *pages) returnFeedback(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(f.AssignmentID), "returned")
+	return see(c, "/teacher/assignments/"+esc(f.AssignmentID)+"#feedback", "returned")
 }
 
 // adjudicate settles the disagreement of the two reads with the levels the
-// teacher chose; mistakes re-render the review page with the choices kept.
+// teacher chose, and with the form's approve button approves both reads in
+// the same step; mistakes re-render the review page with the choices kept.
 func (p *pages) adjudicate(c *fiber.Ctx) error {
 	r, a, err := p.review(c)
 	if err != nil {
@@ -533,10 +548,14 @@ func (p *pages) adjudicate(c *fiber.Ctx) error {
 		}
 	}
 	note := strings.TrimSpace(c.FormValue("note"))
-	if _, err := p.d.Feedback.Adjudicate(c.UserContext(), api.Caller(c), r.Feedback.ID, levels, note); err != nil {
+	adjudicate, done := p.d.Feedback.Adjudicate, "adjudicated"
+	if c.FormValue("approve") != "" {
+		adjudicate, done = p.d.Feedback.AdjudicateAndApprove, "adj_approved"
+	}
+	if _, err := adjudicate(c.UserContext(), api.Caller(c), r.Feedback.ID, levels, note); err != nil {
 		return p.formError(c, err, "teacher_review", "Review", p.reviewData(c, r, a, levels, note))
 	}
-	return see(c, "/teacher/feedback/"+esc(r.Feedback.ID), "adjudicated")
+	return see(c, "/teacher/feedback/"+esc(r.Feedback.ID)+"#adjudication", done)
 }
 
 // editData is the edit page's data.
@@ -598,8 +617,8 @@ func (p *pages) saveEdit(c *fiber.Ctx) error {
 // anchorView is one anchor paper as its teacher sees it: the student and
 // the reference level on each criterion, by label.
 type anchorView struct {
-	StudentID string
-	Levels    []criterionView
+	StudentID, SubmissionID string
+	Levels                  []criterionView
 }
 
 // anchorViews lists an assignment's anchor papers for its teacher.
@@ -610,7 +629,7 @@ func (p *pages) anchorViews(c *fiber.Ctx, a intake.Assignment) ([]anchorView, er
 	}
 	out := make([]anchorView, 0, len(an.Anchors))
 	for _, x := range an.Anchors {
-		v := anchorView{StudentID: x.StudentID}
+		v := anchorView{StudentID: x.StudentID, SubmissionID: x.SubmissionID}
 		for _, cr := range a.Rubric.Criteria {
 			v.Levels = append(v.Levels, criterionView{Title: cr.Title, Level: levelLabel(a.Rubric, x.Levels[cr.Key])})
 		}
@@ -632,6 +651,16 @@ func (p *pages) saveAnchor(c *fiber.Ctx) error {
 	for _, cr := range a.Rubric.Criteria {
 		in.Levels[cr.Key] = c.FormValue("level-" + cr.Key)
 	}
+	if sid := c.FormValue("submission_id"); sid != "" {
+		// Scored beside the submission's text: its student, whatever the
+		// form says.
+		sub, sa, err := p.d.Intake.SubmissionFor(c.UserContext(), api.Caller(c), sid)
+		if err != nil || sa.ID != a.ID {
+			return errs.E(errs.NotFound, "This assignment has no submission with ID %q.", sid)
+		}
+		in.StudentID = sub.StudentID
+		return p.saveAnchorBesideText(c, a, in, sub.ID)
+	}
 	if _, err := p.d.Matching.PutAnchor(c.UserContext(), api.Caller(c), a.ID, in); err != nil {
 		d, derr := p.assignmentData(c)
 		if derr != nil {
@@ -644,7 +673,7 @@ func (p *pages) saveAnchor(c *fiber.Ctx) error {
 		d["AnchorForm"] = form
 		return p.formError(c, err, "teacher_assignment", a.Title, d, "upload.js")
 	}
-	return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "")
+	return see(c, "/teacher/assignments/"+esc(a.ID)+"#anchors", "anchor_saved")
 }
 
 // removeAnchor takes a student's submission off the anchor papers.
@@ -653,5 +682,5 @@ func (p *pages) removeAnchor(c *fiber.Ctx) error {
 	if _, err := p.d.Matching.RemoveAnchor(c.UserContext(), api.Caller(c), id, api.Param(c, "sid")); err != nil {
 		return err
 	}
-	return see(c, "/teacher/assignments/"+esc(id)+"#anchors", "")
+	return see(c, "/teacher/assignments/"+esc(id)+"#anchors", "anchor_removed")
 }

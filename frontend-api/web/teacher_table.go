@@ -20,6 +20,8 @@ type feedbackTable struct {
 	// Releasable is the number of students with approved feedback not yet
 	// released: the ones a release reaches now.
 	Releasable int
+	// Questions counts the students' questions about their feedback.
+	Questions int
 }
 
 // feedbackTableRow is one feedback (a version's read) in the table.
@@ -73,6 +75,7 @@ func feedbackTableOf(a intake.Assignment, rows []feedback.Row, roster []intake.S
 		if r.State == feedback.Approved {
 			releasable[r.StudentID] = true
 		}
+		t.Questions += r.Questions
 		t.Rows = append(t.Rows, row)
 	}
 	t.Releasable = len(releasable)

@@ -104,6 +104,8 @@ var funcs = template.FuncMap{
 	"duration": Duration,
 	// deref reads an optional number; guard it with {{with}}.
 	"deref": func(f *float64) float64 { return *f },
+	// frozenReason says why an assignment's brief can no longer be edited.
+	"frozenReason": func() string { return frozenReason },
 }
 
 // Duration says how long a number of hours is as a person would: "under an

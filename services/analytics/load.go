@@ -186,7 +186,13 @@ func (s *Service) classInput(ctx context.Context, caller account.User, a intake.
 		if r.Reader != feedback.Second || !ok || !(r.State == feedback.Submitted || r.State.Final()) {
 			continue
 		}
-		in.SecondReads = append(in.SecondReads, SecondRead{StudentID: r.StudentID, First: first.Levels, Second: r.Levels})
+		// The first reader's own levels, not an adjudication's: agreement
+		// is between the two graders.
+		firstLevels := first.Levels
+		if first.ReadLevels != nil {
+			firstLevels = first.ReadLevels
+		}
+		in.SecondReads = append(in.SecondReads, SecondRead{StudentID: r.StudentID, First: firstLevels, Second: r.Levels})
 	}
 	slices.SortFunc(in.SecondReads, func(x, y SecondRead) int { return cmp.Compare(x.StudentID, y.StudentID) })
 	return in, nil

@@ -126,9 +126,12 @@ type Disagreement struct {
 // count (they replace the first read's levels).
 type Adjudication struct {
 	Levels map[string]string `json:"levels" bson:"levels"`
-	Note   string            `json:"note,omitempty" bson:"note,omitempty"`
-	By     string            `json:"by" bson:"by"`
-	At     time.Time         `json:"at" bson:"at"`
+	// Replaced are the first reader's own levels, which Levels replaced:
+	// what the second read is compared with for agreement.
+	Replaced map[string]string `json:"replaced,omitempty" bson:"replaced,omitempty"`
+	Note     string            `json:"note,omitempty" bson:"note,omitempty"`
+	By       string            `json:"by" bson:"by"`
+	At       time.Time         `json:"at" bson:"at"`
 }
 
 // Feedback is one grader's feedback on one submission version, as first or

@@ -244,6 +244,14 @@ func TestGradeReviewReleaseRate(t *testing.T) {
 	if len(fb.Reflections) != 1 {
 		t.Fatalf("reflections %+v", fb.Reflections)
 	}
+	_, err = s.Reflect(ctx, f.student, v.FeedbackID, "reflection", "I will cite more.")
+	must(t, err)
+	// The teacher's badge counts the question, not the reflection.
+	if q, err := s.Questions(ctx, f.teacher, f.asg.ClassID); err != nil || q[f.asg.ID] != 1 || len(q) != 1 {
+		t.Fatalf("questions in the class: %v, %v; want 1 on the assignment", q, err)
+	}
+	_, err = s.Questions(ctx, f.other, f.asg.ClassID)
+	wantCode(t, err, errs.NotFound)
 
 	// The teacher edits released feedback: history keeps the approved content.
 	rev := fb.Rev
@@ -340,6 +348,51 @@ func TestConcurrentSavesOneWins(t *testing.T) {
 	must(t, err)
 	if wins != 1 || got.Rev != w.Feedback.Rev+1 {
 		t.Fatalf("%d saves won; rev %d", wins, got.Rev)
+	}
+}
+
+// TestAdjudicateAndApprove: one action settles a disagreement and
+// approves both reads (neither stays submitted, both graders are paid
+// once), and repeating it after it completed changes nothing.
+func TestAdjudicateAndApprove(t *testing.T) {
+	f := newFixture(t)
+	first := f.task(t, "1004", 1, matching.First, f.grader)
+	second := f.task(t, "1004", 1, matching.Second, f.grader2)
+	for _, x := range []struct {
+		g      account.User
+		id     string
+		levels map[string]string
+	}{{f.grader, first, map[string]string{"thesis": "advanced"}}, {f.grader2, second, map[string]string{"thesis": "emerging"}}} {
+		w, err := f.svc.Open(ctx, x.g, x.id)
+		must(t, err)
+		fb, err := f.svc.Save(ctx, x.g, x.id, w.Feedback.Rev, f.complete(t, w.Text, x.levels))
+		must(t, err)
+		_, err = f.svc.Submit(ctx, x.g, x.id, fb.Rev)
+		must(t, err)
+	}
+	_, err := f.svc.AdjudicateAndApprove(ctx, f.other, second, nil, "")
+	wantCode(t, err, errs.NotFound) // another school's teacher
+	_, err = f.svc.AdjudicateAndApprove(ctx, f.teacher, second, map[string]string{"thesis": "developing"}, "")
+	wantCode(t, err, errs.Invalid) // every criterion needs a level
+	levels := map[string]string{"thesis": "developing", "evidence": "proficient", "analysis": "proficient", "organization": "proficient", "conventions": "proficient"}
+	for range 2 {
+		fb, err := f.svc.AdjudicateAndApprove(ctx, f.teacher, second, levels, "Met in the middle.")
+		must(t, err)
+		if fb.ID != first || fb.State != Approved || fb.Levels["thesis"] != "developing" || fb.Adjudication == nil {
+			t.Fatalf("first read after adjudicating and approving: %+v", fb)
+		}
+	}
+	rows, err := f.svc.List(ctx, f.teacher, f.asg.ID)
+	must(t, err)
+	if len(rows) != 2 || rows[0].State != Approved || rows[1].State != Approved || rows[0].Flagged || rows[1].Flagged {
+		t.Fatalf("rows after adjudicating and approving: %+v", rows)
+	}
+	// Agreement compares the graders' own reads, not the teacher's decision.
+	if rows[0].Levels["thesis"] != "developing" || rows[0].ReadLevels["thesis"] != "advanced" || rows[1].ReadLevels != nil {
+		t.Fatalf("the first read's row keeps %v as its grader's levels (levels %v), the second %v", rows[0].ReadLevels, rows[0].Levels, rows[1].ReadLevels)
+	}
+	if evs, err := f.svc.PayableEvents(ctx, "", 10); err != nil || len(evs) != 2 {
+		t.Fatalf("payable events %d, %v; want one per read", len(evs), err)
 	}
 }
 

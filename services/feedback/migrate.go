@@ -16,6 +16,12 @@ import (
 // log) from the feedback documents of earlier versions.
 const readModelsMigration = "read_models"
 
+// rowFieldsMigration names the migration that wrote the list rows again
+// of feedback with reflections or an adjudication, when rows began to
+// count the student's questions and keep the first reader's adjudicated
+// levels (Row.Questions, Row.ReadLevels).
+const rowFieldsMigration = "row_questions_read_levels"
+
 // Migrate finishes what a crash interrupted and brings data written by
 // earlier versions up to date. Every process runs it at start-up, before
 // serving; it is idempotent, and cheap once done (the journal, which holds
@@ -35,7 +41,7 @@ func (s *Service) Migrate(ctx context.Context) error {
 	if n, err := s.c(colMigrations).CountDocuments(ctx, bson.D{{Key: "_id", Value: readModelsMigration}}); err != nil {
 		return errs.Wrap(err, "read migrations")
 	} else if n > 0 {
-		return nil
+		return s.migrateRowFields(ctx)
 	}
 	type oldList struct {
 		ID       string    `bson:"_id"`
@@ -77,6 +83,37 @@ func (s *Service) Migrate(ctx context.Context) error {
 		return errs.Wrap(err, "record migration")
 	}
 	s.log.Info("built feedback's read models", "feedback", len(ids), "settings", len(old))
+	return s.migrateRowFields(ctx)
+}
+
+// migrateRowFields writes, once, the list row of every feedback with a
+// reflection or an adjudication again (rowFieldsMigration). A crash during
+// it only means it runs again.
+func (s *Service) migrateRowFields(ctx context.Context) error {
+	if n, err := s.c(colMigrations).CountDocuments(ctx, bson.D{{Key: "_id", Value: rowFieldsMigration}}); err != nil {
+		return errs.Wrap(err, "read migrations")
+	} else if n > 0 {
+		return nil
+	}
+	type idOnly struct {
+		ID string `bson:"_id"`
+	}
+	exists := bson.D{{Key: "$exists", Value: true}}
+	ids, err := mongostore.FindAll[idOnly](ctx, s.c(colFeedback),
+		bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "reflections.0", Value: exists}}, bson.D{{Key: "adjudication", Value: exists}}}}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return err
+	}
+	for _, d := range ids {
+		if err := s.reproject(ctx, d.ID); err != nil {
+			return err
+		}
+	}
+	if _, err := s.c(colMigrations).UpdateOne(ctx, bson.D{{Key: "_id", Value: rowFieldsMigration}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: s.stamp()}, {Key: "feedback", Value: len(ids)}}}}, upsert); err != nil {
+		return errs.Wrap(err, "record migration")
+	}
 	return nil
 }
 

@@ -229,3 +229,31 @@ func TestPayableLogHoles(t *testing.T) {
 		t.Fatalf("another student read the feedback: %v", err)
 	}
 }
+
+// TestMigrateRowFields: rows written before they counted questions get the
+// count from the migration, once; feedback without reflections is left
+// alone.
+func TestMigrateRowFields(t *testing.T) {
+	f := newFixture(t)
+	id := f.released(t, "1004")
+	_, err := f.svc.Reflect(ctx, f.student, id, "question", "Why only developing?")
+	must(t, err)
+	// As an earlier version left it: a row without the count, and no record
+	// of the migration.
+	fb, err := f.svc.Get(ctx, id)
+	must(t, err)
+	old := fb
+	old.Reflections = nil
+	must(t, f.svc.writeRow(ctx, old))
+	_, err = f.db.Collection(colMigrations).DeleteOne(ctx, bson.D{{Key: "_id", Value: rowFieldsMigration}})
+	must(t, err)
+	if q, err := f.svc.Questions(ctx, f.teacher, f.asg.ClassID); err != nil || q[f.asg.ID] != 0 {
+		t.Fatalf("questions before the migration: %v, %v", q, err)
+	}
+	for range 2 { // idempotent
+		must(t, New(f.db, f.accts, f.svc.intake, f.svc.matching, Config{}, nil).Migrate(ctx))
+	}
+	if q, err := f.svc.Questions(ctx, f.teacher, f.asg.ClassID); err != nil || q[f.asg.ID] != 1 {
+		t.Fatalf("questions after the migration: %v, %v; want 1", q, err)
+	}
+}

@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"maps"
 	"sort"
 	"strings"
 
@@ -161,6 +162,34 @@ func (s *Service) List(ctx context.Context, caller account.User, assignmentID st
 	return rows, err
 }
 
+// Questions counts the questions students asked about their feedback in a
+// class, by assignment ID (assignments without one are left out). Only
+// released feedback takes questions, so it reads the class record (the
+// assignments with approved feedback) and their list rows: reads by _id.
+// Returns not_found unless caller manages the class.
+func (s *Service) Questions(ctx context.Context, caller account.User, classID string) (map[string]int, error) {
+	if _, err := s.intake.AuthorizeClass(ctx, caller, classID); err != nil {
+		return nil, err
+	}
+	rec, err := s.Class(ctx, classID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, a := range rec.Assignments {
+		rows, err := s.rows(ctx, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if r.Questions > 0 {
+				out[a.ID] += r.Questions
+			}
+		}
+	}
+	return out, nil
+}
+
 // Edit replaces a feedback's content on the teacher's behalf, with a note
 // kept in its history. rev as for Save. It works on submitted, approved and
 // released feedback: an approved version is never changed in place, since
@@ -311,6 +340,10 @@ func (s *Service) Adjudicate(ctx context.Context, caller account.User, id string
 		if f.State.Final() {
 			return errs.E(errs.Conflict, "The first read is already approved.")
 		}
+		adj.Replaced = maps.Clone(f.Levels)
+		if f.Adjudication != nil && f.Adjudication.Replaced != nil { // adjudicated again: the grader's levels are the first decision's
+			adj.Replaced = f.Adjudication.Replaced
+		}
 		f.Levels, f.Adjudication = levels, adj
 		f.Disagreement.Resolved = true
 		f.History = append(f.History, s.edit(caller, "adjudicate", note, f))
@@ -328,6 +361,45 @@ func (s *Service) Adjudicate(ctx context.Context, caller account.User, id string
 	})
 	if err != nil && !errs.Is(err, errs.NotFound) {
 		return Feedback{}, err
+	}
+	return first, nil
+}
+
+// AdjudicateAndApprove settles a flagged disagreement as Adjudicate does
+// and approves both reads in the same action: the first read with the
+// teacher's levels, and the second read (when it is submitted) as it
+// stands, so that neither stays waiting and the pair counts towards
+// agreement. Repeating it after a crash completes what the first call did
+// not: once the first read is approved with its adjudication the levels
+// are not applied again. Returns what Adjudicate and Approve return.
+func (s *Service) AdjudicateAndApprove(ctx context.Context, caller account.User, id string, levels map[string]string, note string) (Feedback, error) {
+	f, _, err := s.teacherFeedback(ctx, caller, id)
+	if err != nil {
+		return Feedback{}, err
+	}
+	firstID, secondID := TaskID(f.VersionID, First), TaskID(f.VersionID, Second)
+	first, err := s.get(ctx, firstID)
+	if err != nil {
+		return Feedback{}, err
+	}
+	if !first.State.Final() || first.Adjudication == nil {
+		if _, err := s.Adjudicate(ctx, caller, id, levels, note); err != nil {
+			return Feedback{}, err
+		}
+	}
+	if first, err = s.Approve(ctx, caller, firstID); err != nil {
+		return Feedback{}, err
+	}
+	second, err := s.get(ctx, secondID)
+	switch {
+	case errs.Is(err, errs.NotFound):
+		return first, nil
+	case err != nil:
+		return Feedback{}, err
+	case second.State == Submitted || second.State.Final():
+		if _, err := s.Approve(ctx, caller, secondID); err != nil {
+			return Feedback{}, err
+		}
 	}
 	return first, nil
 }

@@ -88,11 +88,12 @@ const (
 const FaultSaveMid = "feedback.save.mid"
 
 // Intake is what feedback reads from intake (an *intake.Service):
-// assignments and the teacher's right to them, list rows, submissions,
+// assignments and classes and the teacher's right to them, list rows, submissions,
 // students and texts; Advance moves an assignment to graded and released.
 type Intake interface {
 	Assignment(ctx context.Context, id string) (intake.Assignment, error)
 	AuthorizeAssignment(ctx context.Context, caller account.User, assignmentID string) (intake.Assignment, error)
+	AuthorizeClass(ctx context.Context, caller account.User, classID string) (intake.Class, error)
 	Rows(ctx context.Context, assignmentID string) ([]intake.Row, error)
 	Submission(ctx context.Context, id string) (intake.Submission, error)
 	Student(ctx context.Context, classID, studentID string) (intake.Student, error)

@@ -150,15 +150,21 @@ func (s *Service) unjournal(ctx context.Context, id, token string) {
 // part of approved (and released) feedback, and of submitted second reads,
 // that the class summary reads; it is not shown in the list.
 type Row struct {
-	TaskID     string            `json:"task_id" bson:"task_id"`
-	VersionID  string            `json:"version_id" bson:"version_id"`
-	StudentID  string            `json:"student_id" bson:"student_id"`
-	Version    int               `json:"version" bson:"version"`
-	Reader     string            `json:"reader" bson:"reader"`
-	State      State             `json:"state" bson:"state"`
-	GraderID   string            `json:"grader_id" bson:"grader_id"`
-	Levels     map[string]string `json:"levels" bson:"levels"`
-	Flagged    bool              `json:"flagged" bson:"flagged"` // an unresolved second-read disagreement
+	TaskID    string            `json:"task_id" bson:"task_id"`
+	VersionID string            `json:"version_id" bson:"version_id"`
+	StudentID string            `json:"student_id" bson:"student_id"`
+	Version   int               `json:"version" bson:"version"`
+	Reader    string            `json:"reader" bson:"reader"`
+	State     State             `json:"state" bson:"state"`
+	GraderID  string            `json:"grader_id" bson:"grader_id"`
+	Levels    map[string]string `json:"levels" bson:"levels"`
+	Flagged   bool              `json:"flagged" bson:"flagged"` // an unresolved second-read disagreement
+	// Questions counts the questions the student asked about this
+	// feedback (Reflect with kind "question").
+	Questions int `json:"questions,omitempty" bson:"questions,omitempty"`
+	// ReadLevels are the first reader's own levels where an adjudication
+	// replaced them in Levels (nil otherwise): agreement compares these.
+	ReadLevels map[string]string `json:"read_levels,omitempty" bson:"read_levels,omitempty"`
 	AssignedID string            `json:"assignment_id" bson:"assignment_id"`
 	UpdatedAt  time.Time         `json:"updated_at" bson:"updated_at"`
 	ApprovedAt *time.Time        `json:"approved_at,omitempty" bson:"approved_at,omitempty"` // when first approved
@@ -192,8 +198,29 @@ func rowOf(f Feedback) Row {
 	return Row{
 		TaskID: f.ID, VersionID: f.VersionID, StudentID: f.StudentID, Version: f.Version, Reader: f.Reader, State: f.State,
 		GraderID: f.GraderID, Levels: f.Levels, AssignedID: f.AssignmentID, UpdatedAt: f.UpdatedAt, ApprovedAt: f.ApprovedAt,
-		Flagged: f.Disagreement != nil && !f.Disagreement.Resolved,
+		Flagged: f.Disagreement != nil && !f.Disagreement.Resolved, Questions: questions(f.Reflections),
+		ReadLevels: readLevels(f),
 	}
+}
+
+// readLevels are the first reader's own levels when an adjudication
+// replaced them, else nil.
+func readLevels(f Feedback) map[string]string {
+	if f.Reader != First || f.Adjudication == nil {
+		return nil
+	}
+	return f.Adjudication.Replaced
+}
+
+// questions counts the questions among a student's reflections.
+func questions(rs []Reflection) int {
+	n := 0
+	for _, r := range rs {
+		if r.Kind == "question" {
+			n++
+		}
+	}
+	return n
 }
 
 // RowOf is a feedback's list row with its digest, as feedback stores it

@@ -1,7 +1,7 @@
 // Behaviour shared by every page, each part active only where its markup
 // is: sortable tables, the release confirmation, the order of the
 // feedback list for the review page's next and previous, and results of an
-// action brought into view.
+// action (and a redirect's message) brought into view.
 import { csrfToken } from './csrf.js';
 
 // --- sortable tables: a button in each heading with data-sort ---
@@ -92,6 +92,19 @@ if (result) {
   result.setAttribute('tabindex', '-1');
   result.scrollIntoView({ block: 'center' });
   result.focus({ preventScroll: true });
+}
+
+// --- a redirect's message where the action was: ?done= with a #section
+// shows the flash in that section (after its heading), not at the top ---
+const flash = document.querySelector('main > .flash');
+const section = location.hash.length > 1 ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+if (flash && section && !result) {
+  if (section.tagName === 'DETAILS') section.open = true;
+  const head = section.matches('h1, h2, h3') ? section : section.querySelector(':scope > h2, :scope > h3');
+  if (head) head.after(flash); else section.before(flash);
+  flash.setAttribute('tabindex', '-1');
+  flash.scrollIntoView({ block: 'center' });
+  flash.focus({ preventScroll: true });
 }
 
 // --- copy buttons: data-copy names the element whose text or value to copy ---
