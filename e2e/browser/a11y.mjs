@@ -6,14 +6,11 @@
 // or critical violation fails the run; each is printed with the page and
 // the elements concerned. Pages must also not scroll sideways as a whole.
 // TestE2EDemo (e2e/web_test.go) runs this against `margin serve --demo`.
-import { chromium } from 'playwright-core';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { browser, axeViolations } from './lib.mjs';
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
 const BASE = env('BASE_URL');
 const PASSWORD = env('PASSWORD');
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const MAX_PAGES = 40;
 // With SCREENSHOTS set, the first view of each page below is saved there
 // (docs/screenshots when refreshing them).
@@ -26,23 +23,13 @@ const wanted = [
   ['student 390px', /\/student\/submissions\/[^/]+$/, '13-student-reflection.png', '#reflections'],
 ];
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
-
 const failures = [];
 let audited = 0;
 
 // audit runs axe on the page as it is and records serious and critical
 // violations, and a page wider than the screen.
 async function audit(page, label) {
-  await page.evaluate(AXE); // evaluated over the DevTools protocol: not an inline script
-  const r = await page.evaluate(() => globalThis.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-  }));
-  for (const v of r.violations.filter((x) => x.impact === 'serious' || x.impact === 'critical')) {
+  for (const v of await axeViolations(page)) {
     const where = v.nodes.slice(0, 4).map((n) => `      ${n.target.join(' ')}: ${n.failureSummary.split('\n').slice(1).join(' ').trim()}`).join('\n');
     failures.push(`${label}: ${v.id} (${v.impact}): ${v.help}\n${where}`);
   }

@@ -215,7 +215,7 @@ try {
   }
   await grader.locator('#payments .badge', { hasText: 'Sent' }).first().waitFor();
   await noInternalIDs(grader);
-  await shot(grader, '20-grader-paid.png');
+  await shot(grader, '30-grader-paid.png');
 
   console.log('alone: ok');
 } catch (err) {

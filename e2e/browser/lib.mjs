@@ -5,6 +5,8 @@
 // environment the Go test sets.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 export const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -15,8 +17,9 @@ export const browser = await chromium.launch({
 // newUser opens a fresh browser context (its own cookies) that fails the
 // run on any page error or Content-Security-Policy violation.
 export const open = []; // every page, to show where the journey stopped
-export async function newUser(viewport = { width: 1366, height: 768 }) {
-  const ctx = await browser.newContext({ viewport, baseURL: process.env.BASE_URL });
+// options are the browser context's (acceptDownloads, javaScriptEnabled).
+export async function newUser(viewport = { width: 1366, height: 768 }, options = {}) {
+  const ctx = await browser.newContext({ viewport, baseURL: process.env.BASE_URL, ...options });
   const page = await ctx.newPage();
   open.push(page);
   page.setDefaultTimeout(15000);
@@ -108,4 +111,16 @@ export async function freeSentences(page) {
     }
     return out;
   });
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+// axeViolations runs axe-core (WCAG 2.1 A and AA rules) on the page as it
+// is and returns its serious and critical violations.
+export async function axeViolations(page) {
+  await page.evaluate(AXE); // evaluated over the DevTools protocol: not an inline script
+  const r = await page.evaluate(() => globalThis.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }

@@ -14,7 +14,7 @@
 //      saves 08-teacher-rubric-builder.png; edits the JSON directly.
 // web_rubric_test.go runs this with the environment below and then checks
 // the created assignment's rubric through the JSON API.
-import { chromium } from 'playwright-core';
+import { browser, newUser, signIn } from './lib.mjs';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -45,20 +45,7 @@ const LEVELS = ['Emerging', 'Developing', 'Proficient', 'Advanced'];
 
 const step = (msg) => console.log(`step: ${msg}`);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
-const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, baseURL: BASE });
-const page = await ctx.newPage();
-page.setDefaultTimeout(15000);
-page.on('pageerror', (e) => { throw new Error(`page error on ${page.url()}: ${e.message}`); });
-page.on('console', (m) => {
-  if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) {
-    throw new Error(`CSP violation on ${page.url()}: ${m.text()}`);
-  }
-});
+const page = await newUser();
 
 // focused is the accessible name of the focused element, roughly: its
 // aria-label, its label's text, or its text.
@@ -100,11 +87,7 @@ async function audit(label) {
 
 try {
   step('teacher opens the new-assignment form');
-  await page.goto('/signin');
-  await page.getByLabel('Email').fill(TEACHER);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL((u) => !u.pathname.startsWith('/signin'));
+  await signIn(page, TEACHER);
   await openForm();
   assert.equal(await page.isVisible('#rubric'), false, 'the JSON textarea is folded away under "Edit as JSON"');
   assert.deepEqual(await page.$$eval('#rubric-builder .rb-levels input:not([type=number])', (is) => is.map((i) => i.value)), LEVELS);

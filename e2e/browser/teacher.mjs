@@ -19,12 +19,11 @@
 // Each new page is checked with axe-core and for internal IDs in its text.
 // web_teacher_test.go runs this with the environment below, then checks
 // what it did through the JSON API.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { browser, newUser, axeViolations, signIn } from './lib.mjs';
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
 const BASE = env('BASE_URL');
@@ -36,24 +35,10 @@ const QUESTION = env('QUESTION'); // what a student asked
 const ZIP = env('ZIP');
 const SHOTS = process.env.SCREENSHOTS; // where to save the new pages' screenshots, if set
 const shot = async (name) => { if (SHOTS) await page.screenshot({ path: path.join(SHOTS, name) }); };
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const step = (msg) => console.log(`step: ${msg}`);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
-const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, baseURL: BASE, acceptDownloads: true });
-const page = await ctx.newPage();
-page.setDefaultTimeout(15000);
-page.on('pageerror', (e) => { throw new Error(`page error on ${page.url()}: ${e.message}`); });
-page.on('console', (m) => {
-  if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) {
-    throw new Error(`CSP violation on ${page.url()}: ${m.text()}`);
-  }
-});
+const page = await newUser({ width: 1366, height: 768 }, { acceptDownloads: true });
 
 // inView fails unless the element is inside the screen as it is now.
 async function inView(locator, what) {
@@ -66,11 +51,7 @@ async function inView(locator, what) {
 // checked runs axe-core on the page and fails on serious or critical
 // violations, or on an internal ID in the page's visible text.
 async function checked(label) {
-  await page.evaluate(AXE); // over the DevTools protocol: not an inline script
-  const r = await page.evaluate(() => globalThis.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-  }));
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  const bad = (await axeViolations(page)).map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
   assert.deepEqual(bad, [], `accessibility problems on ${label}`);
   const text = await page.locator('body').innerText();
   const m = text.match(/\b(asg|usr|run|cls|sub|fb|tsk|bat)_[A-Za-z0-9]+/);
@@ -81,10 +62,7 @@ const asgPath = `/teacher/assignments/${encodeURIComponent(ASSIGNMENT)}`;
 const draftPath = `/teacher/assignments/${encodeURIComponent(DRAFT)}`;
 
 try {
-  await page.goto('/signin');
-  await page.getByLabel('Email').fill(TEACHER);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(page, TEACHER);
   await page.waitForURL(/\/teacher$/);
 
   step('a student question shows as a badge on the home, class and assignment pages');
@@ -228,12 +206,8 @@ try {
   console.log(`adjudicated ${firstID}`);
 
   step('without JavaScript, results are in view too');
-  const plain = await browser.newContext({ viewport: { width: 1366, height: 768 }, baseURL: BASE, javaScriptEnabled: false });
-  const nojs = await plain.newPage();
-  await nojs.goto('/signin');
-  await nojs.getByLabel('Email').fill(TEACHER);
-  await nojs.getByLabel('Password').fill(PASSWORD);
-  await nojs.getByRole('button', { name: 'Sign in' }).click();
+  const nojs = await newUser({ width: 1366, height: 768 }, { javaScriptEnabled: false });
+  await signIn(nojs, TEACHER);
   await nojs.waitForURL(/\/teacher$/);
   for (const [where, what] of [[`${classPath}`, null], [`${asgPath}?done=approved#feedback`, 'main > .flash']]) {
     await nojs.goto(where);
@@ -246,7 +220,7 @@ try {
     const box = await el.boundingBox();
     assert.ok(box && box.y >= 0 && box.y + box.height <= 768, `without JavaScript, the result on ${nojs.url()} is out of view (${box && Math.round(box.y)}px)`);
   }
-  await plain.close();
+  await nojs.context().close();
 } finally {
   await browser.close();
 }
