@@ -162,3 +162,24 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (Us
 	s.cache.forgetUser(d.ID)
 	return d.user(), nil
 }
+
+// IssueResetByEmail is IssueReset for the account with this email, as an
+// admin types it. Returns InvalidEmail, NotFound ("No account has that
+// email."), and IssueReset's errors.
+func (s *Service) IssueResetByEmail(ctx context.Context, caller User, email string) (Reset, error) {
+	if caller.Role != Admin {
+		return Reset{}, errs.E(errs.Forbidden, "Only an admin issues password reset links.")
+	}
+	login, err := NormalizeEmail(email)
+	if err != nil {
+		return Reset{}, err
+	}
+	var d userDoc
+	err = s.users.FindOne(ctx, bson.M{"login": login}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Reset{}, errs.F(errs.NotFound, "email", "No account has that email.")
+	} else if err != nil {
+		return Reset{}, errs.Wrap(err, "find user")
+	}
+	return s.IssueReset(ctx, caller, d.ID)
+}
