@@ -69,7 +69,15 @@ func (p *pages) payoutsData(c *fiber.Ctx) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"Runs": runs}, nil
+	gs, err := p.d.Matching.Graders(c.UserContext(), api.Caller(c), "")
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(gs))
+	for _, g := range gs {
+		names[g.GraderID] = g.Name
+	}
+	return map[string]any{"Runs": runs, "Names": names}, nil
 }
 
 func (p *pages) adminPayouts(c *fiber.Ctx) error {
