@@ -130,6 +130,18 @@ func (p *pages) studentFeedback(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// A revision handed in since reads "being read" until its own
+	// feedback is released; the feedback shown is the older version's.
+	u := api.Caller(c)
+	items, err := p.d.Intake.StudentWork(c.UserContext(), u.ClassID, u.StudentID)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if it.SubmissionID == fb.SubmissionID && it.Version > fb.Versions[0].Version {
+			d["BeingRead"] = it.Version
+		}
+	}
 	// The saved-reflection message shows inside the reflections section
 	// (where the redirect lands), not again at the top.
 	return p.render(c, "student_feedback", fb.Title, d)
