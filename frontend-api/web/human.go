@@ -118,6 +118,7 @@ func init() {
 	}
 	funcs["hasPrefix"] = strings.HasPrefix
 	funcs["standard"] = Standard
+	funcs["levelName"] = levelLabel
 }
 
 // Standard is a standard as a student or family reads it: its short
