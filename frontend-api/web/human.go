@@ -131,6 +131,6 @@ func Standard(code string) template.HTML {
 	if name == "" {
 		return template.HTML(`<span class="standard"><abbr title="` + template.HTMLEscapeString(code) + `">` + short + `</abbr></span>`)
 	}
-	return template.HTML(`<span class="standard">` + template.HTMLEscapeString(name) + ` <span class="hint"><abbr title="` +
-		template.HTMLEscapeString(code) + `">` + short + `</abbr></span></span>`)
+	return template.HTML(`<span class="standard">` + template.HTMLEscapeString(name) + ` <span class="hint">(<abbr title="` +
+		template.HTMLEscapeString(code) + `">` + short + `</abbr>)</span></span>`)
 }
