@@ -14,13 +14,15 @@ import (
 
 // startWithMail starts margin with email on, through a real SMTP server
 // started by the test (a local relay, as Mailpit is), and an admin
-// root@example.org made from the command line first.
-func startWithMail(t *testing.T) (*instance, *notifytest.Server) {
+// root@example.org made from the command line first; env is added to its
+// environment.
+func startWithMail(t *testing.T, env ...string) (*instance, *notifytest.Server) {
 	t.Helper()
 	srv := notifytest.Start(t, notifytest.Options{NoTLS: true})
 	in := &instance{t: t, dataDir: t.TempDir(), addr: freeAddr(t)}
 	in.env = []string{"MARGIN_MATCHING_INTERVAL=1h", "MARGIN_SMTP_URL=" + srv.URL(), "MARGIN_MAIL_FROM=Margin <margin@school.example>",
 		"MARGIN_PUBLIC_URL=http://" + in.addr, "MARGIN_MAIL_POLL=100ms"}
+	in.env = append(in.env, env...)
 	cmd := exec.Command(binary, "admin", "create", "--email", "root@example.org", "--role", "admin", "--password-stdin")
 	cmd.Env = in.environ()
 	cmd.Stdin = strings.NewReader(teacherPassword + "\n")
@@ -47,7 +49,7 @@ var resetAnswer = regexp.MustCompile(`<div class="flash" role="status" data-resu
 // session of the user ends, the old password no longer signs in, and the
 // link does not work again.
 func TestE2EPasswordResetEmail(t *testing.T) {
-	in, srv := startWithMail(t)
+	in, srv := startWithMail(t, "MARGIN_LOG_LEVEL=info")
 	const email, newPassword = "rivera.teacher@lincoln.example.org", "a brand new password 9"
 	in.must(202, "POST", "/api/v1/signup", "", map[string]any{"email": email, "password": teacherPassword, "name": "Ms Rivera", "role": "teacher", "school": "Lincoln High"})
 	session := in.login(email, teacherPassword)
@@ -114,5 +116,22 @@ func TestE2EPasswordResetEmail(t *testing.T) {
 	in.login(email, newPassword)
 	if r := postForm(t, c, in, link, url.Values{"_csrf": {tok}, "password": {"yet another one 10"}, "confirm": {"yet another one 10"}}); r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the link used a second time: %d", r.StatusCode)
+	}
+
+	time.Sleep(100 * time.Millisecond) // the log line is written after the response
+	if logs := in.stderr.String(); !strings.Contains(logs, `"path":"/reset/[redacted]"`) || strings.Contains(logs, strings.TrimPrefix(link, "/reset/")) {
+		t.Errorf("the request log holds the reset token, or no redacted reset path:\n%.3000s", logs)
+	}
+
+	// One client asks at most 10 times an hour (three asked above).
+	_, _, tok = page(t, c, in, "/signin/forgot")
+	for i := 4; i <= 11; i++ {
+		resp, body := postPage(t, c, in, "/signin/forgot", url.Values{"_csrf": {tok}, "email": {"someone@lincoln.example.org"}})
+		if want := map[bool]int{true: http.StatusTooManyRequests, false: http.StatusOK}[i == 11]; resp.StatusCode != want {
+			t.Fatalf("request %d: %d, want %d", i, resp.StatusCode, want)
+		}
+		if i == 11 && !strings.Contains(body, "wait an hour") {
+			t.Errorf("the limit's page:\n%s", body)
+		}
 	}
 }
