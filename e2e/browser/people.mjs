@@ -152,7 +152,7 @@ assert.match(resetURL, new RegExp(`^${BASE}/reset/[A-Za-z0-9_-]{40,}$`), 'the re
 await admin.getByRole('button', { name: 'Copy the link' }).click();
 await admin.getByRole('button', { name: 'Copied' }).waitFor();
 assert.equal(await admin.evaluate(() => navigator.clipboard.readText()), resetURL, 'Copy put something else on the clipboard');
-await shot(admin, '20-admin-reset-link.png');
+await shot(admin, '40-admin-reset-link.png');
 await audit(admin);
 
 // --- 3. The grader sets a new password with the link ---
@@ -210,7 +210,7 @@ await student.getByRole('button', { name: 'Copied' }).waitFor();
 assert.equal(await student.evaluate(() => navigator.clipboard.readText()), familyURL);
 const canShare = await student.evaluate(() => typeof navigator.share === 'function');
 assert.equal(await student.getByRole('button', { name: 'Share…' }).isVisible(), canShare, 'the Share button shows where the device cannot share, or hides where it can');
-await shot(student, '21-student-family-link.png');
+await shot(student, '41-student-family-link.png');
 await student.reload();
 assert.equal(await student.locator('#new-link').count(), 0, 'reloading shows the link again');
 assert.equal(await links(), n + 1, 'reloading made a second family link');
@@ -230,7 +230,7 @@ assert.match(await student.locator('main').innerText(), /version 2 being read/);
 assert.doesNotMatch(await student.locator('ul.cards li').first().innerText(), /✓ feedback ready/, 'the revision reads feedback ready');
 await student.goto(feedbackURL);
 assert.match(await student.locator('.being-read').innerText(), /Version 2 being read/);
-await shot(student, '22-student-revision-being-read.png');
+await shot(student, '42-student-revision-being-read.png');
 await audit(student);
 
 // --- 5. The revision's grader ---
@@ -254,6 +254,7 @@ await grader.waitForURL('**/grader/tasks/**');
 assert.match(await grader.locator('h1').innerText(), /Revision: version 2/);
 const prev = grader.locator('#previous-feedback');
 assert.match(await prev.locator('summary').innerText(), /Feedback on version 1/);
+await prev.locator('summary').click();
 assert.ok((await prev.locator('li').count()) >= 3, 'the previous feedback lists no criteria');
 await noInternalIDs(grader);
 const crit = grader.locator('textarea[data-comment]').first();
@@ -261,7 +262,8 @@ const key = await crit.getAttribute('data-comment');
 await crit.fill('Your claim is now precise; keep its scope as narrow in the next essay.');
 await grader.locator(`button[data-bank="${key}"]`).click();
 await grader.locator(`#bank-status-${key}`).getByText('Saved to your comment bank.').waitFor();
-await shot(grader, '23-grader-revision-previous.png');
+await grader.evaluate(() => window.scrollTo(0, 0));
+await shot(grader, '43-grader-revision-previous.png');
 await audit(grader);
 await grader.goto('/grader/comments');
 assert.match(await grader.locator('main').innerText(), /Your claim is now precise/, 'the comment is not in the bank');
