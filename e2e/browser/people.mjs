@@ -137,7 +137,7 @@ step('admin: releasing payouts asks first');
 await admin.goto('/admin/payouts');
 const runsBefore = await admin.locator('table tbody tr').count();
 const release = answerDialog(admin, false);
-await admin.getByRole('button', { name: /Release payouts/ }).click();
+await admin.getByRole('button', { name: 'Start a payout run' }).click();
 assert.match(await release, /Release the payouts now\?/);
 await admin.waitForTimeout(300);
 await admin.reload();
