@@ -103,10 +103,30 @@ func TestE2EWebPeople(t *testing.T) {
 		t.Error("no grader's earnings list their failed payout")
 	}
 
-	// Resets are for admins only; a student has no password to reset.
-	tok := in.login(d.Teacher, d.Password)
-	if r := in.call("POST", "/admin/resets", tok, nil); r.Status != http.StatusForbidden {
-		t.Errorf("a teacher making a reset link: %d", r.Status)
+	// The admin's reset form answers a mistake with its sentence.
+	ac := browserClient(t)
+	_, _, ctok := page(t, ac, in, "/signin")
+	postForm(t, ac, in, "/signin", url.Values{"_csrf": {ctok}, "email": {"admin@margin.example.com"}, "password": {d.Password}})
+	_, _, ctok = page(t, ac, in, "/admin")
+	for _, tc := range []struct {
+		email, want string
+		status      int
+	}{
+		{"nobody@lincoln.example.org", "No account has that email.", http.StatusNotFound},
+		{"not an address", "is not an email address", http.StatusBadRequest},
+	} {
+		resp, body := postPage(t, ac, in, "/admin/resets", url.Values{"_csrf": {ctok}, "email": {tc.email}})
+		if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) || strings.Contains(body, "/reset/") {
+			t.Errorf("a reset link for %q: %d, want %d and %q", tc.email, resp.StatusCode, tc.status, tc.want)
+		}
+	}
+
+	// Resets are for admins only (a teacher's form, with its CSRF token,
+	// is refused for who they are).
+	tc := reviewSignIn(t, in, d.Teacher, d.Password)
+	_, _, ttok := page(t, tc, in, "/teacher")
+	if resp, body := postPage(t, tc, in, "/admin/resets", url.Values{"_csrf": {ttok}, "email": {resetGrader}}); resp.StatusCode != http.StatusForbidden || strings.Contains(body, "/reset/") {
+		t.Errorf("a teacher making a reset link: %d", resp.StatusCode)
 	}
 	for _, bad := range []string{"/reset/nonsense", "/reset/" + strings.Repeat("x", 200)} {
 		if r := in.call("GET", bad, "", nil); r.Status != http.StatusUnauthorized || !strings.Contains(string(r.Body), "no longer works") {

@@ -42,15 +42,19 @@ type forgotData struct {
 	Sent  bool
 }
 
+// emailOn says whether a reset link can be emailed: SMTP is configured
+// and the outbox is there.
+func (p *pages) emailOn() bool { return p.s.Config().Email && p.d.Notify != nil }
+
 func (p *pages) forgotPage(c *fiber.Ctx) error {
-	return p.render(c, "forgot", "Forgot password", forgotData{Email: p.s.Config().Email})
+	return p.render(c, "forgot", "Forgot password", forgotData{Email: p.emailOn()})
 }
 
 // forgot answers the same sentence whatever the address: the link is made
 // and raised after the answer, so that neither the words nor the time
 // tell who has an account.
 func (p *pages) forgot(c *fiber.Ctx) error {
-	d := forgotData{Email: p.s.Config().Email, Sent: true}
+	d := forgotData{Email: p.emailOn(), Sent: true}
 	if !d.Email {
 		return p.render(c, "forgot", "Forgot password", d)
 	}
