@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -141,24 +140,7 @@ func ntCheckLinks(t *testing.T, links []string, tok, mustShow string) {
 // signs them in to their own feedback and no one else's; and one-click
 // unsubscribe stops the next offer email while the inbox still gets it.
 func TestE2ENotifications(t *testing.T) {
-	srv := notifytest.Start(t, notifytest.Options{NoTLS: true}) // a local relay, as Mailpit is
-	in := &instance{t: t, dataDir: t.TempDir(), addr: freeAddr(t)}
-	in.env = []string{"MARGIN_MATCHING_INTERVAL=1h", "MARGIN_SMTP_URL=" + srv.URL(), "MARGIN_MAIL_FROM=Margin <margin@school.example>",
-		"MARGIN_PUBLIC_URL=http://" + in.addr, "MARGIN_MAIL_POLL=100ms"}
-	cmd := exec.Command(binary, "admin", "create", "--email", "root@example.org", "--role", "admin", "--password-stdin")
-	cmd.Env = in.environ()
-	cmd.Stdin = strings.NewReader(teacherPassword + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("admin create: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if t.Failed() && in.stderr != nil {
-			logs := in.stderr.String()
-			t.Logf("margin's log (last 6 KB):\n%s", logs[max(0, len(logs)-6000):])
-		}
-		in.stop()
-	})
-	in.run()
+	in, srv := startWithMail(t)
 	if !strings.Contains(in.stdout.String(), "Email is on") {
 		t.Errorf("start-up does not say email is on: %s", in.stdout)
 	}

@@ -136,10 +136,16 @@ func demoStudentPages(t *testing.T, in *instance, links []string) {
 	if cm == nil {
 		t.Fatal("no family-link form on the progress page")
 	}
-	r, body = postPage(t, a.C, in, "/student/progress/links", url.Values{"_csrf": {tok}, "class_id": {html.UnescapeString(cm[1])}})
+	// The form redirects to the page that shows the new link (post,
+	// redirect, get), so that reloading it makes no second link.
+	r, _ = postPage(t, a.C, in, "/student/progress/links", url.Values{"_csrf": {tok}, "class_id": {html.UnescapeString(cm[1])}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/student/progress#family" {
+		t.Fatalf("creating a family link: %d to %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	_, body, _ = page(t, a.C, in, "/student/progress")
 	fm, vm := spFamilyURL.FindStringSubmatch(body), spRevoke.FindStringSubmatch(body)
-	if r.StatusCode != 200 || fm == nil || vm == nil {
-		t.Fatalf("creating a family link: %d, link %v, revoke form %v", r.StatusCode, fm, vm)
+	if fm == nil || vm == nil {
+		t.Fatalf("the page after creating a family link: link %v, revoke form %v", fm, vm)
 	}
 	family, revoke := html.UnescapeString(fm[1]), html.UnescapeString(vm[1])
 	token := strings.TrimPrefix(family, "/family?token=")

@@ -107,8 +107,9 @@ func (s *Server) apiCSRF(c *fiber.Ctx) error {
 func logPath(c *fiber.Ctx) string { return redactPath(c.Path()) }
 
 func redactPath(p string) string {
-	// An email's sign-in and unsubscribe links carry signed tokens too.
-	for _, prefix := range []string{"/s/", "/n/", "/unsubscribe/"} {
+	// An email's sign-in, unsubscribe and password reset links carry
+	// tokens too.
+	for _, prefix := range []string{"/s/", "/n/", "/unsubscribe/", "/reset/"} {
 		if rest, ok := strings.CutPrefix(p, prefix); ok && rest != "" {
 			return prefix + "[redacted]"
 		}

@@ -34,6 +34,7 @@ func TestRedactPath(t *testing.T) {
 		"/signin":                "/signin",
 		"/student/submissions/x": "/student/submissions/x",
 		"/family":                "/family",
+		"/reset/abcDEF123_-":     "/reset/[redacted]",
 	} {
 		if got := redactPath(in); got != want {
 			t.Errorf("redactPath(%q) = %q, want %q", in, got, want)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+
+	"github.com/marginschool/margin/services/intake"
 )
 
 // tone is how a status looks: a colour class and a symbol, so that no
@@ -115,4 +117,20 @@ func init() {
 		return fmt.Sprint(r)
 	}
 	funcs["hasPrefix"] = strings.HasPrefix
+	funcs["standard"] = Standard
+	funcs["levelName"] = levelLabel
+}
+
+// Standard is a standard as a student or family reads it: its short
+// description with the code after it, small
+// ("Use correct capitalization, punctuation and spelling (L.9-10.2)"), or
+// the code alone when Margin has no description of it.
+func Standard(code string) template.HTML {
+	short := template.HTMLEscapeString(intake.ShortCode(code))
+	name := intake.StandardName(code)
+	if name == "" {
+		return template.HTML(`<span class="standard"><abbr title="` + template.HTMLEscapeString(code) + `">` + short + `</abbr></span>`)
+	}
+	return template.HTML(`<span class="standard">` + template.HTMLEscapeString(name) + ` <span class="hint">(<abbr title="` +
+		template.HTMLEscapeString(code) + `">` + short + `</abbr>)</span></span>`)
 }

@@ -53,6 +53,7 @@ func Register(s *api.Server) {
 	s.Handle(get, "/", api.Public, p.home)
 	s.Handle(get, "/signin", api.Public, p.signinPage)
 	p.signupRoutes()
+	p.resetRoutes()
 	s.Handle(post, "/signin", api.Public, append(append([]fiber.Handler{p.signinLimited}, s.LoginLimits()...), p.signin)...)
 	s.Handle(post, "/signout", api.Anyone, p.signout)
 	s.Handle(post, "/signout/everywhere", api.Anyone, p.signoutEverywhere)
@@ -244,6 +245,7 @@ var flashes = map[string]string{
 	"email_students": "Saved: students of this class get email when their feedback is released, if switched on.",
 	"resent":         "Queued to send again.",
 	"cleared":        "Mail to the address flows again.",
+	"password":       "Your new password is set, and you are signed out everywhere. Sign in with it.",
 }
 
 // see redirects after a successful form (post/redirect/get), to path with
@@ -252,7 +254,11 @@ var flashes = map[string]string{
 func see(c *fiber.Ctx, path, done string) error {
 	path, frag, _ := strings.Cut(path, "#")
 	if done != "" {
-		path += "?done=" + done
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "done=" + done
 	}
 	if frag != "" {
 		path += "#" + frag

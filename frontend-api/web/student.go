@@ -130,6 +130,18 @@ func (p *pages) studentFeedback(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// A revision handed in since reads "being read" until its own
+	// feedback is released; the feedback shown is the older version's.
+	u := api.Caller(c)
+	items, err := p.d.Intake.StudentWork(c.UserContext(), u.ClassID, u.StudentID)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if it.SubmissionID == fb.SubmissionID && it.Version > fb.Versions[0].Version {
+			d["BeingRead"] = it.Version
+		}
+	}
 	// The saved-reflection message shows inside the reflections section
 	// (where the redirect lands), not again at the top.
 	return p.render(c, "student_feedback", fb.Title, d)
@@ -371,12 +383,37 @@ func (p *pages) progressData(c *fiber.Ctx) (map[string]any, error) {
 		"Classes": classes, "Links": links}, nil
 }
 
+// newLinkCookie carries a family link just made from the POST that made it
+// to the page that shows it (post/redirect/get), this once: reloading the
+// page neither makes another link nor shows this one again.
+const newLinkCookie = "margin_new_family_link"
+
+func (p *pages) setNewLinkCookie(c *fiber.Ctx, token string, maxAge int) {
+	ck := &fiber.Cookie{Name: newLinkCookie, Value: token, Path: "/student/progress", MaxAge: maxAge,
+		HTTPOnly: true, Secure: p.s.Config().SecureCookies, SameSite: fiber.CookieSameSiteStrictMode}
+	if maxAge < 0 {
+		ck.Expires = time.Unix(0, 0)
+	}
+	c.Cookie(ck)
+}
+
 // studentProgress shows the student's levels across their assignments,
-// as a chart and a table, and their family links.
+// as a chart and a table, and their family links, with the one just made
+// (once, from newLinkCookie) when it is still one of theirs and on.
 func (p *pages) studentProgress(c *fiber.Ctx) error {
 	d, err := p.progressData(c)
 	if err != nil {
 		return err
+	}
+	if tok := strings.Clone(c.Cookies(newLinkCookie)); tok != "" {
+		p.setNewLinkCookie(c, "", -1)
+		id, _, _ := strings.Cut(tok, ".")
+		for _, l := range d["Links"].([]familyLinkView) {
+			if l.ID == id {
+				path := "/family?token=" + tok
+				d["NewLink"] = newFamilyLink{URL: c.BaseURL() + path, Path: path, Class: l.Class}
+			}
+		}
 	}
 	return p.render(c, "student_progress", "My progress", d)
 }
@@ -404,8 +441,9 @@ func (p *pages) studentProgressChart(c *fiber.Ctx) error {
 }
 
 // createFamilyLink makes a family link for the class in the form field
-// class_id and shows the progress page with the link, whose token is shown
-// only this once. A class the student is not in is not_found.
+// class_id and sends the student to their progress page, which shows the
+// link's token only this once (see newLinkCookie). A class the student is
+// not in is not_found.
 func (p *pages) createFamilyLink(c *fiber.Ctx) error {
 	ctx, u := c.UserContext(), api.Caller(c)
 	classID := strings.Clone(c.FormValue("class_id"))
@@ -416,17 +454,8 @@ func (p *pages) createFamilyLink(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	d, err := p.progressData(c)
-	if err != nil {
-		return err
-	}
-	path := "/family?token=" + l.Token
-	nl := newFamilyLink{URL: c.BaseURL() + path, Path: path}
-	if cl, err := p.d.Intake.Class(ctx, classID); err == nil {
-		nl.Class = cl.Name
-	}
-	d["NewLink"] = nl
-	return p.render(c, "student_progress", "My progress", d)
+	p.setNewLinkCookie(c, l.Token, 300)
+	return see(c, "/student/progress#family", "")
 }
 
 // revokeFamilyLink turns a family link off at once; another student's link

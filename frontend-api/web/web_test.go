@@ -16,3 +16,14 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestStandard(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"CCSS.ELA-LITERACY.L.9-10.2", `<span class="standard">Use correct capitalization, punctuation and spelling <span class="hint">(<abbr title="CCSS.ELA-LITERACY.L.9-10.2">L.9-10.2</abbr>)</span></span>`},
+		{"NGSS <HS-PS1-1>", `<span class="standard"><abbr title="NGSS &lt;HS-PS1-1&gt;">NGSS &lt;HS-PS1-1&gt;</abbr></span>`},
+	} {
+		if got := string(Standard(tt.in)); got != tt.want {
+			t.Errorf("Standard(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}

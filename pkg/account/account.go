@@ -7,6 +7,8 @@
 //   - schools:  one per school; a unique index on invite_code
 //   - sessions: _id is the SHA-256 of the bearer token; the token itself is
 //     never stored
+//   - password_resets: _id is the SHA-256 of a reset link's token, as for
+//     sessions
 //
 // A student's account belongs to one enrolment: one class and the school's
 // student ID in it (EnrolmentUserID). Two classes that roster the same
@@ -105,6 +107,8 @@ type userDoc struct {
 	// Epoch is the user's session generation: sessions started at an
 	// earlier one are ended (see EndSessions).
 	Epoch int `bson:"session_epoch,omitempty"`
+	// ResetAskedAt is when a reset link was last asked for by email.
+	ResetAskedAt *time.Time `bson:"reset_asked_at,omitempty"`
 }
 
 func (d userDoc) user() User {
@@ -121,9 +125,9 @@ type schoolDoc struct {
 
 // Service manages accounts.
 type Service struct {
-	users, schools, sessions *mongo.Collection
-	now                      func() time.Time
-	cache                    *sessionCache
+	users, schools, sessions, resets *mongo.Collection
+	now                              func() time.Time
+	cache                            *sessionCache
 }
 
 // New returns a Service on db. Call EnsureIndexes once at start-up.
@@ -132,6 +136,7 @@ func New(db *mongo.Database) *Service {
 		users:    db.Collection("users"),
 		schools:  db.Collection("schools"),
 		sessions: db.Collection("sessions"),
+		resets:   db.Collection("password_resets"),
 		now:      func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }, // the store keeps milliseconds
 		cache:    newSessionCache(),
 	}

@@ -39,3 +39,10 @@ func MailOf(ctx context.Context, s *Service, id string) (MailState, string, erro
 
 // Host is the right side of s's Message-IDs.
 func Host(s *Service) string { return s.host }
+
+// LinkOf is the link a message keeps.
+func LinkOf(ctx context.Context, s *Service, id string) (string, error) {
+	var m messageDoc
+	err := s.c(colMessages).FindOne(ctx, byID(id)).Decode(&m)
+	return m.Link, err
+}

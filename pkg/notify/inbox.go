@@ -209,6 +209,14 @@ func (s *Service) place(ctx context.Context, m *messageDoc) error {
 	if m.Placed {
 		return nil
 	}
+	if m.Kind.Private() {
+		// Email only: "placed" means there is no inbox work left.
+		if _, err := s.c(colMessages).UpdateOne(ctx, byID(m.ID), set("placed", true)); err != nil {
+			return errs.Wrap(err, "mark placed")
+		}
+		m.Placed = true
+		return nil
+	}
 	if m.Pos == 0 {
 		var pos int64
 		if _, err := s.updateHead(ctx, m.UserID, func(h *headDoc) bool {

@@ -38,6 +38,9 @@ const (
 	// once billing exists.
 	LowBalance Kind = "low_balance" // the school's prepaid balance is low
 	InvoiceDue Kind = "invoice_due" // an invoice falls due
+
+	// Anyone with a password.
+	PasswordReset Kind = "password_reset" // a link to choose a new password; email only, always sent
 )
 
 // kindInfo is what Margin knows about a kind.
@@ -46,6 +49,10 @@ type kindInfo struct {
 	label  string         // names the kind on the settings page and in unsubscribe pages
 	action string         // the text of the link to the page it is about
 	always bool           // a vetting decision or a failed payout: never off, never in a digest
+	// private kinds go by email only: never into the inbox (where a
+	// session, not the mailbox, would reach the link), and their link is
+	// blanked once the email has its outcome.
+	private bool
 }
 
 var (
@@ -53,6 +60,7 @@ var (
 	teacherOnly = []account.Role{account.Teacher, account.Admin}
 	studentOnly = []account.Role{account.Student}
 	billing     = []account.Role{account.Teacher, account.Admin}
+	passwords   = []account.Role{account.Teacher, account.Grader, account.Admin}
 )
 
 // kindOrder is the order kinds are listed in (settings pages, Kinds).
@@ -61,29 +69,32 @@ var kindOrder = []Kind{
 	ReviewWaiting, AssignmentGraded, ReadsDisagree, UploadFinished, StudentMessage,
 	FeedbackReleased, RevisionGraded,
 	LowBalance, InvoiceDue,
+	PasswordReset,
 }
 
 var kinds = map[Kind]kindInfo{
-	OfferMade:         {graderOnly, "New offers of work", "Open the offer", false},
-	OfferExpiring:     {graderOnly, "Offers about to expire", "Open the offer", false},
-	TaskDueSoon:       {graderOnly, "Tasks due soon", "Open the task", false},
-	FeedbackReturned:  {graderOnly, "Feedback returned by a teacher", "Open the returned feedback", false},
-	VettingDecided:    {graderOnly, "Vetting decisions", "Open your profile", true},
-	CalibrationResult: {graderOnly, "Calibration results", "Open the result", false},
-	PayoutSent:        {graderOnly, "Payouts sent", "Open your earnings", false},
-	PayoutFailed:      {graderOnly, "Payouts that failed", "Open your earnings", true},
+	OfferMade:         {graderOnly, "New offers of work", "Open the offer", false, false},
+	OfferExpiring:     {graderOnly, "Offers about to expire", "Open the offer", false, false},
+	TaskDueSoon:       {graderOnly, "Tasks due soon", "Open the task", false, false},
+	FeedbackReturned:  {graderOnly, "Feedback returned by a teacher", "Open the returned feedback", false, false},
+	VettingDecided:    {graderOnly, "Vetting decisions", "Open your profile", true, false},
+	CalibrationResult: {graderOnly, "Calibration results", "Open the result", false, false},
+	PayoutSent:        {graderOnly, "Payouts sent", "Open your earnings", false, false},
+	PayoutFailed:      {graderOnly, "Payouts that failed", "Open your earnings", true, false},
 
-	ReviewWaiting:    {teacherOnly, "Feedback waiting for your review", "Open the review", false},
-	AssignmentGraded: {teacherOnly, "Assignments fully graded", "Open the assignment", false},
-	ReadsDisagree:    {teacherOnly, "Two reads that disagree", "Open the submission", false},
-	UploadFinished:   {teacherOnly, "Uploads finished", "Open the assignment", false},
-	StudentMessage:   {teacherOnly, "Students' questions and reflections", "Open the feedback", false},
+	ReviewWaiting:    {teacherOnly, "Feedback waiting for your review", "Open the review", false, false},
+	AssignmentGraded: {teacherOnly, "Assignments fully graded", "Open the assignment", false, false},
+	ReadsDisagree:    {teacherOnly, "Two reads that disagree", "Open the submission", false, false},
+	UploadFinished:   {teacherOnly, "Uploads finished", "Open the assignment", false, false},
+	StudentMessage:   {teacherOnly, "Students' questions and reflections", "Open the feedback", false, false},
 
-	FeedbackReleased: {studentOnly, "Feedback released to you", "Open your feedback", false},
-	RevisionGraded:   {studentOnly, "Your revisions graded", "Open your feedback", false},
+	FeedbackReleased: {studentOnly, "Feedback released to you", "Open your feedback", false, false},
+	RevisionGraded:   {studentOnly, "Your revisions graded", "Open your feedback", false, false},
 
-	LowBalance: {billing, "Low balance", "Open billing", false},
-	InvoiceDue: {billing, "Invoices due", "Open billing", false},
+	LowBalance: {billing, "Low balance", "Open billing", false, false},
+	InvoiceDue: {billing, "Invoices due", "Open billing", false, false},
+
+	PasswordReset: {passwords, "Password reset links", "Choose a new password", true, true},
 }
 
 // Valid reports whether k is one of the kinds above.
@@ -96,15 +107,20 @@ func (k Kind) Label() string { return kinds[k].label }
 // recipient's preferences: a vetting decision and a failed payout.
 func (k Kind) Always() bool { return kinds[k].always }
 
+// Private reports whether the kind goes by email only (a password reset
+// link): it never reaches the inbox, and its link is not kept once sent.
+func (k Kind) Private() bool { return kinds[k].private }
+
 // For reports whether role may receive kind k.
 func (k Kind) For(role account.Role) bool { return slices.Contains(kinds[k].roles, role) }
 
 // Kinds lists the kinds a role may receive, in a stable order: the rows of
-// that role's notification settings.
+// that role's notification settings. Private kinds (a password reset) are
+// no setting, and not listed.
 func Kinds(role account.Role) []Kind {
 	var out []Kind
 	for _, k := range kindOrder {
-		if k.For(role) {
+		if k.For(role) && !k.Private() {
 			out = append(out, k)
 		}
 	}

@@ -263,7 +263,13 @@ func held(q queueDoc) bson.D {
 // the next claim sees the outcome and only removes it.
 func (x *Sender) finish(ctx context.Context, q queueDoc, o outgoing, st mailState) error {
 	st.At = x.s.now()
-	if _, err := x.s.c(o.col).UpdateOne(ctx, byID(o.id), set("mail", st)); err != nil {
+	upd := set("mail", st)
+	if o.kind.Private() {
+		// The link carries a secret (a reset token): keep no copy of it
+		// once the email is sent or given up.
+		upd = bson.D{{Key: "$set", Value: bson.D{{Key: "mail", Value: st}, {Key: "link", Value: ""}}}}
+	}
+	if _, err := x.s.c(o.col).UpdateOne(ctx, byID(o.id), upd); err != nil {
 		return errs.Wrap(err, "record email outcome")
 	}
 	if err := x.s.fault("sender:marked"); err != nil {

@@ -5,7 +5,9 @@ import (
 	"encoding/xml"
 	"fmt"
 	"image/color"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -57,9 +59,10 @@ func LevelsChart(s Summary) ([]byte, error) {
 	p.Legend.Top = true
 	names := make([]string, len(s.Criteria))
 	for i, c := range s.Criteria {
-		names[i] = c.Title
+		names[i] = wrapLabel(c.Title)
 	}
 	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.6, float64(len(names))-0.4 // half a slot each side: the end labels stay inside
 	var below *plotter.BarChart
 	var stack []*plotter.BarChart
 	width := vg.Points(40)
@@ -111,10 +114,10 @@ func ProgressChart(pr Progress) ([]byte, error) {
 	p := plot.New()
 	sans(p)
 	p.Title.Text = "Progress: " + pr.Student
-	p.Y.Label.Text = "Level (share of the scale)"
+	p.Y.Label.Text = "Level"
 	// Head room above 1 for the legend; ticks stay on 0..1.
 	p.Y.Min, p.Y.Max = 0, 1.35
-	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0 lowest"}, {Value: 0.25, Label: ""}, {Value: 0.5, Label: "0.5"}, {Value: 0.75, Label: ""}, {Value: 1, Label: "1 highest"}})
+	p.Y.Tick.Marker = plot.ConstantTicks(levelTicks(pr))
 	p.Legend.Top = true
 	p.Legend.Left = true
 	// One x position per distinct (assignment, version), in time order.
@@ -145,7 +148,7 @@ func ProgressChart(pr Progress) ([]byte, error) {
 			if m.Revision {
 				l += fmt.Sprintf(" (v%d)", m.Version)
 			}
-			labels = append(labels, l)
+			labels = append(labels, wrapLabel(l))
 		}
 	}
 	if len(labels) > 0 {
@@ -180,6 +183,85 @@ func ProgressChart(pr Progress) ([]byte, error) {
 	return svgOf(p, vg.Length(200+110*max(len(labels), 2))*vg.Points(1), 360, p.Title.Text, strings.Join(desc, "; ")+".")
 }
 
+// levelTicks label the progress chart's axis with level names: the
+// scale's labels when every mark is on one scale of the same size (one
+// rubric's), else "lowest" and "highest" at the ends of the shared axis.
+func levelTicks(pr Progress) []plot.Tick {
+	var labels []string
+	same := true
+	for _, st := range pr.Strands {
+		for _, m := range st.Marks {
+			if labels == nil {
+				labels = make([]string, m.Levels)
+			}
+			switch {
+			case m.Levels != len(labels) || m.Index < 0 || m.Index >= len(labels):
+				same = false
+			case labels[m.Index] == "":
+				labels[m.Index] = m.Label
+			case labels[m.Index] != m.Label:
+				same = false
+			}
+		}
+	}
+	if !same || len(labels) < 2 {
+		return []plot.Tick{{Value: 0, Label: "lowest level"}, {Value: 0.5, Label: ""}, {Value: 1, Label: "highest level"}}
+	}
+	out := make([]plot.Tick, len(labels))
+	for i, l := range labels {
+		out[i] = plot.Tick{Value: float64(i) / float64(len(labels)-1), Label: l}
+	}
+	return out
+}
+
+// labelChars is how many characters a line of an axis label holds in its
+// slot (110 points at 10 points a character's height) before it wraps.
+const labelChars = 18
+
+// wrapLabel breaks a label into lines of at most labelChars characters at
+// spaces, so that neighbouring labels never run into each other; a word
+// longer than a line is cut with an ellipsis. At most three lines.
+func wrapLabel(s string) string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if r := []rune(w); len(r) > labelChars {
+			w = string(r[:labelChars-1]) + "…"
+		}
+		switch {
+		case line == "":
+			line = w
+		case len([]rune(line))+1+len([]rune(w)) <= labelChars:
+			line += " " + w
+		default:
+			lines = append(lines, line)
+			line = w
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	if len(lines) > 3 {
+		lines = lines[:3]
+		r := []rune(lines[2])
+		lines[2] = string(r[:min(len(r), labelChars-1)]) + "…"
+	}
+	return strings.Join(lines, "\n")
+}
+
+// pageFonts is the pages' font stack (margin.css), which a chart's text
+// takes in place of gonum/plot's font; Liberation Sans, whose metrics laid
+// the chart out, stays in the stack.
+const pageFonts = `font-family:system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', 'Liberation Sans', sans-serif`
+
+// fontScale shrinks the chart's text from the size it was laid out at:
+// the page's fonts may be wider than Liberation Sans (DejaVu Sans is about
+// a tenth wider), and text a little smaller than its room never runs into
+// its neighbour or off the edge.
+const fontScale = 0.9
+
+var fontSize = regexp.MustCompile(`font-size:([0-9.]+)px`)
+
 func sortMarks(ms []Mark) {
 	for i := 1; i < len(ms); i++ {
 		for j := i; j > 0 && later(ms[j-1], ms[j]); j-- {
@@ -199,7 +281,11 @@ func svgOf(p *plot.Plot, w, h vg.Length, title, desc string) ([]byte, error) {
 	if _, err := wt.WriteTo(&buf); err != nil {
 		return nil, errs.Wrap(err, "chart")
 	}
-	out := buf.Bytes()
+	out := bytes.ReplaceAll(buf.Bytes(), []byte("font-family:Liberation Sans"), []byte(pageFonts))
+	out = fontSize.ReplaceAllFunc(out, func(m []byte) []byte {
+		px, _ := strconv.ParseFloat(string(fontSize.FindSubmatch(m)[1]), 64)
+		return fmt.Appendf(nil, "font-size:%.3gpx", px*fontScale)
+	})
 	i := bytes.Index(out, []byte("<svg "))
 	j := bytes.IndexByte(out[max(i, 0):], '>')
 	if i < 0 || j < 0 {

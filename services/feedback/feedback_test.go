@@ -480,6 +480,13 @@ func TestRevisionShowsChange(t *testing.T) {
 		id := f.task(t, "1004", n, matching.First, f.grader)
 		w, err := f.svc.Open(ctx, f.grader, id)
 		must(t, err)
+		// The grader of a revision reads the feedback on the version before.
+		switch {
+		case n == 1 && w.Previous != nil:
+			t.Fatalf("a first version has previous feedback: %+v", w.Previous)
+		case n == 2 && (w.Previous == nil || w.Previous.Version != 1 || w.Previous.Content.Levels["evidence"] != "emerging" || len(w.Previous.Content.Quotes) == 0):
+			t.Fatalf("the revision's workspace shows as previous feedback %+v", w.Previous)
+		}
 		fb, err := f.svc.Save(ctx, f.grader, id, w.Feedback.Rev, f.complete(t, w.Text, levels))
 		must(t, err)
 		_, err = f.svc.Submit(ctx, f.grader, id, fb.Rev)
@@ -559,6 +566,28 @@ func TestActionsOf(t *testing.T) {
 	} {
 		if got := ActionsOf(tc.f); got != tc.want {
 			t.Errorf("%s (disagreement %+v): %+v, want %+v", tc.f.State, tc.f.Disagreement, got, tc.want)
+		}
+	}
+}
+
+func TestGraderContent(t *testing.T) {
+	by := func(role, comment string) Edit {
+		return Edit{Role: role, Action: "x", Content: &Content{Comments: map[string]string{"thesis": comment}}}
+	}
+	for _, tc := range []struct {
+		name    string
+		history []Edit
+		want    string
+	}{
+		{"submitted and approved", []Edit{by("grader", "mine"), by("teacher", "mine")}, "mine"},
+		{"edited by the teacher", []Edit{by("grader", "mine"), by("teacher", "Dear Ann Lee, …")}, "mine"},
+		{"returned and submitted again", []Edit{by("grader", "first"), {Role: "teacher", Action: "return"}, by("grader", "second"), by("teacher", "second")}, "second"},
+		{"adjudicated only", []Edit{by("teacher", "the teacher's")}, ""},
+		{"no history", nil, ""},
+	} {
+		f := Feedback{History: tc.history, Content: Content{Comments: map[string]string{"thesis": "current"}}}
+		if got := f.graderContent().Comments["thesis"]; got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

@@ -45,6 +45,18 @@ type Workspace struct {
 	Text       string            `json:"text"`
 	Settings   Settings          `json:"settings"`
 	Feedback   GraderFeedback    `json:"feedback"`
+	// Previous is the approved feedback on the student's latest earlier
+	// version, when this task reads a revision; nil otherwise.
+	Previous *PreviousFeedback `json:"previous,omitempty"`
+}
+
+// PreviousFeedback is the feedback on an earlier version of the same
+// submission, for the grader of a revision to read what the student was
+// told: the content as graders wrote it (a teacher's edits, which may name
+// the student, are left out: the content before them is shown).
+type PreviousFeedback struct {
+	Version int     `json:"version"`
+	Content Content `json:"content"`
 }
 
 // GraderFeedback is a feedback as its grader sees it: what they wrote, its
@@ -115,7 +127,52 @@ func (s *Service) Open(ctx context.Context, caller account.User, taskID string) 
 	if err != nil {
 		return Workspace{}, err
 	}
-	return Workspace{Task: t.View(), Assignment: briefOf(a), Pseudonym: sub.Pseudonym, Text: text.GraderText, Settings: st, Feedback: f.ForGrader()}, nil
+	prev, err := s.previous(ctx, sub, t.Version)
+	if err != nil {
+		return Workspace{}, err
+	}
+	return Workspace{Task: t.View(), Assignment: briefOf(a), Pseudonym: sub.Pseudonym, Text: text.GraderText, Settings: st,
+		Feedback: f.ForGrader(), Previous: prev}, nil
+}
+
+// previous is the approved first read of the latest version of sub before
+// version, or nil: one read of those versions' feedback by _id.
+func (s *Service) previous(ctx context.Context, sub intake.Submission, version int) (*PreviousFeedback, error) {
+	var ids []string
+	for _, v := range sub.Versions {
+		if v.N < version {
+			ids = append(ids, TaskID(intake.VersionID(sub.ID, v.N), First))
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	fbs, err := mongostore.GetMany(ctx, s.c(colFeedback), ids, func(f Feedback) string { return f.ID })
+	if err != nil {
+		return nil, err
+	}
+	var best *Feedback
+	for _, f := range fbs {
+		if f.State.Final() && (best == nil || f.Version > best.Version) {
+			best = &f
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return &PreviousFeedback{Version: best.Version, Content: best.graderContent()}, nil
+}
+
+// graderContent is the content as its grader last submitted it (the
+// snapshot of their latest edit): a teacher's later edits, approvals and
+// adjudications are not a grader's words. Empty when no grader wrote it.
+func (f Feedback) graderContent() Content {
+	for i := len(f.History) - 1; i >= 0; i-- {
+		if e := f.History[i]; e.Content != nil && e.Role == string(account.Grader) {
+			return *e.Content
+		}
+	}
+	return emptyContent()
 }
 
 // ensureDraft returns the task's feedback, creating an empty draft if there

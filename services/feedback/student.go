@@ -28,6 +28,8 @@ type CriterionView struct {
 	LevelLabel string `json:"level_label"`
 	Descriptor string `json:"descriptor"`
 	Comment    string `json:"comment"`
+	// Standard is the criterion's standard code, if the rubric gives one.
+	Standard string `json:"standard,omitempty"`
 }
 
 // PointView is a glow or grow with the title of its criterion.
@@ -227,7 +229,7 @@ func (s *Service) studentVersion(ctx context.Context, f Feedback, a intake.Assig
 	for _, c := range r.Criteria {
 		lv, _ := r.Level(f.Levels[c.Key])
 		v.Criteria = append(v.Criteria, CriterionView{Key: c.Key, CommentID: "criterion:" + c.Key, Title: c.Title,
-			Level: lv.Key, LevelLabel: lv.Label, Descriptor: c.Descriptors[lv.Key], Comment: f.Comments[c.Key]})
+			Level: lv.Key, LevelLabel: lv.Label, Descriptor: c.Descriptors[lv.Key], Comment: f.Comments[c.Key], Standard: c.Standard})
 	}
 	for _, n := range f.FocusNotes {
 		if n.Index < len(a.FocusPoints) {

@@ -30,6 +30,11 @@ func TestStarters(t *testing.T) {
 			if err := r.Validate(); err != nil {
 				t.Fatal(err)
 			}
+			for _, c := range r.Criteria {
+				if c.Standard != "" && StandardName(c.Standard) == "" {
+					t.Errorf("criterion %s: standard %s has no short description", c.Key, c.Standard)
+				}
+			}
 			if _, ok := starter(starterPrefix + strings.TrimSuffix(e.Name(), ".json")); !ok {
 				t.Fatal("not offered")
 			}

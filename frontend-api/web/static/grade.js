@@ -85,6 +85,24 @@ if (bankPick) {
   });
 }
 
+// A criterion's comment can go to the comment bank too, from its own
+// button; the bank's list on this page gains it at once.
+for (const b of form.querySelectorAll('button[data-bank]')) {
+  b.addEventListener('click', async () => {
+    const criterion = b.dataset.bank;
+    const text = form.querySelector(`[data-comment="${criterion}"]`).value.trim();
+    const out = document.getElementById(`bank-status-${criterion}`);
+    if (!text) { out.textContent = 'Write the comment first.'; return; }
+    const r = await postJSON('/api/v1/grader/comment-bank', { criterion, text });
+    out.textContent = r.ok ? 'Saved to your comment bank.' : `Not saved: ${errorLines(r.data).join(' ')}`;
+    if (r.ok && bankPick) {
+      const o = document.createElement('option');
+      o.value = text; o.textContent = text; o.dataset.criterion = criterion; o.dataset.kind = '';
+      bankPick.append(o);
+    }
+  });
+}
+
 function content() {
   const c = { levels: {}, comments: {}, quotes, glows: ws.content.glows || [], grows: ws.content.grows || [], focus_notes: [] };
   for (const el of form.querySelectorAll('[data-level]')) if (el.value) c.levels[el.dataset.level] = el.value;
