@@ -200,11 +200,14 @@ try {
 
   step('the admin runs a payout and the grader sees the payment');
   await grader.goto('/grader/earnings');
-  for (let i = 0; i < 50 && !/Not yet paid\s*\$[1-9]/.test(await grader.locator('main').innerText()); i++) {
+  for (let i = 0; (await grader.textContent('#balance')).startsWith('0.00'); i++) {
+    assert.ok(i < 50, 'the approved reads were never booked as earnings');
     await grader.waitForTimeout(200); // the payouts service books the approved reads
     await grader.reload();
   }
+  assert.equal((await grader.textContent('#balance')).trim(), '34.00 USD'); // 5 reads of $8.00, less the 15% fee
   await admin.goto('/admin/payouts');
+  admin.once('dialog', (d) => d.accept()); // "Release payouts to …?"
   await admin.getByRole('button', { name: 'Start a payout run' }).click();
   await admin.waitForURL(/done=/);
   await noInternalIDs(admin);

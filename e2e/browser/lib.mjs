@@ -36,7 +36,7 @@ export async function newUser(viewport = { width: 1366, height: 768 }, options =
 // Margin's internal IDs (asg_…, usr_…, run_…) instead of a name or title.
 export async function noInternalIDs(page) {
   const text = await page.locator('body').innerText();
-  const m = text.match(/\b(asg|usr|run|cls|sub|fb|tsk|bat)_[A-Za-z0-9]+/);
+  const m = text.match(/\b(asg|usr|run|cls|sub|fb|tsk|bat|shl)_[A-Za-z0-9]+/);
   assert.equal(m, null, `${page.url()} shows the internal ID ${m && m[0]}`);
 }
 

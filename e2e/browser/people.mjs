@@ -18,12 +18,11 @@
 // Each new page passes the axe audit (serious and critical WCAG 2.1 AA
 // violations fail). web_people_test.go runs this and checks the result
 // through the JSON API.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
+import { browser, newUser, signIn, axeViolations, noSidewaysScroll, noInternalIDs } from './lib.mjs';
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
 const BASE = env('BASE_URL');
@@ -34,57 +33,25 @@ const RESET_GRADER = env('RESET_GRADER_EMAIL');
 const GRADERS = env('GRADER_EMAILS').split(',');
 const STUDENT_LINK = env('STUDENT_LINK');
 const SHOTS = env('SCREENSHOTS');
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const step = (msg) => console.log(`step: ${msg}`);
 const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), fullPage: false });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
-
-async function newUser(viewport = { width: 1366, height: 768 }) {
-  const ctx = await browser.newContext({ viewport, baseURL: BASE });
-  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('pageerror', (e) => { throw new Error(`page error on ${page.url()}: ${e.message}`); });
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) {
-      throw new Error(`CSP violation on ${page.url()}: ${m.text()}`);
-    }
-  });
+// clipboardUser is a new user whose page may use the clipboard (the Copy
+// buttons).
+async function clipboardUser(viewport) {
+  const page = await newUser(viewport);
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
   return page;
-}
-
-async function signIn(page, email, password = PASSWORD) {
-  await page.goto('/signin');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL((u) => !u.pathname.startsWith('/signin'));
 }
 
 // audit fails the run on serious or critical axe violations, and on a page
 // that scrolls sideways.
 async function audit(page) {
-  await page.evaluate(AXE);
-  const r = await page.evaluate(() => globalThis.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-  }));
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  const bad = (await axeViolations(page))
     .map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')})`);
   assert.deepEqual(bad, [], `accessibility of ${page.url()}`);
-  const wide = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-  assert.ok(wide <= 2, `${page.url()} scrolls sideways by ${wide}px`);
-}
-
-async function noInternalIDs(page) {
-  const text = await page.locator('body').innerText();
-  const m = text.match(/\b(asg|usr|run|cls|sub|fb|tsk|bat|shl)_[A-Za-z0-9]+/);
-  assert.equal(m, null, `${page.url()} shows the internal ID ${m && m[0]}`);
+  await noSidewaysScroll(page);
 }
 
 // answerDialog declines (or accepts) the next confirmation and returns its
@@ -97,7 +64,7 @@ function answerDialog(page, accept) {
 
 // --- 1. Forgot password, with email off ---
 step('forgot password');
-const anon = await newUser();
+const anon = await clipboardUser();
 await anon.goto('/signin');
 await anon.getByRole('link', { name: 'Forgot password?' }).click();
 await anon.waitForURL('**/signin/forgot');
@@ -108,7 +75,7 @@ await audit(anon);
 
 // --- 2. The admin: vetting list, confirmations, a reset link ---
 step('admin: graders filtered, with profiles');
-const admin = await newUser();
+const admin = await clipboardUser();
 await signIn(admin, ADMIN);
 await admin.goto('/admin');
 assert.equal(await admin.locator('nav.filters a[aria-current="page"]').innerText().then((s) => s.replace(/\s*\(\d+\)$/, '')), 'Waiting for vetting');
@@ -157,9 +124,9 @@ await audit(admin);
 
 // --- 3. The grader sets a new password with the link ---
 step('grader: a new password with the link');
-const before = await newUser();
+const before = await clipboardUser();
 await signIn(before, RESET_GRADER);
-const reset = await newUser();
+const reset = await clipboardUser();
 await reset.goto(resetURL);
 await reset.getByRole('heading', { name: 'Choose a new password' }).waitFor();
 assert.match(await reset.locator('main').innerText(), new RegExp(RESET_GRADER.replace(/[.]/g, '\\.')));
@@ -183,7 +150,7 @@ assert.equal(new URL(reset.url()).pathname, '/grader');
 
 // --- 4. The student on a phone ---
 step('student: standards, family link, chart on a phone');
-const student = await newUser({ width: 390, height: 844 });
+const student = await clipboardUser({ width: 390, height: 844 });
 await student.goto(STUDENT_LINK);
 await student.getByRole('button', { name: 'Open my feedback' }).click();
 await student.waitForURL('**/student');
@@ -242,7 +209,7 @@ await admin.getByRole('button', { name: 'Run a matching round now' }).click();
 await admin.waitForURL('**/admin*done=round*');
 let grader = null;
 for (const email of GRADERS) {
-  const g = await newUser();
+  const g = await clipboardUser();
   await signIn(g, email, email === RESET_GRADER ? NEW_PASSWORD : PASSWORD);
   for (let i = await g.locator('button.accept').count(); i > 0; i--) {
     await g.locator('button.accept').first().click();
