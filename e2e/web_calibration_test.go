@@ -50,7 +50,7 @@ func demoCalibration(t *testing.T, in *instance, teacherToken, teacherEmail, pas
 			t.Fatalf("saving the anchor paper of %s: %d", a[0], r.StatusCode)
 		}
 	}
-	if _, body, _ := page(t, tc, in, asgPath); !strings.Contains(body, "2 anchor paper(s)") {
+	if _, body, _ := page(t, tc, in, asgPath); !strings.Contains(body, "2 anchor papers") {
 		t.Fatalf("the assignment page after two anchors:\n%s", body)
 	}
 

@@ -164,7 +164,7 @@ try {
   await page.getByText('This is an anchor paper').waitFor();
   await page.getByRole('button', { name: 'Save the new levels' }).waitFor();
   await page.goto(`${asgPath}#anchors`);
-  await page.getByText('1 anchor paper(s)').waitFor();
+  await page.getByText('1 anchor paper', { exact: true }).waitFor();
 
   step('agreement has no pair while the reads disagree');
   await page.goto(`${asgPath}/summary`);

@@ -19,6 +19,7 @@ import (
 	"mime"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -97,6 +98,9 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%d.%02d %s", cents/100, cents%100, strings.ToUpper(currency))
 	},
 	"add": func(a, b int) int { return a + b },
+	// count is "1 student" or "3 students": n and the noun in its number
+	// (one, or many when given, else one + "s").
+	"count": Count,
 	// seg escapes a value for one segment of a URL path: an ID with a "/",
 	// "?" or "#" in it stays one segment.
 	"seg":      url.PathEscape,
@@ -123,4 +127,17 @@ func Duration(hours *float64) string {
 	default:
 		return strings.TrimSuffix(fmt.Sprintf("%.1f", *h/24), ".0") + " days"
 	}
+}
+
+// Count is n with the noun in its number: "1 student", "3 students"; many,
+// when given, is the plural of an irregular noun ("1 feedback", "2
+// feedback").
+func Count(n int, one string, many ...string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	if len(many) > 0 {
+		return strconv.Itoa(n) + " " + many[0]
+	}
+	return strconv.Itoa(n) + " " + one + "s"
 }

@@ -27,3 +27,24 @@ func TestStandard(t *testing.T) {
 		}
 	}
 }
+
+func TestCount(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		one  string
+		many []string
+		want string
+	}{
+		{0, "student", nil, "0 students"},
+		{1, "student", nil, "1 student"},
+		{2, "anchor paper", nil, "2 anchor papers"},
+		{1, "feedback", []string{"feedback"}, "1 feedback"},
+		{5, "feedback", []string{"feedback"}, "5 feedback"},
+		{1, "assignment is", []string{"assignments are"}, "1 assignment is"},
+		{3, "assignment is", []string{"assignments are"}, "3 assignments are"},
+	} {
+		if got := Count(c.n, c.one, c.many...); got != c.want {
+			t.Errorf("Count(%d, %q, %q) = %q, want %q", c.n, c.one, c.many, got, c.want)
+		}
+	}
+}

@@ -200,3 +200,14 @@ func TestNextAnchor(t *testing.T) {
 		})
 	}
 }
+
+func TestCount(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{0, "0 submissions"}, {1, "1 submission"}, {25, "25 submissions"}} {
+		if got := count(c.n, "submission"); got != c.want {
+			t.Errorf("count(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}

@@ -184,7 +184,7 @@ func cmpBatch(a, b Batch) int {
 // whyUnmatched explains a batch the round left open.
 func whyUnmatched(b Batch, eligible int, failed map[reason]int) string {
 	if eligible > 0 {
-		return fmt.Sprintf("All %d eligible grader(s) for grade %d %s had their capacity used by other batches in this round; it will be matched when capacity frees up.", eligible, b.GradeLevel, b.Subject)
+		return fmt.Sprintf("All %s for grade %d %s had their capacity used by other batches in this round; it will be matched when capacity frees up.", count(eligible, "eligible grader"), b.GradeLevel, b.Subject)
 	}
 	return explainNone(b, failed)
 }

@@ -109,10 +109,18 @@ func explain(b Batch, g candidate, fs []Factor, load int, eligible int) Explanat
 	if b.Reader == Second {
 		reader = "second-read (blind)"
 	}
-	summary := fmt.Sprintf("%s was chosen to %s %d submission(s) of grade %d %s, out of %d eligible grader(s): teaches %s at this grade, vetted, no conflict of interest, and has room before the due date. Score %.1f: %s",
-		g.Name, reader, b.Size(), b.GradeLevel, b.Subject, eligible, b.Subject, score, strings.Join(notes, "; "))
+	summary := fmt.Sprintf("%s was chosen to %s %s of grade %d %s, out of %s: teaches %s at this grade, vetted, no conflict of interest, and has room before the due date. Score %.1f: %s",
+		g.Name, reader, count(b.Size(), "submission"), b.GradeLevel, b.Subject, count(eligible, "eligible grader"), b.Subject, score, strings.Join(notes, "; "))
 	if pen > 0 {
 		summary += fmt.Sprintf("; minus %.0f for being their batch number %d in this round (spreading work)", pen, load)
 	}
 	return Explanation{Summary: summary + ".", Factors: fs, Penalty: pen, Load: load, Score: round3(score), Eligible: eligible}
+}
+
+// count is n with the noun in its number: "1 submission", "5 submissions".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
