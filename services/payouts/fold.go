@@ -39,7 +39,7 @@ func (s *Service) setFold(ctx context.Context, st foldState) error {
 // the run is done: each book's payments say whether it holds a payout
 // already, so folding again (after a crash) changes nothing twice. It
 // reads each of the run's payout entries by _id and changes each paid
-// grader's book.
+// grader's book, then tells each grader of the run's payment to them.
 func (s *Service) fold(ctx context.Context) error {
 	st, err := s.foldState(ctx)
 	if err != nil || st.Folded {
@@ -71,6 +71,16 @@ func (s *Service) fold(ctx context.Context) error {
 				return fmt.Errorf("fold payout %s: %w", e.ID, err)
 			}
 		}
+	}
+	// The graders hear of their payments now, off the run's path; a crash
+	// before the fold is recorded tells them again, which the events'
+	// keys make a no-op.
+	if s.notes != nil {
+		_, payments, err := s.RunDetail(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		s.notifyPayments(ctx, payments)
 	}
 	st.Folded = true
 	return s.setFold(ctx, st)

@@ -21,9 +21,11 @@ func (s *Service) SetNotifier(n Notifier) { s.notes = n }
 
 // notifyPayments tells each grader of a finished run's payment that it was
 // sent or that it failed. A payment not sent because Stripe is not
-// configured tells no one: nothing went wrong for the grader to fix. It runs before the run is recorded done, so a run finished again
-// after a crash tells them again, which the events' keys make a no-op. A
-// failure to raise is logged: the payments are settled either way.
+// configured tells no one: nothing went wrong for the grader to fix. fold
+// calls it, after the run is done and off its path, before recording the
+// fold, so a fold done again after a crash tells them again, which the
+// events' keys make a no-op. A failure to raise is logged: the payments
+// are settled either way.
 func (s *Service) notifyPayments(ctx context.Context, payments []Payment) {
 	if s.notes == nil {
 		return

@@ -7,8 +7,9 @@ import (
 )
 
 // TestPayoutNotifications: with the real notifications service on the same
-// store, a grader paid by a run finds "payout sent" in their inbox once; a
-// grader held back, and a run with Stripe not configured, raise nothing.
+// store, a grader paid by a run finds "payout sent" in their inbox once the
+// run is folded into the books (off the run's path); a grader held back,
+// and a run with Stripe not configured, raise nothing.
 func TestPayoutNotifications(t *testing.T) {
 	for _, stripe := range []bool{true, false} {
 		f := newFixture(t, stripe)
@@ -24,6 +25,12 @@ func TestPayoutNotifications(t *testing.T) {
 		f.approve(ada, "asg_a", 3, 1000)
 		f.approve(cy, "asg_a", 2, 1000) // not onboarded: held
 		f.runToEnd(f.svc)
+		if p, err := notes.Inbox(f.ctx, ada.ID, -1); err != nil || len(p.Items) != 0 {
+			t.Fatalf("the run told graders itself, not its fold: %+v %v", p.Items, err)
+		}
+		if err := f.svc.fold(f.ctx); err != nil {
+			t.Fatal(err)
+		}
 		for _, g := range []struct {
 			id   string
 			want int

@@ -528,7 +528,6 @@ func (s *Service) finish(ctx context.Context, run *PayoutRun, payments []Payment
 			run.Failures = append(run.Failures, Failure{PaymentID: p.ID, GraderID: p.GraderID, Cents: p.Cents, State: p.State, Reason: p.Reason})
 		}
 	}
-	s.notifyPayments(ctx, payments)
 	run.State, run.DoneAt, run.UpdatedAt, run.LastError = RunDone, &now, now, ""
 	if _, err := s.runs.UpdateOne(ctx, bson.M{"_id": run.ID}, bson.M{"$set": bson.M{
 		"state": RunDone, "done_at": now, "updated_at": now, "sent_count": run.SentCount, "sent_cents": run.SentCents,

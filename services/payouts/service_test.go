@@ -428,6 +428,9 @@ func TestWebhooks(t *testing.T) {
 	// A reversed transfer of a sent payment: the money is owed again.
 	f.approve(g, "asg_a", 3, 1000)
 	_, ps := f.runToEnd(f.svc)
+	if err := f.svc.fold(f.ctx); err != nil {
+		t.Fatal(err)
+	}
 	p := ps[0]
 	f.webhook("transfer.reversed", "", map[string]any{"id": p.TransferID, "object": "transfer", "amount": p.Cents,
 		"amount_reversed": 1000, "currency": "usd", "reversed": false,
