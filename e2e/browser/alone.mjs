@@ -9,7 +9,8 @@
 //   3. the teacher finds a grader; the grader accepts the offer and grades
 //      every submission in the workspace, quoting the essays;
 //   4. the teacher approves each one with "Approve and next" and releases;
-//   5. the admin runs a payout, and the grader sees the payment.
+//   5. the admin runs a payout, and the grader sees the payment on the
+//      earnings page and in their inbox.
 // TestE2EWebAlone (e2e/web_alone_test.go) starts Margin and runs this.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -219,6 +220,15 @@ try {
   await grader.locator('#payments .badge', { hasText: 'Sent' }).first().waitFor();
   await noInternalIDs(grader);
   await shot(grader, '30-grader-paid.png');
+  // The background loop tells the grader once it has folded the run into
+  // the books.
+  for (let i = 0; ; i++) {
+    await grader.getByRole('link', { name: /^Inbox/ }).click();
+    if (await grader.getByText('Payout of $34.00 sent').count()) break;
+    assert.ok(i < 50, 'no "payout sent" in the grader\'s inbox');
+    await grader.waitForTimeout(200);
+    await grader.goto('/grader/earnings');
+  }
 
   console.log('alone: ok');
 } catch (err) {
