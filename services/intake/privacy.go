@@ -60,11 +60,16 @@ type identity struct {
 }
 
 // identityDoc holds every identity of an assignment's students, by
-// mongostore.FieldKey(student ID): the one place that ties a student to
-// their opaque submission ID.
+// mongostore.FieldKey(student ID), so that redaction reads them in one go.
+// Each student's own document (studentIdentityDoc) is the record; this one
+// gathers them, and an entry it lacks (one given out by an upload that
+// stopped before saving its batch's entries) is read from the student's
+// document when it is needed (see identity).
 type identityDoc struct {
 	ID       string              `bson:"_id"`
 	Students map[string]identity `bson:"students"`
+	// unsaved are the entries given out since the last saveIdentities.
+	unsaved bson.D
 }
 
 // newSubmissionID is the opaque ID of a new submission to an assignment:
@@ -103,6 +108,18 @@ func (s *Service) identities(ctx context.Context, assignmentID string) (identity
 // is then brought up to date by _id. known is the assignment's identities
 // as last read, and is updated in place.
 func (s *Service) identity(ctx context.Context, known *identityDoc, studentID string) (identity, error) {
+	id, err := s.identityUnsaved(ctx, known, studentID)
+	if err != nil {
+		return identity{}, err
+	}
+	return id, s.saveIdentities(ctx, known)
+}
+
+// identityUnsaved is identity without bringing the assignment's identity
+// document up to date: the entry waits in known for saveIdentities, so an
+// upload writes that growing document once per batch of files, not once
+// per file. The student's own document is written first either way.
+func (s *Service) identityUnsaved(ctx context.Context, known *identityDoc, studentID string) (identity, error) {
 	key := mongostore.FieldKey(studentID)
 	if id, ok := known.Students[key]; ok {
 		return id, nil
@@ -114,13 +131,23 @@ func (s *Service) identity(ctx context.Context, known *identityDoc, studentID st
 	if err != nil {
 		return identity{}, err
 	}
-	field := "students." + key
-	if _, err := s.c(colIdentities).UpdateOne(ctx, bson.D{{Key: "_id", Value: known.ID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: got}}}}, updateUpsert()); err != nil {
-		return identity{}, errs.Wrap(err, "save identity")
-	}
 	known.Students[key] = got
+	known.unsaved = append(known.unsaved, bson.E{Key: "students." + key, Value: got})
 	return got, nil
+}
+
+// saveIdentities writes the entries known has given out since it was last
+// saved, in one update.
+func (s *Service) saveIdentities(ctx context.Context, known *identityDoc) error {
+	if len(known.unsaved) == 0 {
+		return nil
+	}
+	if _, err := s.c(colIdentities).UpdateOne(ctx, bson.D{{Key: "_id", Value: known.ID}},
+		bson.D{{Key: "$set", Value: known.unsaved}}, updateUpsert()); err != nil {
+		return errs.Wrap(err, "save identities")
+	}
+	known.unsaved = nil
+	return nil
 }
 
 // studentIdentityDoc is one student's identity on one assignment, under

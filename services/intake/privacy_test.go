@@ -262,6 +262,59 @@ func TestIdentityOnce(t *testing.T) {
 	}
 }
 
+// TestIdentitiesSavedPerBatch: an upload saves the assignment's identity
+// document once per batch of files, not per file; an upload that stopped
+// before saving (a crash) leaves the students' own records, from which the
+// grader text gets the very pseudonyms the upload gave out, and the
+// document is filled in then.
+func TestIdentitiesSavedPerBatch(t *testing.T) {
+	w := newWorld(t)
+	b, err := w.s.StartUpload(w.ctx, w.teacher, w.asg.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	essay := "An essay by Avery Rivera, with Jordan Okafor, long enough to be read as one."
+	for _, st := range []string{"1001", "1002"} {
+		if err := b.Add(w.ctx, st+".txt", st, strings.NewReader(essay), int64(len(essay))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The batch is abandoned here, as a crash would leave it: no flush.
+	saved, err := w.s.identities(w.ctx, w.asg.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Students) != 0 {
+		t.Fatalf("identities saved per file: %+v", saved.Students)
+	}
+	outs := b.Upload().Outcomes
+	if len(outs) != 2 || outs[0].Status != StatusCreated || outs[1].Status != StatusCreated {
+		t.Fatalf("outcomes: %+v", outs)
+	}
+	txt, err := w.s.Text(w.ctx, VersionID(outs[0].SubmissionID, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range outs {
+		if !strings.Contains(txt.GraderText, o.Pseudonym) {
+			t.Errorf("the grader text %q does not use %s's pseudonym %q from the upload", txt.GraderText, o.StudentID, o.Pseudonym)
+		}
+	}
+	if saved, err = w.s.identities(w.ctx, w.asg.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range outs {
+		if id := saved.Students[o.StudentID]; id.SubmissionID != o.SubmissionID || id.Pseudonym != o.Pseudonym {
+			t.Errorf("student %s: the document holds %+v, the upload gave out %s %q", o.StudentID, id, o.SubmissionID, o.Pseudonym)
+		}
+	}
+	// A batch that finishes saves what it gave out.
+	w.upload(t, namedFile{"1003.txt", "1003", []byte("Sam's essay.")})
+	if saved, err = w.s.identities(w.ctx, w.asg.ID); err != nil || saved.Students["1003"].Pseudonym == "" {
+		t.Fatalf("after a finished upload: %+v %v", saved.Students, err)
+	}
+}
+
 // TestLegacySubmissionKeepsItsID: a submission made before IDs were opaque
 // keeps its ID and pseudonym, and is found by student.
 func TestLegacySubmissionKeepsItsID(t *testing.T) {

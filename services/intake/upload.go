@@ -475,6 +475,11 @@ func (b *Batch) flush(ctx context.Context, final bool) error {
 			return err
 		}
 	}
+	if b.ids != nil {
+		if err := b.s.saveIdentities(ctx, b.ids); err != nil {
+			return err
+		}
+	}
 	if err := b.s.writeChunk(ctx, b.upload.ID, b.part, b.flushed, b.unflushed); err != nil {
 		return err
 	}
@@ -530,9 +535,16 @@ func (b *Batch) Finish(ctx context.Context, stoppedBy string) (Upload, error) {
 		if err := b.flush(ctx, true); err != nil {
 			return b.upload, err
 		}
-	} else if b.list != nil {
-		if err := b.list.flush(ctx, false); err != nil {
-			return b.upload, err
+	} else {
+		if b.list != nil {
+			if err := b.list.flush(ctx, false); err != nil {
+				return b.upload, err
+			}
+		}
+		if b.ids != nil {
+			if err := b.s.saveIdentities(ctx, b.ids); err != nil {
+				return b.upload, err
+			}
 		}
 	}
 	state := UploadFinished
@@ -634,7 +646,7 @@ func (b *Batch) store(ctx context.Context, in incoming) (Outcome, error) {
 		}
 		b.ids = &ids
 	}
-	id, err := s.identity(ctx, b.ids, in.st.StudentID)
+	id, err := s.identityUnsaved(ctx, b.ids, in.st.StudentID)
 	if err != nil {
 		return fail(err)
 	}
