@@ -77,6 +77,16 @@ func readFixture(t testing.TB, name string) []byte {
 	return b
 }
 
+// fixturePath is the absolute path of a fixture, for a browser script.
+func fixturePath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join(fixtures, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // adminToken stops the instance, creates an admin from the command line
 // (the data directory is locked while serving), starts it again and signs
 // the admin in.

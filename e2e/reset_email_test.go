@@ -3,7 +3,6 @@ package e2e
 import (
 	"net/http"
 	"net/url"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,24 +18,9 @@ import (
 func startWithMail(t *testing.T, env ...string) (*instance, *notifytest.Server) {
 	t.Helper()
 	srv := notifytest.Start(t, notifytest.Options{NoTLS: true})
-	in := &instance{t: t, dataDir: t.TempDir(), addr: freeAddr(t)}
-	in.env = []string{"MARGIN_MATCHING_INTERVAL=1h", "MARGIN_SMTP_URL=" + srv.URL(), "MARGIN_MAIL_FROM=Margin <margin@school.example>",
-		"MARGIN_PUBLIC_URL=http://" + in.addr, "MARGIN_MAIL_POLL=100ms"}
-	in.env = append(in.env, env...)
-	cmd := exec.Command(binary, "admin", "create", "--email", "root@example.org", "--role", "admin", "--password-stdin")
-	cmd.Env = in.environ()
-	cmd.Stdin = strings.NewReader(teacherPassword + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("admin create: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if t.Failed() && in.stderr != nil {
-			logs := in.stderr.String()
-			t.Logf("margin's log (last 6 KB):\n%s", logs[max(0, len(logs)-6000):])
-		}
-		in.stop()
-	})
-	in.run()
+	addr := freeAddr(t)
+	in := startWithAdminAt(t, addr, "root@example.org", append([]string{"MARGIN_MATCHING_INTERVAL=1h", "MARGIN_SMTP_URL=" + srv.URL(),
+		"MARGIN_MAIL_FROM=Margin <margin@school.example>", "MARGIN_PUBLIC_URL=http://" + addr, "MARGIN_MAIL_POLL=100ms"}, env...)...)
 	return in, srv
 }
 

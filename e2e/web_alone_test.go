@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/marginschool/margin/services/payouts/stripeclient/stripetest"
@@ -27,16 +26,9 @@ func TestE2EWebAlone(t *testing.T) {
 	in := startWithAdmin(t, "root@example.org", "MARGIN_MATCHING_INTERVAL=1h",
 		"MARGIN_STRIPE_SECRET_KEY=sk_test_e2e", "MARGIN_STRIPE_API_BASE="+mock.URL, "MARGIN_STRIPE_WEBHOOK_SECRET="+payoutsWhsec,
 		"MARGIN_PAYOUTS_SCHEDULE=off", "MARGIN_PAYOUTS_TICK=200ms", "MARGIN_PAYOUTS_MINIMUM_CENTS=100")
-	abs := func(name string) string {
-		p, err := filepath.Abs(filepath.Join(fixtures, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	runBrowser(t, node, "browser/alone.mjs", "alone: ok",
 		"BASE_URL="+in.url(""), "PASSWORD="+teacherPassword, "ADMIN_EMAIL=root@example.org",
-		"ROSTER="+abs("roster.csv"), "RUBRIC="+abs("rubric.json"), "ZIP="+abs("class-a-submissions.zip"), "WEBHOOK_SECRET="+payoutsWhsec,
+		"ROSTER="+fixturePath(t, "roster.csv"), "RUBRIC="+fixturePath(t, "rubric.json"), "ZIP="+fixturePath(t, "class-a-submissions.zip"), "WEBHOOK_SECRET="+payoutsWhsec,
 		"SCREENSHOTS="+screenshotDir(t), "CHROMIUM="+chromium)
 
 	admin := in.login("root@example.org", teacherPassword)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"testing"
 )
 
@@ -20,10 +19,7 @@ const builderTitle = "Argument essay: school uniforms"
 // 08-teacher-rubric-builder.png to shots.
 func rubricBuilder(t *testing.T, in *instance, fc fixtureClass, node, chromium, shots string) {
 	t.Helper()
-	rubricPath, err := filepath.Abs(filepath.Join(fixtures, "rubric.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rubricPath := fixturePath(t, "rubric.json")
 	var fixture map[string]any
 	mustUnmarshal(t, readFixture(t, "rubric.json"), &fixture)
 	in.must(201, "POST", "/api/v1/rubrics", fc.TeacherToken, map[string]any{"name": "Research essay (school library)", "rubric": fixture})

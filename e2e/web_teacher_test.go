@@ -4,7 +4,6 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -72,10 +71,7 @@ func TestE2EWebTeacher(t *testing.T) {
 		t.Fatalf("an edit of the assignment in grading: %d\n%s", resp.StatusCode, body)
 	}
 
-	zip, err := filepath.Abs(filepath.Join(fixtures, "class-a-submissions.zip"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	zip := fixturePath(t, "class-a-submissions.zip")
 	runBrowser(t, node, "browser/teacher.mjs", "teacher: ok",
 		"BASE_URL="+in.url(""), "PASSWORD="+d.Password, "TEACHER_EMAIL="+d.Teacher, "ASSIGNMENT_ID="+d.AssignmentID,
 		"DRAFT_ID="+draft, "QUESTION="+question, "ZIP="+zip, "CHROMIUM="+chromium, "SCREENSHOTS="+screenshotDir(t))

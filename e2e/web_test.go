@@ -70,10 +70,7 @@ func TestE2EWeb(t *testing.T) {
 		t.Skip(missing)
 	}
 	shots := screenshotDir(t)
-	zip, err := filepath.Abs(filepath.Join(fixtures, "class-a-submissions.zip"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	zip := fixturePath(t, "class-a-submissions.zip")
 
 	runBrowser(t, node, "browser/journey.mjs", "journey: ok",
 		"BASE_URL="+in.url(""), "PASSWORD="+teacherPassword, "TEACHER_EMAIL="+fc.TeacherEmail,
@@ -228,7 +225,14 @@ func graderBank(t *testing.T, in *instance, email string) {
 // can leave the matching round's lease held for minutes).
 func startWithAdmin(t *testing.T, email string, env ...string) *instance {
 	t.Helper()
-	in := &instance{t: t, dataDir: t.TempDir(), addr: freeAddr(t), env: env}
+	return startWithAdminAt(t, freeAddr(t), email, env...)
+}
+
+// startWithAdminAt is startWithAdmin on addr, for an environment that
+// names the address (MARGIN_PUBLIC_URL).
+func startWithAdminAt(t *testing.T, addr, email string, env ...string) *instance {
+	t.Helper()
+	in := &instance{t: t, dataDir: t.TempDir(), addr: addr, env: env}
 	cmd := exec.Command(binary, "admin", "create", "--email", email, "--role", "admin", "--password-stdin")
 	cmd.Env = in.environ()
 	cmd.Stdin = strings.NewReader(teacherPassword + "\n")

@@ -133,3 +133,15 @@ func (s *Server) LTISyncLater(classID string) { s.ltiSyncLater(classID) }
 // SignupLimit limits sign-ups per address (MARGIN_SIGNUP_PER_IP), as the
 // JSON sign-up route does.
 func (s *Server) SignupLimit() fiber.Handler { return s.signupLimit() }
+
+// SendFile answers with body as a file of content type ctype, an
+// attachment named name unless name is "" (sendFile).
+func SendFile(c *fiber.Ctx, ctype, name string, body []byte) error {
+	return sendFile(c, ctype, name, body)
+}
+
+// The content types of the files pages send.
+const (
+	CSVType = csvType
+	SVGType = svgType
+)

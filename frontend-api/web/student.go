@@ -431,8 +431,7 @@ func sendProgressChart(c *fiber.Ctx, pr analytics.Progress, err error) error {
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderContentType, "image/svg+xml")
-	return c.Send(svg)
+	return api.SendFile(c, api.SVGType, "", svg)
 }
 
 func (p *pages) studentProgressChart(c *fiber.Ctx) error {

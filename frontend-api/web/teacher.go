@@ -325,8 +325,7 @@ func (p *pages) summaryChart(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderContentType, "image/svg+xml")
-	return c.Send(svg)
+	return api.SendFile(c, api.SVGType, "", svg)
 }
 
 func (p *pages) summaryCSV(c *fiber.Ctx) error {
@@ -334,9 +333,7 @@ func (p *pages) summaryCSV(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="class-summary.csv"`)
-	return c.Send(analytics.SummaryCSV(sum))
+	return api.SendFile(c, api.CSVType, "class-summary.csv", analytics.SummaryCSV(sum))
 }
 
 // wallPage shows the class's students by strands, each cell the student's

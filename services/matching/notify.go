@@ -60,9 +60,9 @@ func (s *Service) notifyOffer(ctx context.Context, o Offer) {
 	title := s.assignmentTitle(ctx, o.AssignmentID)
 	s.raise(ctx, o.GraderID, notify.Event{
 		Kind: notify.OfferMade, Key: o.ID,
-		Title: fmt.Sprintf("New offer: %s of %q", submissions(o.Size), title),
+		Title: fmt.Sprintf("New offer: %s of %q", count(o.Size, "submission"), title),
 		Text: fmt.Sprintf("You are offered %s of %q (%s read), due %s.\n\nAccept or decline it by %s; after that it goes to another grader.",
-			submissions(o.Size), title, o.Reader, day(o.DueAt), when(o.ExpiresAt)),
+			count(o.Size, "submission"), title, o.Reader, day(o.DueAt), when(o.ExpiresAt)),
 		Link: "/grader",
 	})
 }
@@ -73,8 +73,8 @@ func (s *Service) notifyOffer(ctx context.Context, o Offer) {
 func (s *Service) warnOffer(ctx context.Context, o Offer) {
 	s.raise(ctx, o.GraderID, notify.Event{
 		Kind: notify.OfferExpiring, Key: o.ID,
-		Title: fmt.Sprintf("An offer of %s expires at %s", submissions(o.Size), when(o.ExpiresAt)),
-		Text:  fmt.Sprintf("Your offer of %s of %q expires at %s. Accept it before then, or decline it so that it goes to another grader.", submissions(o.Size), s.assignmentTitle(ctx, o.AssignmentID), when(o.ExpiresAt)),
+		Title: fmt.Sprintf("An offer of %s expires at %s", count(o.Size, "submission"), when(o.ExpiresAt)),
+		Text:  fmt.Sprintf("Your offer of %s of %q expires at %s. Accept it before then, or decline it so that it goes to another grader.", count(o.Size, "submission"), s.assignmentTitle(ctx, o.AssignmentID), when(o.ExpiresAt)),
 		Link:  "/grader",
 	})
 }
@@ -127,14 +127,6 @@ func (s *Service) notifyCalibration(ctx context.Context, a Attempt, title string
 		Text:  fmt.Sprintf("Attempt %d matched the reference exactly on %d of %d criteria.", a.N, a.Exact, a.Criteria),
 		Link:  fmt.Sprintf("/grader/calibration/%s/attempts/%d", a.AssignmentID, a.N),
 	})
-}
-
-// submissions counts submissions in words ("1 submission", "12 submissions").
-func submissions(n int) string {
-	if n == 1 {
-		return "1 submission"
-	}
-	return itoa(n) + " submissions"
 }
 
 func day(t time.Time) string  { return t.UTC().Format("Mon 2 Jan") }

@@ -287,10 +287,7 @@ type SchoolBilling struct {
 // School returns a school's billing for caller, a teacher of the school or
 // an admin (errs.NotFound otherwise).
 func (s *Service) School(ctx context.Context, caller account.User, schoolID string) (SchoolBilling, error) {
-	if caller.Role != account.Admin && (caller.Role != account.Teacher || caller.SchoolID != schoolID) {
-		return SchoolBilling{}, errs.E(errs.NotFound, "No school with this ID.")
-	}
-	b, err := s.readSchool(ctx, schoolID)
+	b, err := s.schoolFor(ctx, caller, schoolID)
 	if err != nil {
 		return SchoolBilling{}, err
 	}
@@ -304,6 +301,15 @@ func (s *Service) School(ctx context.Context, caller account.User, schoolID stri
 	v.Managers = b.Managers
 	v.Purchases, err = mongostore.FindAll[Purchase](ctx, s.purchases, bson.M{"school_id": schoolID}, options.Find().SetSort(bson.M{"created_at": -1}))
 	return v, err
+}
+
+// schoolFor reads a school's book for caller, a teacher of the school or
+// an admin (errs.NotFound otherwise).
+func (s *Service) schoolFor(ctx context.Context, caller account.User, schoolID string) (schoolBook, error) {
+	if caller.Role != account.Admin && (caller.Role != account.Teacher || caller.SchoolID != schoolID) {
+		return schoolBook{}, errs.E(errs.NotFound, "No school with this ID.")
+	}
+	return s.readSchool(ctx, schoolID)
 }
 
 // AssignmentHold is what is held of a school's credit for one assignment.
@@ -345,10 +351,7 @@ type Statement struct {
 // else). It scans the ledger's entries for the school's: a statement is
 // read rarely.
 func (s *Service) Statement(ctx context.Context, caller account.User, schoolID string) (Statement, error) {
-	if caller.Role != account.Admin && (caller.Role != account.Teacher || caller.SchoolID != schoolID) {
-		return Statement{}, errs.E(errs.NotFound, "No school with this ID.")
-	}
-	b, err := s.readSchool(ctx, schoolID)
+	b, err := s.schoolFor(ctx, caller, schoolID)
 	if err != nil {
 		return Statement{}, err
 	}

@@ -46,20 +46,14 @@ func (s *Service) notifyPayments(ctx context.Context, payments []Payment) {
 	}
 }
 
-// notifyLater tells a grader of what Stripe reports after a run: their bank
-// payout failed (payout.failed), or a transfer to them was reversed, so
-// the money is owed to them again. It runs while the webhook is applied,
-// before the event is recorded applied, so a redelivery raises it again,
-// which the event's key makes a no-op.
-func (s *Service) notifyLater(ctx context.Context, graderID string, e notify.Event) {
+// notifyGrader raises e for one grader (nothing without a Notifier); a
+// failure is logged. Raised while a webhook is applied, before the event is
+// recorded applied, a redelivery raises it again, which the event's key
+// makes a no-op.
+func (s *Service) notifyGrader(ctx context.Context, graderID string, e notify.Event) {
 	if s.notes == nil {
 		return
 	}
-	s.notifyGrader(ctx, graderID, e)
-}
-
-// notifyGrader raises e for one grader; a failure is logged.
-func (s *Service) notifyGrader(ctx context.Context, graderID string, e notify.Event) {
 	u, err := s.accounts.User(ctx, graderID)
 	if err != nil {
 		s.log.Warn("notify: grader", "grader", graderID, "err", err)

@@ -123,7 +123,7 @@ func (s *Service) apply(ctx context.Context, ev stripe.Event) (string, error) {
 			if bp.FailureMessage != "" {
 				why = "Stripe says: " + bp.FailureMessage
 			}
-			s.notifyLater(ctx, g, notify.Event{Kind: notify.PayoutFailed, Key: "bank:" + bp.ID + "/failed", Link: "/grader/earnings",
+			s.notifyGrader(ctx, g, notify.Event{Kind: notify.PayoutFailed, Key: "bank:" + bp.ID + "/failed", Link: "/grader/earnings",
 				Title: fmt.Sprintf("Bank payout of %s failed", money(bp.Cents, bp.Currency)),
 				Text:  why + " Update your bank details in your Stripe account from your earnings page; Stripe sends the money again once they are fixed."})
 		}
@@ -206,7 +206,7 @@ func (s *Service) recordReversal(ctx context.Context, t *stripe.Transfer, at tim
 	if _, err = s.payments.UpdateOne(ctx, bson.M{"_id": p.ID}, bson.M{"$set": bson.M{"reversed_cents": t.AmountReversed}}); err != nil {
 		return "", err
 	}
-	s.notifyLater(ctx, p.GraderID, notify.Event{Kind: notify.PayoutFailed, Key: fmt.Sprintf("reversal:%s:%d", t.ID, t.AmountReversed), Link: "/grader/earnings",
+	s.notifyGrader(ctx, p.GraderID, notify.Event{Kind: notify.PayoutFailed, Key: fmt.Sprintf("reversal:%s:%d", t.ID, t.AmountReversed), Link: "/grader/earnings",
 		Title: fmt.Sprintf("%s of a payout came back", money(t.AmountReversed, p.Currency)),
 		Text:  "A payment to your Stripe account was reversed, so the amount is owed to you again and goes out in a later payout run."})
 	return "reversal recorded", nil
